@@ -1,0 +1,43 @@
+// Files: whole reads, atomic writes, and read-only memory maps.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace agpt {
+
+// Reads a whole file; throws Error naming the path on failure.
+std::string read_file(const std::string& path);
+
+// Writes data to path atomically: a temporary file in the same directory, fsync, rename.
+// A crash leaves either the old file or the new one, never a partial file.
+void write_file_atomic(const std::string& path, std::string_view data);
+
+bool file_exists(const std::string& path);
+uint64_t file_size(const std::string& path);
+
+// A read-only memory map of a whole file. Empty files map to an empty view.
+class MappedFile {
+ public:
+  MappedFile() = default;
+  explicit MappedFile(const std::string& path);
+  ~MappedFile();
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  std::string_view view() const { return {reinterpret_cast<const char*>(data_), size_}; }
+
+ private:
+  void release();
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace agpt
