@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every Debian package agpt needs to build, test and run its default pipeline.
+# Usage: scripts/install-deps.sh [--demo]   (--demo adds the packages that supply the bundled corpus)
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev nlohmann-json3-dev libsimdjson-dev
+  zlib1g-dev libzstd-dev libpcre2-dev libutf8proc-dev
+  libopenblas-dev libtomlplusplus-dev libxxhash-dev
+)
+if [[ "${1:-}" == "--demo" ]]; then
+  packages+=(python3.11-doc)  # the default corpus: Python 3.11's reStructuredText documentation
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
