@@ -1,0 +1,357 @@
+#include "dataset/mixture.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+
+#include "base/error.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "dataset/data_list.h"
+#include "dataset/permutation.h"
+
+namespace agpt::dataset {
+namespace {
+
+constexpr const char* kFormat = "agpt-mixture";
+constexpr int kVersion = 1;
+
+std::string hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+uint64_t parse_hex64(const std::string& s) { return std::stoull(s, nullptr, 16); }
+
+}  // namespace
+
+const char* split_name(Split s) {
+  switch (s) {
+    case Split::kTrain: return "train";
+    case Split::kValid: return "valid";
+    case Split::kTest: return "test";
+  }
+  return "?";
+}
+
+std::array<double, kNumSplits> parse_split(const std::string& text) {
+  std::array<double, kNumSplits> out{0, 0, 0};
+  std::regex number("[0-9]*\\.?[0-9]+(?:[eE][-+]?[0-9]+)?");
+  int n = 0;
+  double total = 0;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), number); it != std::sregex_iterator(); ++it) {
+    if (n == kNumSplits) fail("split `", text, "`: at most three parts (train, valid, test)");
+    out[n] = std::stod(it->str());
+    total += out[n++];
+  }
+  if (n == 0 || !(total > 0)) fail("split `", text, "`: expected parts like 98,1,1 with a positive sum");
+  for (double& x : out) x /= total;
+  return out;
+}
+
+uint64_t Mixture::source_key(uint32_t source, Split split) const {
+  // The content fingerprint, not the path: moving the files does not change the stream.
+  return mix64(mix64(options_.seed) ^ mix64(sources_[source].fingerprint) ^ (uint64_t(split) + 1) * 0x9e37ULL);
+}
+
+Mixture Mixture::plan(const MixtureOptions& options, const StreamState* resume) {
+  if (options.seq_len == 0) fail("--seq-len must be at least 1");
+  Mixture m;
+  m.options_ = options;
+  auto entries = parse_data_list(options.list_path);
+  // Megatron's document split: bookends round(cumulative fraction * documents), half to even.
+  std::array<double, kNumSplits + 1> bookend{0, 0, 0, 0};
+  for (int s = 0; s < kNumSplits; ++s) bookend[s + 1] = bookend[s] + options.split[s];
+  std::optional<TokenDType> dtype;
+  for (auto& e : entries) {
+    SourcePlan src;
+    src.prefix = e.prefix;
+    src.corpus = e.corpus;
+    src.weight = e.weight;
+    std::shared_ptr<IndexHeader> idx;
+    try {
+      idx = std::make_shared<IndexHeader>(e.prefix);
+    } catch (const Error& err) {
+      fail(options.list_path, ":", e.line, ": ", err.what());
+    }
+    src.documents = idx->sequences();
+    src.tokens = idx->bin_tokens();
+    src.dtype = idx->dtype();
+    src.fingerprint = idx->fingerprint();
+    if (!dtype) dtype = src.dtype;
+    if (*dtype != src.dtype)
+      fail(options.list_path, ":", e.line, ": ", e.prefix, " stores ", dtype_name(src.dtype), " tokens but ",
+           m.sources_.front().prefix, " stores ", dtype_name(*dtype),
+           " tokens: the files were made with tokenizers of different vocabulary sizes");
+    for (int s = 0; s < kNumSplits; ++s) {
+      auto& sp = src.split[s];
+      double d = static_cast<double>(src.documents);
+      sp.doc_begin = static_cast<uint64_t>(std::nearbyint(bookend[s] * d));
+      sp.doc_end = s == kNumSplits - 1 ? src.documents : static_cast<uint64_t>(std::nearbyint(bookend[s + 1] * d));
+      sp.doc_end = std::min<uint64_t>(std::max(sp.doc_end, sp.doc_begin), src.documents);
+      sp.token_begin = idx->token_offset(sp.doc_begin);
+      sp.token_end = idx->token_offset(sp.doc_end);
+      if (sp.token_end < sp.token_begin) fail(e.prefix, ".idx: pointers decrease between documents ", sp.doc_begin, " and ", sp.doc_end);
+      uint64_t n = sp.token_end - sp.token_begin;
+      sp.samples_per_epoch = n > options.seq_len ? (n - 1) / options.seq_len : 0;
+    }
+    m.sources_.push_back(std::move(src));
+    m.indices_.push_back(std::move(idx));
+  }
+  for (int s = 0; s < kNumSplits; ++s) {
+    if (options.samples[s] == 0) continue;
+    for (auto& src : m.sources_) {
+      auto& sp = src.split[s];
+      sp.active = sp.samples_per_epoch > 0;
+      if (!sp.active)
+        m.warnings_.push_back(cat(src.prefix, ": ", sp.token_end - sp.token_begin, " tokens in the ", split_name(Split(s)),
+                                  " split, fewer than one sample of ", options.seq_len + 1,
+                                  " tokens; left out of that split (its weight goes to the others)"));
+    }
+  }
+  if (resume) {
+    m.start_[0] = resume->consumed;
+    if (resume->consumed > options.samples[0])
+      fail("the resumed stream already consumed ", resume->consumed, " samples, more than the ", options.samples[0],
+           " training samples asked for; raise --samples");
+    for (auto& src : m.sources_) {
+      auto it = resume->per_source.find(src.prefix);
+      if (it != resume->per_source.end()) src.split[0].base = it->second;
+    }
+    for (auto& [prefix, count] : resume->per_source) {
+      bool kept = false;
+      for (auto& src : m.sources_) kept |= src.prefix == prefix;
+      if (!kept) m.warnings_.push_back(cat(prefix, ": in the resumed stream (", count, " samples consumed) but not in the new list; dropped"));
+    }
+  }
+  m.build_blends();
+  for (int s = 0; s < kNumSplits; ++s) {
+    if (options.samples[s] == 0 || !m.blends_[s]) continue;
+    uint64_t n = options.samples[s] - m.start_[s];
+    auto counts = m.blends_[s]->counts(n);
+    auto bounds = m.blends_[s]->prefix_bounds();
+    for (size_t leaf = 0; leaf < counts.size(); ++leaf) {
+      auto& src = m.sources_[m.active_[s][leaf]];
+      src.split[s].samples = counts[leaf];
+      src.split[s].prefix_bound = bounds[leaf];
+      if (counts[leaf] == 0)
+        m.warnings_.push_back(cat(src.prefix, ": its share of ", n, " ", split_name(Split(s)),
+                                  " samples rounds to zero; it serves none"));
+    }
+  }
+  return m;
+}
+
+void Mixture::build_blends() {
+  for (int s = 0; s < kNumSplits; ++s) {
+    active_[s].clear();
+    blends_[s].reset();
+    if (options_.samples[s] == 0) continue;
+    std::vector<double> weights;
+    std::map<std::string, std::vector<uint32_t>> by_corpus;
+    std::vector<std::string> corpus_order;
+    for (uint32_t i = 0; i < sources_.size(); ++i) {
+      if (!sources_[i].split[s].active) continue;
+      const std::string& c = sources_[i].corpus;
+      if (!by_corpus.count(c)) corpus_order.push_back(c);
+      by_corpus[c].push_back(static_cast<uint32_t>(weights.size()));
+      weights.push_back(sources_[i].weight);
+      active_[s].push_back(i);
+    }
+    if (weights.empty())
+      fail("no source has enough tokens for one ", split_name(Split(s)), " sample of ", options_.seq_len + 1,
+           " tokens; lower --seq-len or the ", split_name(Split(s)), " share of --split");
+    std::vector<std::vector<uint32_t>> groups;
+    for (auto& c : corpus_order) groups.push_back(by_corpus[c]);
+    blends_[s] = std::make_shared<BlendTree>(weights, groups);
+  }
+}
+
+SampleRef Mixture::sample(Split split, uint64_t index) const {
+  int s = static_cast<int>(split);
+  if (!blends_[s]) fail("the mixture has no ", split_name(split), " samples (ask for them with --", split_name(split), "-samples)");
+  if (index < start_[s])
+    fail("sample ", index, " comes before this plan's start (", start_[s], "): it was served by the mixture before the change");
+  auto pick = blends_[s]->pick(index - start_[s]);
+  SampleRef ref;
+  ref.source = active_[s][pick.source];
+  const SourceSplitPlan& sp = sources_[ref.source].split[s];
+  ref.source_sample = sp.base + pick.local;
+  ref.epoch = ref.source_sample / sp.samples_per_epoch;
+  uint64_t j = ref.source_sample % sp.samples_per_epoch;
+  // Each epoch: its own order of the windows and its own packing offset within the slack tokens
+  // (the < seq_len tokens left over by whole windows), so epochs never replay identical samples.
+  uint64_t key = mix64(source_key(ref.source, split) ^ mix64(ref.epoch + 1));
+  Permutation order(sp.samples_per_epoch, key);
+  uint64_t slack = (sp.token_end - sp.token_begin - 1) - sp.samples_per_epoch * options_.seq_len;
+  uint64_t offset = slack ? mix64(key ^ 0x5bd1e995ULL) % (slack + 1) : 0;
+  ref.start_token = sp.token_begin + offset + order(j) * options_.seq_len;
+  return ref;
+}
+
+void Mixture::read(const SampleRef& ref, uint32_t* out) const {
+  indices_.at(ref.source)->read_tokens(ref.start_token, options_.seq_len + 1, out);
+}
+
+StreamState Mixture::state_at(Split split, uint64_t consumed) const {
+  int s = static_cast<int>(split);
+  StreamState st;
+  st.consumed = consumed;
+  for (const auto& src : sources_) st.per_source[src.prefix] = src.split[s].base;
+  if (blends_[s] && consumed > start_[s]) {
+    auto counts = blends_[s]->counts(consumed - start_[s]);
+    for (size_t leaf = 0; leaf < counts.size(); ++leaf) st.per_source[sources_[active_[s][leaf]].prefix] += counts[leaf];
+  }
+  return st;
+}
+
+std::string Mixture::to_json() const {
+  nlohmann::ordered_json j;
+  j["format"] = kFormat;
+  j["version"] = kVersion;
+  j["list"] = options_.list_path;
+  j["seq_len"] = options_.seq_len;
+  j["seed"] = options_.seed;
+  j["split"] = options_.split;
+  for (int s = 0; s < kNumSplits; ++s) {
+    j["samples"][split_name(Split(s))] = options_.samples[s];
+    j["start_index"][split_name(Split(s))] = start_[s];
+  }
+  j["order"] = "agpt";
+  std::map<std::string, std::pair<double, uint64_t>> corpora;
+  for (const auto& src : sources_) {
+    nlohmann::ordered_json o;
+    o["prefix"] = src.prefix;
+    o["corpus"] = src.corpus;
+    o["weight"] = src.weight;
+    o["documents"] = src.documents;
+    o["tokens"] = src.tokens;
+    o["dtype"] = dtype_name(src.dtype);
+    o["fingerprint"] = hex64(src.fingerprint);
+    for (int s = 0; s < kNumSplits; ++s) {
+      const auto& sp = src.split[s];
+      nlohmann::ordered_json p;
+      p["documents"] = {sp.doc_begin, sp.doc_end};
+      p["tokens"] = {sp.token_begin, sp.token_end};
+      p["samples_per_epoch"] = sp.samples_per_epoch;
+      p["samples"] = sp.samples;
+      p["base"] = sp.base;
+      p["epochs"] = sp.epochs();
+      p["prefix_bound"] = sp.prefix_bound;
+      p["active"] = sp.active;
+      o["splits"][split_name(Split(s))] = p;
+    }
+    j["sources"].push_back(o);
+  }
+  j["warnings"] = warnings_;
+  return j.dump(1) + "\n";
+}
+
+void Mixture::save(const std::string& dir) const {
+  std::filesystem::create_directories(dir);
+  write_file_atomic((std::filesystem::path(dir) / "mixture.json").string(), to_json());
+}
+
+Mixture Mixture::load(const std::string& dir) {
+  std::string path = (std::filesystem::path(dir) / "mixture.json").string();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(path));
+    if (j.at("format") != kFormat) fail("not an agpt mixture (format ", j.at("format").dump(), ")");
+    if (j.at("version") != kVersion) fail("mixture version ", j.at("version").dump(), " is not supported");
+    Mixture m;
+    m.options_.list_path = j.at("list").get<std::string>();
+    m.options_.seq_len = j.at("seq_len").get<uint64_t>();
+    m.options_.seed = j.at("seed").get<uint64_t>();
+    m.options_.split = j.at("split").get<std::array<double, kNumSplits>>();
+    for (int s = 0; s < kNumSplits; ++s) {
+      m.options_.samples[s] = j.at("samples").at(split_name(Split(s))).get<uint64_t>();
+      m.start_[s] = j.at("start_index").at(split_name(Split(s))).get<uint64_t>();
+    }
+    for (const auto& o : j.at("sources")) {
+      SourcePlan src;
+      src.prefix = o.at("prefix").get<std::string>();
+      src.corpus = o.at("corpus").get<std::string>();
+      src.weight = o.at("weight").get<double>();
+      src.documents = o.at("documents").get<uint64_t>();
+      src.tokens = o.at("tokens").get<uint64_t>();
+      src.fingerprint = parse_hex64(o.at("fingerprint").get<std::string>());
+      auto idx = std::make_shared<IndexHeader>(src.prefix);
+      src.dtype = idx->dtype();
+      if (idx->fingerprint() != src.fingerprint || idx->bin_tokens() != src.tokens)
+        fail(src.prefix, " changed since the mixture was planned (fingerprint ", hex64(idx->fingerprint()), ", planned ",
+             hex64(src.fingerprint), "); re-run `agpt data mix`");
+      for (int s = 0; s < kNumSplits; ++s) {
+        const auto& p = o.at("splits").at(split_name(Split(s)));
+        auto& sp = src.split[s];
+        sp.doc_begin = p.at("documents")[0].get<uint64_t>();
+        sp.doc_end = p.at("documents")[1].get<uint64_t>();
+        sp.token_begin = p.at("tokens")[0].get<uint64_t>();
+        sp.token_end = p.at("tokens")[1].get<uint64_t>();
+        sp.samples_per_epoch = p.at("samples_per_epoch").get<uint64_t>();
+        sp.samples = p.at("samples").get<uint64_t>();
+        sp.base = p.at("base").get<uint64_t>();
+        sp.prefix_bound = p.at("prefix_bound").get<double>();
+        sp.active = p.at("active").get<bool>();
+        if (sp.token_end > idx->bin_tokens() || sp.token_begin > sp.token_end ||
+            (sp.active && (sp.samples_per_epoch == 0 ||
+                           sp.samples_per_epoch > (sp.token_end - sp.token_begin - 1) / m.options_.seq_len)))
+          fail(src.prefix, ": the ", split_name(Split(s)), " plan does not fit the file; re-run `agpt data mix`");
+      }
+      m.sources_.push_back(std::move(src));
+      m.indices_.push_back(std::move(idx));
+    }
+    m.warnings_ = j.value("warnings", std::vector<std::string>{});
+    m.build_blends();
+    return m;
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, ": malformed mixture plan (", e.what(), "); re-run `agpt data mix`");
+  } catch (const Error& e) {
+    fail(path, ": ", e.what());
+  }
+}
+
+std::string Mixture::table() const {
+  std::string out;
+  char line[512];
+  std::snprintf(line, sizeof line, "%-14s %-40s %8s %14s %14s %12s %8s %7s\n", "corpus", "file", "weight", "documents",
+                "tokens", "samples", "epochs", "bound");
+  out += line;
+  std::map<std::string, std::array<double, 3>> corpora;  // weight, tokens, samples
+  double total_weight = 0;
+  for (const auto& src : sources_) total_weight += src.weight;
+  for (const auto& src : sources_) {
+    const auto& sp = src.split[0];
+    std::string name = std::filesystem::path(src.prefix).filename().string();
+    if (name.size() > 40) name = "…" + name.substr(name.size() - 38);
+    std::snprintf(line, sizeof line, "%-14s %-40s %8.4f %14llu %14llu %12llu %8.3f %7.2f\n", src.corpus.c_str(),
+                  name.c_str(), src.weight / total_weight, (unsigned long long)src.documents,
+                  (unsigned long long)src.tokens, (unsigned long long)sp.samples, sp.epochs(), sp.prefix_bound);
+    out += line;
+    auto& c = corpora[src.corpus];
+    c[0] += src.weight / total_weight;
+    c[1] += static_cast<double>(src.tokens);
+    c[2] += static_cast<double>(sp.samples);
+  }
+  out += "\ncorpus totals (train):\n";
+  for (auto& [name, c] : corpora) {
+    std::snprintf(line, sizeof line, "  %-20s weight %.4f  tokens %.4g  samples %.0f\n", name.c_str(), c[0], c[1], c[2]);
+    out += line;
+  }
+  for (int s = 0; s < kNumSplits; ++s)
+    if (options_.samples[s]) {
+      std::snprintf(line, sizeof line, "%s: %llu samples of %llu tokens (from index %llu)\n", split_name(Split(s)),
+                    (unsigned long long)options_.samples[s], (unsigned long long)(options_.seq_len + 1),
+                    (unsigned long long)start_[s]);
+      out += line;
+    }
+  for (const auto& w : warnings_) out += "warning: " + w + "\n";
+  return out;
+}
+
+}  // namespace agpt::dataset
