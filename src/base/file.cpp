@@ -91,6 +91,10 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
 
 MappedFile::~MappedFile() { release(); }
 
+void MappedFile::advise_random() const {
+  if (data_ && size_) ::madvise(const_cast<uint8_t*>(data_), size_, MADV_RANDOM);
+}
+
 void MappedFile::release() {
   if (data_ && size_) ::munmap(const_cast<uint8_t*>(data_), size_);
   data_ = nullptr;

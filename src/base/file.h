@@ -32,6 +32,9 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
   std::string_view view() const { return {reinterpret_cast<const char*>(data_), size_}; }
+  // Tells the kernel access will be scattered: no read-ahead around each touched page (keeps the
+  // resident set small when only a few entries of a huge file are read).
+  void advise_random() const;
 
  private:
   void release();

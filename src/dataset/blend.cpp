@@ -93,21 +93,64 @@ BlendTree::Pick BlendTree::pick(uint64_t i) const {
   return {static_cast<uint32_t>(nodes_[v].source), k};
 }
 
-std::vector<uint64_t> BlendTree::counts(uint64_t n) const {
-  std::vector<uint64_t> node_count(nodes_.size(), 0), out(leaf_node_.size(), 0);
+std::vector<uint64_t> BlendTree::node_counts(uint64_t n) const {
+  std::vector<uint64_t> node_count(nodes_.size(), 0);
   // Nodes are created children-first, so walking from the root down means walking ids downwards.
   node_count[root_] = n;
   for (int32_t v = static_cast<int32_t>(nodes_.size()) - 1; v >= 0; --v) {
     const Node& nd = nodes_[v];
-    if (nd.source >= 0) {
-      out[nd.source] = node_count[v];
-    } else {
+    if (nd.source < 0) {
       uint64_t l = left_count(node_count[v], nodes_[nd.left].weight, nd.weight);
       node_count[nd.left] = l;
       node_count[nd.right] = node_count[v] - l;
     }
   }
+  return node_count;
+}
+
+std::vector<uint64_t> BlendTree::counts(uint64_t n) const {
+  auto node_count = node_counts(n);
+  std::vector<uint64_t> out(leaf_node_.size(), 0);
+  for (size_t s = 0; s < leaf_node_.size(); ++s) out[s] = node_count[leaf_node_[s]];
   return out;
+}
+
+BlendTree::Cursor::Cursor(const BlendTree& tree, uint64_t start) {
+  using u128 = unsigned __int128;
+  auto count = tree.node_counts(start);
+  // Renumber the inner nodes densely; leaves become ~source.
+  std::vector<int32_t> step_of(tree.nodes_.size(), -1);
+  for (size_t v = 0; v < tree.nodes_.size(); ++v)
+    if (tree.nodes_[v].source < 0) step_of[v] = static_cast<int32_t>(steps_.size()), steps_.push_back({});
+  auto ref = [&](int32_t v) { return tree.nodes_[v].source >= 0 ? ~tree.nodes_[v].source : step_of[v]; };
+  for (size_t v = 0; v < tree.nodes_.size(); ++v) {
+    const Node& nd = tree.nodes_[v];
+    if (nd.source >= 0) continue;
+    Step& s = steps_[step_of[v]];
+    s.two_w = 2 * nd.weight;
+    s.two_w_left = 2 * tree.nodes_[nd.left].weight;
+    s.remainder = static_cast<uint64_t>((u128(2) * count[v] * tree.nodes_[nd.left].weight + nd.weight) % (u128(2) * nd.weight));
+    s.left = ref(nd.left);
+    s.right = ref(nd.right);
+  }
+  root_ = ref(tree.root_);
+  leaf_count_.resize(tree.leaf_node_.size());
+  for (size_t src = 0; src < leaf_count_.size(); ++src) leaf_count_[src] = count[tree.leaf_node_[src]];
+}
+
+BlendTree::Pick BlendTree::Cursor::next() {
+  int32_t v = root_;
+  while (v >= 0) {
+    Step& s = steps_[v];
+    const uint64_t r = s.remainder + s.two_w_left;  // numerator step of L(k+1)
+    // L(k+1) = L(k) + 1 (this sample goes left) iff the numerator wraps; written without a branch
+    // since the direction is unpredictable.
+    const bool left = r >= s.two_w;
+    s.remainder = r - (left ? s.two_w : 0);
+    v = left ? s.left : s.right;
+  }
+  const uint32_t source = static_cast<uint32_t>(~v);
+  return {source, leaf_count_[source]++};
 }
 
 std::vector<double> BlendTree::prefix_bounds() const {

@@ -38,6 +38,25 @@ class BlendTree {
   // Each source's exact share of the stream (its integer weight over the total).
   std::vector<double> shares() const;
   size_t num_sources() const { return leaf_node_.size(); }
+
+  // Sequential walk from any start index: the same picks as pick(i), pick(i+1), ... but with one
+  // addition per tree level and no division (tens of millions of picks per second per core).
+  class Cursor {
+   public:
+    Cursor(const BlendTree& tree, uint64_t start);
+    Pick next();
+
+   private:
+    // One inner node's stepping state, packed so a level costs one cache access.
+    struct Step {
+      uint64_t remainder;  // (2 * count * w_left + w) mod 2w: the rounding state
+      uint64_t two_w, two_w_left;
+      int32_t left, right;  // inner node ids; a leaf is ~source
+    };
+    std::vector<Step> steps_;
+    int32_t root_;                       // root step, or ~source for a single source
+    std::vector<uint64_t> leaf_count_;   // samples each source has served so far
+  };
   int depth(uint32_t source) const;
 
  private:
@@ -48,6 +67,8 @@ class BlendTree {
   };
   int32_t build_huffman(std::vector<int32_t> items);
   static uint64_t left_count(uint64_t k, uint64_t w_left, uint64_t w_node);
+
+  std::vector<uint64_t> node_counts(uint64_t n) const;
 
   std::vector<Node> nodes_;
   std::vector<int32_t> leaf_node_;

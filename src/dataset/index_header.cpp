@@ -21,6 +21,7 @@ T load(const uint8_t* p) {
 IndexHeader::IndexHeader(const std::string& prefix) : prefix_(prefix), idx_(prefix + ".idx") {
   const std::string idx_path = prefix + ".idx", bin_path = prefix + ".bin";
   if (idx_.size() < kHeaderBytes) fail(idx_path, ": ", idx_.size(), " bytes is too short for an MMIDIDX header (34 bytes)");
+  idx_.advise_random();
   const uint8_t* p = idx_.data();
   if (std::memcmp(p, kMagic, sizeof kMagic) != 0)
     fail(idx_path, ": not a Megatron MMIDIDX index (bad magic); expected a .idx written by Megatron-LM or agpt");
@@ -40,6 +41,7 @@ IndexHeader::IndexHeader(const std::string& prefix) : prefix_(prefix), idx_(pref
   sizes_offset_ = kHeaderBytes;
   pointers_offset_ = kHeaderBytes + sequences_ * 4;
   bin_ = std::make_shared<MappedFile>(bin_path);
+  bin_->advise_random();  // samples are scattered windows; read-ahead would waste memory
   if (bin_->size() % itemsize_ != 0)
     fail(bin_path, ": size ", bin_->size(), " is not a multiple of the ", dtype_name(dtype_), " token size");
   bin_tokens_ = bin_->size() / itemsize_;

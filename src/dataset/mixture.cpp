@@ -172,25 +172,72 @@ void Mixture::build_blends() {
   }
 }
 
+Permutation Mixture::epoch_order(uint32_t source, Split split, uint64_t epoch, uint64_t& offset) const {
+  // Each epoch: its own order of the windows and its own packing offset within the slack tokens
+  // (the < seq_len tokens left over by whole windows), so epochs never replay identical samples.
+  const SourceSplitPlan& sp = sources_[source].split[static_cast<int>(split)];
+  uint64_t key = mix64(source_key(source, split) ^ mix64(epoch + 1));
+  uint64_t slack = (sp.token_end - sp.token_begin - 1) - sp.samples_per_epoch * options_.seq_len;
+  offset = slack ? mix64(key ^ 0x5bd1e995ULL) % (slack + 1) : 0;
+  return Permutation(sp.samples_per_epoch, key);
+}
+
+SampleRef Mixture::locate(uint32_t source, Split split, uint64_t source_sample, const Permutation& order,
+                          uint64_t offset) const {
+  const SourceSplitPlan& sp = sources_[source].split[static_cast<int>(split)];
+  SampleRef ref;
+  ref.source = source;
+  ref.source_sample = source_sample;
+  ref.epoch = source_sample / sp.samples_per_epoch;
+  ref.start_token = sp.token_begin + offset + order(source_sample % sp.samples_per_epoch) * options_.seq_len;
+  return ref;
+}
+
 SampleRef Mixture::sample(Split split, uint64_t index) const {
   int s = static_cast<int>(split);
   if (!blends_[s]) fail("the mixture has no ", split_name(split), " samples (ask for them with --", split_name(split), "-samples)");
   if (index < start_[s])
     fail("sample ", index, " comes before this plan's start (", start_[s], "): it was served by the mixture before the change");
   auto pick = blends_[s]->pick(index - start_[s]);
+  uint32_t source = active_[s][pick.source];
+  const SourceSplitPlan& sp = sources_[source].split[s];
+  uint64_t source_sample = sp.base + pick.local, offset = 0;
+  Permutation order = epoch_order(source, split, source_sample / sp.samples_per_epoch, offset);
+  return locate(source, split, source_sample, order, offset);
+}
+
+Mixture::Cursor::Cursor(const Mixture& mixture, Split split, uint64_t index)
+    : mixture_(&mixture), split_(split), index_(index),
+      blend_(mixture.blends_[static_cast<int>(split)]
+                 ? *mixture.blends_[static_cast<int>(split)]
+                 : (fail("the mixture has no ", split_name(split), " samples"), *mixture.blends_[0]),
+             index >= mixture.start_[static_cast<int>(split)]
+                 ? index - mixture.start_[static_cast<int>(split)]
+                 : (fail("sample ", index, " comes before this plan's start"), 0)),
+      cache_(mixture.active_[static_cast<int>(split)].size()) {}
+
+SampleRef Mixture::Cursor::next() {
+  const int s = static_cast<int>(split_);
+  auto pick = blend_.next();
+  uint32_t source = mixture_->active_[s][pick.source];
+  const SourceSplitPlan& sp = mixture_->sources_[source].split[s];
+  SourceState& st = cache_[pick.source];
+  const uint64_t source_sample = sp.base + pick.local;
+  if (!st.started) {  // first visit: one division, then the position advances by counting
+    st.started = true;
+    st.epoch = source_sample / sp.samples_per_epoch;
+    st.within = source_sample % sp.samples_per_epoch;
+    st.order = mixture_->epoch_order(source, split_, st.epoch, st.offset);
+  } else if (++st.within == sp.samples_per_epoch) {
+    st.within = 0;
+    st.order = mixture_->epoch_order(source, split_, ++st.epoch, st.offset);
+  }
+  ++index_;
   SampleRef ref;
-  ref.source = active_[s][pick.source];
-  const SourceSplitPlan& sp = sources_[ref.source].split[s];
-  ref.source_sample = sp.base + pick.local;
-  ref.epoch = ref.source_sample / sp.samples_per_epoch;
-  uint64_t j = ref.source_sample % sp.samples_per_epoch;
-  // Each epoch: its own order of the windows and its own packing offset within the slack tokens
-  // (the < seq_len tokens left over by whole windows), so epochs never replay identical samples.
-  uint64_t key = mix64(source_key(ref.source, split) ^ mix64(ref.epoch + 1));
-  Permutation order(sp.samples_per_epoch, key);
-  uint64_t slack = (sp.token_end - sp.token_begin - 1) - sp.samples_per_epoch * options_.seq_len;
-  uint64_t offset = slack ? mix64(key ^ 0x5bd1e995ULL) % (slack + 1) : 0;
-  ref.start_token = sp.token_begin + offset + order(j) * options_.seq_len;
+  ref.source = source;
+  ref.source_sample = source_sample;
+  ref.epoch = st.epoch;
+  ref.start_token = sp.token_begin + st.offset + st.order(st.within) * mixture_->options_.seq_len;
   return ref;
 }
 

@@ -14,6 +14,7 @@
 
 #include "dataset/blend.h"
 #include "dataset/index_header.h"
+#include "dataset/permutation.h"
 
 namespace agpt::dataset {
 
@@ -90,12 +91,37 @@ class Mixture {
   uint64_t start_index(Split s) const { return start_[static_cast<int>(s)]; }
   uint64_t end_index(Split s) const { return start_[static_cast<int>(s)] + options_.samples[static_cast<int>(s)]; }
   const IndexHeader& index(uint32_t source) const { return *indices_.at(source); }
+
+  // Sequential reading of the stream from any index: the same samples as sample(split, i),
+  // sample(split, i+1), ... at tens of millions of descriptors per second.
+  class Cursor {
+   public:
+    Cursor(const Mixture& mixture, Split split, uint64_t index);
+    SampleRef next();
+    uint64_t index() const { return index_; }
+
+   private:
+    struct SourceState {
+      bool started = false;
+      uint64_t epoch = 0, within = 0;  // position of the source's next sample: epoch, index in it
+      Permutation order{1, 0};
+      uint64_t offset = 0;
+    };
+    const Mixture* mixture_;
+    Split split_;
+    uint64_t index_;
+    BlendTree::Cursor blend_;
+    std::vector<SourceState> cache_;  // per blend leaf
+  };
   std::string table() const;   // the plan as a human-readable table
   std::string to_json() const;
 
  private:
   void build_blends();
   uint64_t source_key(uint32_t source, Split split) const;
+  // The order of a source's windows in one epoch, and the packing offset of that epoch.
+  Permutation epoch_order(uint32_t source, Split split, uint64_t epoch, uint64_t& offset) const;
+  SampleRef locate(uint32_t source, Split split, uint64_t source_sample, const Permutation& order, uint64_t offset) const;
 
   MixtureOptions options_;
   std::vector<SourcePlan> sources_;

@@ -22,25 +22,27 @@ Permutation::Permutation(uint64_t n, uint64_t key) : n_(n), key_(mix64(key)) {
   if (n > (uint64_t(1) << 62)) fail("permutation domain too large: ", n);
   unsigned bits = 2;
   while (bits < 64 && (uint64_t(1) << bits) < n) ++bits;
-  if (bits % 2) ++bits;
-  half_bits_ = bits / 2;
-  half_mask_ = (uint64_t(1) << half_bits_) - 1;
+  low_bits_ = bits / 2;
+  high_bits_ = bits - low_bits_;
+  low_mask_ = (uint64_t(1) << low_bits_) - 1;
+  high_mask_ = (uint64_t(1) << high_bits_) - 1;
+  for (uint64_t r = 0; r < 4; ++r) round_keys_[r] = mix64(key_ + r * 0x632be59bd9b4e019ULL);
 }
 
+// Alternating (unbalanced) Feistel rounds on x = (a: high_bits_, b: low_bits_). Each round replaces
+// one half by itself xor a keyed hash of the other, so every round is invertible.
 uint64_t Permutation::encrypt(uint64_t x) const {
-  uint64_t left = x >> half_bits_, right = x & half_mask_;
-  for (uint64_t round = 0; round < 6; ++round) {
-    uint64_t f = mix64(right ^ (key_ + round * 0x632be59bd9b4e019ULL)) & half_mask_;
-    uint64_t next_right = left ^ f;
-    left = right;
-    right = next_right;
+  uint64_t a = x >> low_bits_, b = x & low_mask_;
+  for (int r = 0; r < 4; r += 2) {
+    a ^= mix64(b ^ round_keys_[r]) & high_mask_;
+    b ^= mix64(a ^ round_keys_[r + 1]) & low_mask_;
   }
-  return (left << half_bits_) | right;
+  return (a << low_bits_) | b;
 }
 
 uint64_t Permutation::operator()(uint64_t i) const {
-  // Cycle walking: the Feistel network permutes [0, 4^h); re-encrypt until back inside [0, n).
-  // The domain is < 4n, so the expected number of rounds is below 4.
+  // Cycle walking: the network permutes [0, 2^bits); re-encrypt until back inside [0, n).
+  // The domain is < 2n, so on average fewer than 2 passes are needed.
   uint64_t x = encrypt(i);
   while (x >= n_) x = encrypt(x);
   return x;

@@ -13,6 +13,7 @@
 #include "dataset/blend.h"
 #include "dataset/data_list.h"
 #include "dataset/indexed_dataset.h"
+#include "dataset/loader.h"
 #include "dataset/mixture.h"
 #include "dataset/permutation.h"
 
@@ -341,4 +342,57 @@ TEST_F(MixtureTest, VocabularyMismatchIsAnError) {
   }
   std::ofstream(dir_ / "list.txt") << "1 web_a web\n1 wide web\n";
   EXPECT_THROW(Mixture::plan(opt_), Error);
+}
+
+TEST_F(MixtureTest, LoaderRanksPartitionTheStreamAndResumeExactly) {
+  auto m = std::make_shared<Mixture>(Mixture::plan(opt_));
+  const uint64_t mb = 4, width = opt_.seq_len + 1;
+  // Two ranks together see exactly the single-rank stream, interleaved by micro-batch.
+  Loader solo(m, {Split::kTrain, mb * 2, 0, 1, 3}, 0);
+  Loader r0(m, {Split::kTrain, mb, 0, 2, 2}, 0), r1(m, {Split::kTrain, mb, 1, 2, 5}, 0);
+  for (int step = 0; step < 50; ++step) {
+    Batch a = solo.next(), b0 = r0.next(), b1 = r1.next();
+    ASSERT_EQ(std::vector<uint32_t>(a.tokens.begin(), a.tokens.begin() + mb * width), b0.tokens);
+    ASSERT_EQ(std::vector<uint32_t>(a.tokens.begin() + mb * width, a.tokens.end()), b1.tokens);
+  }
+  EXPECT_EQ(solo.consumed(), 400u);
+  // Resume from the consumed count: the continuation equals the uninterrupted stream.
+  Loader resumed(m, {Split::kTrain, mb * 2, 0, 1, 3}, solo.consumed());
+  for (int step = 0; step < 20; ++step) ASSERT_EQ(solo.next().tokens, resumed.next().tokens);
+  EXPECT_THROW(Loader(m, {Split::kTrain, mb, 0, 2, 2}, 3), Error);  // not a multiple of the round
+}
+
+TEST_F(MixtureTest, LoaderReportsExhaustion) {
+  opt_.samples = {10, 0, 0};
+  auto m = std::make_shared<Mixture>(Mixture::plan(opt_));
+  Loader l(m, {Split::kTrain, 4, 0, 1, 2}, 0);
+  l.next();
+  l.next();
+  EXPECT_THROW(l.next(), Error);
+}
+
+TEST(Blend, CursorMatchesRandomAccessFromAnyStart) {
+  BlendTree tree({3, 1, 2, 1, 0.5, 0.01, 7}, {{0, 1}, {2, 3}, {4}, {5, 6}});
+  for (uint64_t start : {0ULL, 1ULL, 999ULL, 123456ULL}) {
+    BlendTree::Cursor c(tree, start);
+    for (uint64_t i = start; i < start + 5000; ++i) {
+      auto a = c.next();
+      auto b = tree.pick(i);
+      ASSERT_EQ(a.source, b.source) << i;
+      ASSERT_EQ(a.local, b.local) << i;
+    }
+  }
+}
+
+TEST_F(MixtureTest, CursorMatchesRandomAccess) {
+  Mixture m = Mixture::plan(opt_);
+  for (uint64_t start : {0ULL, 17ULL, 4000ULL}) {
+    Mixture::Cursor c(m, Split::kTrain, start);
+    for (uint64_t i = start; i < 5000; ++i) {
+      SampleRef a = c.next(), b = m.sample(Split::kTrain, i);
+      ASSERT_EQ(a.source, b.source);
+      ASSERT_EQ(a.start_token, b.start_token);
+      ASSERT_EQ(a.source_sample, b.source_sample);
+    }
+  }
 }
