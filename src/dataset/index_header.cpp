@@ -119,14 +119,21 @@ void IndexHeader::read_tokens(uint64_t token, uint64_t count, uint32_t* dst) con
 }
 
 uint64_t IndexHeader::fingerprint() const {
+  // Only pages the header checks already touched (plus the index's last page): a cold start over
+  // thousands of files is bound by random reads, so the fingerprint must not add any.
   uint64_t h = hash_bytes(idx_.data(), kHeaderBytes, idx_.size());
   h = mix64(h ^ bin_->size());
-  const size_t block = 4096;
-  for (int k = 0; k < 8; ++k) {
-    size_t at = idx_.size() > block ? (idx_.size() - block) / 7 * k : 0;
-    size_t n = std::min(block, idx_.size() - at);
-    h = hash_bytes(idx_.data() + at, n, h);
+  const size_t page = 4096;
+  auto hash_page_at = [&](size_t offset) {
+    size_t at = offset / page * page;
+    h = hash_bytes(idx_.data() + at, std::min(page, idx_.size() - at), h);
+  };
+  hash_page_at(0);
+  if (sequences_ > 0) {
+    hash_page_at(sizes_offset_ + (sequences_ - 1) * 4);
+    hash_page_at(pointers_offset_ + (sequences_ - 1) * 8);
   }
+  hash_page_at(idx_.size() - 1);
   return h;
 }
 

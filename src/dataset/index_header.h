@@ -36,8 +36,9 @@ class IndexHeader {
   // Copies tokens [token, token + count) of the .bin into dst as uint32; bounds-checked.
   void read_tokens(uint64_t token, uint64_t count, uint32_t* dst) const;
 
-  // A cheap content fingerprint: hash of the .idx header, both file sizes and 4 KiB samples at
-  // 8 fixed positions of the .idx (hashing whole multi-GB indices would take minutes).
+  // A cheap content fingerprint: hash of both file sizes and the .idx pages holding the header,
+  // the last size, the last pointer and the end (hashing whole multi-GB indices would take
+  // minutes; these pages are read anyway, so the fingerprint costs no extra disk reads).
   uint64_t fingerprint() const;
 
  private:

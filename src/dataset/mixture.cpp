@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "base/parallel.h"
 #include "dataset/data_list.h"
 #include "dataset/permutation.h"
 
@@ -67,22 +68,33 @@ Mixture Mixture::plan(const MixtureOptions& options, const StreamState* resume) 
   // Megatron's document split: bookends round(cumulative fraction * documents), half to even.
   std::array<double, kNumSplits + 1> bookend{0, 0, 0, 0};
   for (int s = 0; s < kNumSplits; ++s) bookend[s + 1] = bookend[s] + options.split[s];
+  // Open every index at once: a cold start is bound by random disk reads, which overlap well.
+  // Errors are collected per file and the first in list order is reported, whatever the timing.
+  std::vector<std::shared_ptr<IndexHeader>> opened(entries.size());
+  std::vector<uint64_t> fingerprints(entries.size());
+  std::vector<std::string> errors(entries.size());
+  parallel_for(entries.size(), 32, [&](size_t i) {
+    try {
+      opened[i] = std::make_shared<IndexHeader>(entries[i].prefix);
+      fingerprints[i] = opened[i]->fingerprint();
+    } catch (const Error& err) {
+      errors[i] = err.what();
+    }
+  });
+  for (size_t i = 0; i < entries.size(); ++i)
+    if (!errors[i].empty()) fail(options.list_path, ":", entries[i].line, ": ", errors[i]);
   std::optional<TokenDType> dtype;
-  for (auto& e : entries) {
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
     SourcePlan src;
     src.prefix = e.prefix;
     src.corpus = e.corpus;
     src.weight = e.weight;
-    std::shared_ptr<IndexHeader> idx;
-    try {
-      idx = std::make_shared<IndexHeader>(e.prefix);
-    } catch (const Error& err) {
-      fail(options.list_path, ":", e.line, ": ", err.what());
-    }
+    std::shared_ptr<IndexHeader> idx = opened[i];
     src.documents = idx->sequences();
     src.tokens = idx->bin_tokens();
     src.dtype = idx->dtype();
-    src.fingerprint = idx->fingerprint();
+    src.fingerprint = fingerprints[i];
     if (!dtype) dtype = src.dtype;
     if (*dtype != src.dtype)
       fail(options.list_path, ":", e.line, ": ", e.prefix, " stores ", dtype_name(src.dtype), " tokens but ",
@@ -320,7 +332,21 @@ Mixture Mixture::load(const std::string& dir) {
       m.options_.samples[s] = j.at("samples").at(split_name(Split(s))).get<uint64_t>();
       m.start_[s] = j.at("start_index").at(split_name(Split(s))).get<uint64_t>();
     }
-    for (const auto& o : j.at("sources")) {
+    // Open all indices concurrently (cold starts are bound by random reads), then check each.
+    const auto& listed = j.at("sources");
+    std::vector<std::shared_ptr<IndexHeader>> opened(listed.size());
+    std::vector<std::string> errors(listed.size());
+    parallel_for(listed.size(), 32, [&](size_t i) {
+      try {
+        opened[i] = std::make_shared<IndexHeader>(listed[i].at("prefix").get<std::string>());
+      } catch (const std::exception& err) {
+        errors[i] = err.what();
+      }
+    });
+    for (const auto& e : errors)
+      if (!e.empty()) fail(e);
+    size_t position = 0;
+    for (const auto& o : listed) {
       SourcePlan src;
       src.prefix = o.at("prefix").get<std::string>();
       src.corpus = o.at("corpus").get<std::string>();
@@ -328,7 +354,7 @@ Mixture Mixture::load(const std::string& dir) {
       src.documents = o.at("documents").get<uint64_t>();
       src.tokens = o.at("tokens").get<uint64_t>();
       src.fingerprint = parse_hex64(o.at("fingerprint").get<std::string>());
-      auto idx = std::make_shared<IndexHeader>(src.prefix);
+      auto idx = opened[position++];
       src.dtype = idx->dtype();
       if (idx->fingerprint() != src.fingerprint || idx->bin_tokens() != src.tokens)
         fail(src.prefix, " changed since the mixture was planned (fingerprint ", hex64(idx->fingerprint()), ", planned ",
