@@ -26,6 +26,19 @@ class PreTokenizer {
   virtual const std::string& pattern() const = 0;
 };
 
+// The pattern families that have a hand-written scanner. kCl100kNoEndRule is the Llama 3 (and older
+// tiktoken) spelling of cl100k, without `\s++$`: it splits trailing whitespace that holds a newline
+// followed by more whitespace differently ("x\n  " at the very end: "\n", "  " instead of "\n  ").
+enum class PatternKind { kOther, kGpt2, kCl100k, kCl100kNoEndRule, kO200k };
+
+// Which scanner implements pattern: the tiktoken 0.14 spellings above and the older, equivalent
+// spellings (original GPT-2, Hugging Face ByteLevel, Llama 3 tokenizer.json, tiktoken < 0.8).
+// kOther for any other text, even a regex that happens to be equivalent.
+PatternKind known_pattern_kind(std::string_view pattern);
+
+// A short name for a pattern: "gpt2", "cl100k", "llama3", "o200k" or "custom regex".
+const char* pattern_kind_name(PatternKind kind);
+
 // A pre-tokenizer for pattern: a hand-written scanner when the pattern is a known one (or an
 // equivalent spelling of it), otherwise PCRE2. Throws Error for a pattern PCRE2 cannot compile.
 std::unique_ptr<PreTokenizer> make_pretokenizer(const std::string& pattern);

@@ -1,0 +1,47 @@
+// AdamW over a model's parameters, with torch.optim.AdamW's arithmetic, and global gradient-norm
+// clipping as torch.nn.utils.clip_grad_norm_. The moments live on the model's backend.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "model/llama.h"
+#include "ops/backend.h"
+
+namespace agpt::model {
+
+struct AdamWConfig {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double weight_decay = 0.1;  // applied to parameters with decay == true (2 or more dimensions)
+};
+
+// sqrt(Σ grad²) over every parameter's gradient (accumulated in double).
+double global_grad_norm(ops::Backend& backend, const std::vector<Parameter>& params);
+// torch's clip coefficient: min(1, max_norm / (norm + 1e-6)), computed in float. max_norm <= 0: 1.
+float clip_coefficient(double norm, double max_norm);
+
+class AdamW {
+ public:
+  AdamW(ops::Backend& backend, const std::vector<Parameter>& params, const AdamWConfig& config);
+
+  // One update of every parameter from its grad, the gradient first multiplied by grad_scale
+  // (pass clip_coefficient(...) for clipping). lr < 0 uses config().lr.
+  void step(std::vector<Parameter>& params, double lr = -1.0, float grad_scale = 1.0f);
+
+  const AdamWConfig& config() const { return config_; }
+  int64_t steps() const { return steps_; }
+  void set_steps(int64_t steps) { steps_ = steps; }
+  // Moments in the order of the parameters (for checkpoints).
+  std::vector<ops::Tensor>& m() { return m_; }
+  std::vector<ops::Tensor>& v() { return v_; }
+
+ private:
+  ops::Backend* backend_;
+  AdamWConfig config_;
+  int64_t steps_ = 0;
+  std::vector<ops::Tensor> m_, v_;
+};
+
+}  // namespace agpt::model

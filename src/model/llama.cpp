@@ -1,0 +1,392 @@
+#include "model/llama.h"
+
+#include <cmath>
+#include <filesystem>
+#include <numbers>
+
+#include "base/error.h"
+#include "base/log.h"
+
+namespace agpt::model {
+
+using ops::Tensor;
+
+std::vector<int32_t> shift_targets(std::span<const int32_t> ids, int64_t B, int64_t T) {
+  if (B < 0 || T < 0 || static_cast<int64_t>(ids.size()) != B * T)
+    fail("shift_targets: ", ids.size(), " ids for a ", B, "x", T, " batch");
+  std::vector<int32_t> targets(ids.size(), kIgnoreIndex);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t + 1 < T; ++t) targets[b * T + t] = ids[b * T + t + 1];
+  return targets;
+}
+
+int64_t parameter_count(const LlamaConfig& c) {
+  int64_t per_layer = 2 * c.hidden_size + 2 * c.q_size() * c.hidden_size + 2 * c.kv_size() * c.hidden_size +
+                      3 * c.intermediate_size * c.hidden_size;
+  int64_t embed = c.vocab_size * c.hidden_size;
+  return embed * (c.tie_word_embeddings ? 1 : 2) + c.num_hidden_layers * per_layer + c.hidden_size;
+}
+
+int64_t matmul_parameter_count(const LlamaConfig& c) {
+  int64_t per_layer = 2 * c.q_size() * c.hidden_size + 2 * c.kv_size() * c.hidden_size +
+                      3 * c.intermediate_size * c.hidden_size;
+  return c.num_hidden_layers * per_layer + c.vocab_size * c.hidden_size;
+}
+
+double train_flops_per_token(const LlamaConfig& c, int64_t T) {
+  return 6.0 * static_cast<double>(matmul_parameter_count(c)) +
+         12.0 * static_cast<double>(c.num_hidden_layers) * static_cast<double>(c.q_size()) * static_cast<double>(T);
+}
+
+MemoryEstimate estimate_memory(const LlamaConfig& c, int64_t B, int64_t T, double weight_bytes) {
+  MemoryEstimate m;
+  const double P = static_cast<double>(parameter_count(c)), N = static_cast<double>(B) * static_cast<double>(T);
+  const double D = static_cast<double>(c.hidden_size), F = static_cast<double>(c.intermediate_size),
+               Q = static_cast<double>(c.q_size()), KVs = static_cast<double>(c.kv_size()),
+               H = static_cast<double>(c.num_attention_heads), L = static_cast<double>(c.num_hidden_layers),
+               V = static_cast<double>(c.vocab_size);
+  m.weights = P * weight_bytes;
+  m.gradients = P * 4;
+  m.adam_states = 2 * P * 4;
+  // Per token and layer: x, n1, mid, n2 (4D), q and attention output (2Q), k and v (2KV), gate, up
+  // and their product (3F), lse and two rstd; then the final norm, logits, losses and the scratch
+  // gradient buffers shared by all layers.
+  double per_layer = 4 * D + 2 * Q + 2 * KVs + 3 * F + H + 2;
+  double once = 2 * D + V + 3 + (2 * D + 2 * Q + 2 * KVs + 3 * F);
+  m.activations = N * (L * per_layer + once) * 4;
+  m.kv_cache = 2 * L * KVs * N * weight_bytes;
+  return m;
+}
+
+Llama::Llama(const LlamaConfig& config, ops::Backend& backend) : config_(config), backend_(&backend) {
+  config_.fill_defaults();
+  config_.validate();
+  build_parameters();
+}
+
+void Llama::build_parameters() {
+  const LlamaConfig& c = config_;
+  const int64_t D = c.hidden_size, F = c.intermediate_size;
+  auto add = [&](std::string name, ops::Shape shape) {
+    Parameter p;
+    p.name = std::move(name);
+    p.decay = shape.size() >= 2;
+    p.value = backend_->zeros(shape);
+    params_.push_back(std::move(p));
+  };
+  add("model.embed_tokens.weight", {c.vocab_size, D});
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    std::string p = "model.layers." + std::to_string(l) + ".";
+    add(p + "input_layernorm.weight", {D});
+    add(p + "self_attn.q_proj.weight", {c.q_size(), D});
+    add(p + "self_attn.k_proj.weight", {c.kv_size(), D});
+    add(p + "self_attn.v_proj.weight", {c.kv_size(), D});
+    add(p + "self_attn.o_proj.weight", {D, c.q_size()});
+    add(p + "post_attention_layernorm.weight", {D});
+    add(p + "mlp.gate_proj.weight", {F, D});
+    add(p + "mlp.up_proj.weight", {F, D});
+    add(p + "mlp.down_proj.weight", {D, F});
+  }
+  add("model.norm.weight", {D});
+  if (!c.tie_word_embeddings) add("lm_head.weight", {c.vocab_size, D});
+  // Pointers into params_, which no longer grows.
+  size_t i = 0;
+  embed_ = &params_[i++];
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    Layer L;
+    for (Parameter** slot : {&L.input_norm, &L.q, &L.k, &L.v, &L.o, &L.post_norm, &L.gate, &L.up, &L.down})
+      *slot = &params_[i++];
+    layers_.push_back(L);
+  }
+  final_norm_ = &params_[i++];
+  lm_head_ = c.tie_word_embeddings ? embed_ : &params_[i++];
+}
+
+Parameter& Llama::parameter(const std::string& name) {
+  for (Parameter& p : params_)
+    if (p.name == name) return p;
+  std::vector<std::string> names;
+  for (const Parameter& p : params_) names.push_back(p.name);
+  std::string near = closest_name(name, names);
+  fail("model has no parameter '", name, "'", near.empty() ? "" : " (did you mean '" + near + "'?)");
+}
+
+int64_t Llama::num_parameters() const { return parameter_count(config_); }
+
+// ---- weights ------------------------------------------------------------------------------------------
+
+namespace {
+// splitmix64: a small, well-mixed generator with a fixed definition (reproducible everywhere).
+struct SplitMix {
+  uint64_t state;
+  uint64_t next() {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1p-53; }  // [0, 1)
+  double normal() {  // Box-Muller
+    double u1 = 1.0 - uniform(), u2 = uniform();
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+  }
+};
+}  // namespace
+
+void Llama::init_weights(uint64_t seed) {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Parameter& p = params_[i];
+    std::vector<float> values(static_cast<size_t>(p.value.numel()));
+    if (p.value.rank() == 1) {
+      std::fill(values.begin(), values.end(), 1.0f);
+    } else {
+      SplitMix rng{seed * 0x100000001b3ull + i};
+      for (float& v : values) v = static_cast<float>(rng.normal() * config_.initializer_range);
+    }
+    backend_->upload(p.value, values.data(), values.size() * sizeof(float));
+  }
+}
+
+void Llama::load_weights(const WeightReader& weights) {
+  for (Parameter& p : params_) {
+    const StTensorInfo& info = weights.info(p.name);
+    ops::Shape shape(info.shape.begin(), info.shape.end());
+    if (shape != p.value.shape())
+      fail(weights.dir(), ": tensor '", p.name, "' has shape ", info.shape_string(), ", the config needs ",
+           ops::shape_string(p.value.shape()), " (does config.json match the weights?)");
+    std::vector<float> values = weights.read_f32(p.name);
+    for (size_t i = 0; i < values.size(); ++i)
+      if (!std::isfinite(values[i]))
+        fail(weights.dir(), ": tensor '", p.name, "' holds a non-finite value (", values[i], ") at element ", i);
+    backend_->upload(p.value, values.data(), values.size() * sizeof(float));
+  }
+  std::vector<std::string> extra;
+  for (const std::string& name : weights.names()) {
+    bool known = false;
+    for (const Parameter& p : params_) known = known || p.name == name;
+    if (known) continue;
+    if (name.ends_with("rotary_emb.inv_freq")) continue;  // a buffer old checkpoints saved
+    if (name == "lm_head.weight" && config_.tie_word_embeddings) {
+      if (weights.read_f32(name) != backend_->to_host_f32(embed_->value))
+        fail(weights.dir(), ": lm_head.weight differs from model.embed_tokens.weight, but config.json says ",
+             "tie_word_embeddings: true");
+      continue;
+    }
+    extra.push_back(name);
+  }
+  if (!extra.empty()) {
+    std::string list;
+    for (size_t i = 0; i < extra.size() && i < 5; ++i) list += (i ? ", " : "") + extra[i];
+    if (extra.size() > 5) list += cat(", ... (", extra.size(), " in all)");
+    fail(weights.dir(), ": tensors the model does not have: ", list,
+         config_.tie_word_embeddings ? "" : " (wrong config.json for these weights?)");
+  }
+}
+
+Llama Llama::load(const std::string& dir, ops::Backend& backend) {
+  LlamaConfig config = LlamaConfig::load(dir);
+  Llama model(config, backend);
+  WeightReader weights(dir);
+  model.load_weights(weights);
+  return model;
+}
+
+void Llama::save(const std::string& dir, StDType dtype, uint64_t max_shard_bytes) const {
+  std::vector<NamedTensor> tensors;
+  for (const Parameter& p : params_)
+    tensors.push_back({p.name, p.value.shape(), backend_->to_host_f32(p.value)});
+  write_weights(dir, tensors, dtype, max_shard_bytes);
+  LlamaConfig c = config_;
+  c.torch_dtype = dtype == StDType::BF16 ? "bfloat16" : dtype == StDType::F16 ? "float16" : "float32";
+  c.save((std::filesystem::path(dir) / "config.json").string());
+}
+
+// ---- forward --------------------------------------------------------------------------------------------
+
+void Llama::ensure_rope(int64_t positions) {
+  if (rope_cos_.defined() && rope_cos_.dim(0) >= positions) return;
+  // Grown as sequences need it (a power of two), not sized from max_position_embeddings, which
+  // may be huge or absent; positions past it work as in transformers.
+  int64_t P = 64;
+  while (P < positions) P *= 2;
+  std::vector<float> inv = rope_inv_freq(config_);
+  int64_t half = static_cast<int64_t>(inv.size());
+  std::vector<float> c(static_cast<size_t>(P * half)), s(c.size());
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t i = 0; i < half; ++i) {
+      float angle = inv[i] * static_cast<float>(p);  // float32, as transformers computes it
+      c[p * half + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+      s[p * half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+    }
+  rope_cos_ = backend_->from_host({P, half}, c);
+  rope_sin_ = backend_->from_host({P, half}, s);
+}
+
+void Llama::ensure_activations(int64_t B, int64_t T) {
+  if (acts_.B == B && acts_.T == T) return;
+  const LlamaConfig& c = config_;
+  const int64_t N = B * T, D = c.hidden_size, F = c.intermediate_size, H = c.num_attention_heads,
+                KV = c.num_key_value_heads, hd = c.head_dim;
+  ops::Backend& be = *backend_;
+  acts_ = Activations{};
+  acts_.B = B;
+  acts_.T = T;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    LayerActs a;
+    a.x = be.empty({N, D});
+    a.rstd1 = be.empty({N});
+    a.n1 = be.empty({N, D});
+    a.q = be.empty({B, T, H, hd});
+    a.k = be.empty({B, T, KV, hd});
+    a.v = be.empty({B, T, KV, hd});
+    a.att = be.empty({B, T, H, hd});
+    a.lse = be.empty({B, H, T});
+    a.mid = be.empty({N, D});
+    a.rstd2 = be.empty({N});
+    a.n2 = be.empty({N, D});
+    a.gate = be.empty({N, F});
+    a.up = be.empty({N, F});
+    a.act = be.empty({N, F});
+    acts_.layers.push_back(std::move(a));
+  }
+  acts_.out = be.empty({N, D});
+  acts_.rstdf = be.empty({N});
+  acts_.nf = be.empty({N, D});
+  acts_.logits = be.empty({N, c.vocab_size});
+  acts_.losses = be.empty({N});
+  acts_.lse_ce = be.empty({N});
+  acts_.dres = be.empty({N, D});
+  acts_.dn = be.empty({N, D});
+  acts_.datt = be.empty({N, H * hd});
+  acts_.dq = be.empty({B, T, H, hd});
+  acts_.dk = be.empty({B, T, KV, hd});
+  acts_.dv = be.empty({B, T, KV, hd});
+  acts_.dact = be.empty({N, F});
+  acts_.dgate = be.empty({N, F});
+  acts_.dup = be.empty({N, F});
+}
+
+void Llama::forward(std::span<const int32_t> ids, int64_t B, int64_t T) {
+  if (B <= 0 || T <= 0) fail("forward: batch ", B, "x", T, " is empty");
+  if (static_cast<int64_t>(ids.size()) != B * T) fail("forward: ", ids.size(), " token ids for a ", B, "x", T, " batch");
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] < 0 || ids[i] >= config_.vocab_size)
+      fail("forward: token id ", ids[i], " at position ", i, " is outside the vocabulary [0, ", config_.vocab_size, ")");
+  ensure_activations(B, T);
+  ensure_rope(T);
+  ops::Backend& be = *backend_;
+  Activations& A = acts_;
+  const int64_t N = B * T, H = config_.num_attention_heads, hd = config_.head_dim;
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  A.valid_targets = -1;
+  A.ids = be.from_host({N}, ids);
+  Tensor& tmp = A.dn;  // [N, D] scratch during forward
+
+  be.embedding_forward(A.layers.empty() ? A.out : A.layers[0].x, A.ids, embed_->value);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& P = layers_[l];
+    LayerActs& a = A.layers[l];
+    // attention block
+    be.rmsnorm_forward(a.n1, a.rstd1, a.x, P.input_norm->value, eps);
+    Tensor q2 = a.q.reshape({N, config_.q_size()}), k2 = a.k.reshape({N, config_.kv_size()}),
+           v2 = a.v.reshape({N, config_.kv_size()});
+    be.matmul_forward(q2, a.n1, P.q->value);
+    be.matmul_forward(k2, a.n1, P.k->value);
+    be.matmul_forward(v2, a.n1, P.v->value);
+    be.rope_forward(a.q, rope_cos_, rope_sin_);
+    be.rope_forward(a.k, rope_cos_, rope_sin_);
+    be.attention_forward(a.att, a.lse, a.q, a.k, a.v);
+    be.matmul_forward(tmp, a.att.reshape({N, H * hd}), P.o->value);
+    be.add(a.mid, a.x, tmp);
+    // MLP block
+    be.rmsnorm_forward(a.n2, a.rstd2, a.mid, P.post_norm->value, eps);
+    be.matmul_forward(a.gate, a.n2, P.gate->value);
+    be.matmul_forward(a.up, a.n2, P.up->value);
+    be.swiglu_forward(a.act, a.gate, a.up);
+    be.matmul_forward(tmp, a.act, P.down->value);
+    be.add(l + 1 < layers_.size() ? A.layers[l + 1].x : A.out, a.mid, tmp);
+  }
+  be.rmsnorm_forward(A.nf, A.rstdf, A.out, final_norm_->value, eps);
+  be.matmul_forward(A.logits, A.nf, lm_head_->value);
+}
+
+float Llama::forward(std::span<const int32_t> ids, std::span<const int32_t> targets, int64_t B, int64_t T) {
+  if (targets.size() != ids.size()) fail("forward: ", targets.size(), " targets for ", ids.size(), " token ids");
+  int64_t valid = 0;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (targets[i] == kIgnoreIndex) continue;
+    if (targets[i] < 0 || targets[i] >= config_.vocab_size)
+      fail("forward: target ", targets[i], " at position ", i, " is outside the vocabulary [0, ",
+           config_.vocab_size, ") and is not the ignore index ", kIgnoreIndex);
+    ++valid;
+  }
+  forward(ids, B, T);
+  ops::Backend& be = *backend_;
+  acts_.targets = be.from_host({B * T}, targets);
+  be.cross_entropy_forward(acts_.losses, acts_.lse_ce, acts_.logits, acts_.targets);
+  acts_.valid_targets = valid;
+  if (valid == 0) return 0.0f;
+  double sum = 0;
+  for (float l : be.to_host_f32(acts_.losses)) sum += l;
+  return static_cast<float>(sum / static_cast<double>(valid));
+}
+
+// ---- backward ---------------------------------------------------------------------------------------------
+
+void Llama::zero_grad() {
+  for (Parameter& p : params_) {
+    if (!p.grad.defined()) p.grad = backend_->empty(p.value.shape());
+    backend_->zero(p.grad);
+  }
+}
+
+void Llama::backward() {
+  Activations& A = acts_;
+  if (A.valid_targets < 0) fail("backward: call forward with targets first (each forward allows one backward)");
+  for (Parameter& p : params_)
+    if (!p.grad.defined()) fail("backward: call zero_grad() before the first backward");
+  ops::Backend& be = *backend_;
+  const int64_t N = A.B * A.T, H = config_.num_attention_heads, hd = config_.head_dim;
+  const float scale = A.valid_targets > 0 ? 1.0f / static_cast<float>(A.valid_targets) : 0.0f;
+  A.valid_targets = -1;  // logits become the loss gradient below
+
+  be.cross_entropy_backward(A.logits, A.logits, A.lse_ce, A.targets, scale);
+  be.zero(A.dn);
+  be.matmul_backward(A.dn, lm_head_->grad, A.logits, A.nf, lm_head_->value);
+  be.zero(A.dres);
+  be.rmsnorm_backward(A.dres, final_norm_->grad, A.dn, A.out, final_norm_->value, A.rstdf);
+  // A.dres now holds the gradient of the residual stream; each block adds its branch's share.
+  for (size_t l = layers_.size(); l-- > 0;) {
+    const Layer& P = layers_[l];
+    LayerActs& a = A.layers[l];
+    // MLP block: out = mid + down(swiglu(gate(n2), up(n2)))
+    be.zero(A.dact);
+    be.matmul_backward(A.dact, P.down->grad, A.dres, a.act, P.down->value);
+    be.zero(A.dgate);
+    be.zero(A.dup);
+    be.swiglu_backward(A.dgate, A.dup, A.dact, a.gate, a.up);
+    be.zero(A.dn);
+    be.matmul_backward(A.dn, P.gate->grad, A.dgate, a.n2, P.gate->value);
+    be.matmul_backward(A.dn, P.up->grad, A.dup, a.n2, P.up->value);
+    be.rmsnorm_backward(A.dres, P.post_norm->grad, A.dn, a.mid, P.post_norm->value, a.rstd2);
+    // attention block: mid = x + o(attention(rope(q(n1)), rope(k(n1)), v(n1)))
+    be.zero(A.datt);
+    be.matmul_backward(A.datt, P.o->grad, A.dres, a.att.reshape({N, H * hd}), P.o->value);
+    be.zero(A.dq);
+    be.zero(A.dk);
+    be.zero(A.dv);
+    be.attention_backward(A.dq, A.dk, A.dv, A.datt.reshape(a.att.shape()), a.q, a.k, a.v, a.att, a.lse);
+    be.rope_backward(A.dq, rope_cos_, rope_sin_);
+    be.rope_backward(A.dk, rope_cos_, rope_sin_);
+    be.zero(A.dn);
+    Tensor dq2 = A.dq.reshape({N, config_.q_size()}), dk2 = A.dk.reshape({N, config_.kv_size()}),
+           dv2 = A.dv.reshape({N, config_.kv_size()});
+    be.matmul_backward(A.dn, P.q->grad, dq2, a.n1, P.q->value);
+    be.matmul_backward(A.dn, P.k->grad, dk2, a.n1, P.k->value);
+    be.matmul_backward(A.dn, P.v->grad, dv2, a.n1, P.v->value);
+    be.rmsnorm_backward(A.dres, P.input_norm->grad, A.dn, a.x, P.input_norm->value, a.rstd1);
+  }
+  be.embedding_backward(embed_->grad, A.ids, A.dres);
+}
+
+}  // namespace agpt::model

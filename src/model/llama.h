@@ -1,0 +1,159 @@
+// Llama (LlamaForCausalLM): forward, loss and backward written once over the op interface
+// (ops::Backend), with parameters named and laid out as in Hugging Face checkpoints.
+//
+//   x = embed(ids)
+//   for each layer:  x = x + o_proj(attention(rope(q_proj(n)), rope(k_proj(n)), v_proj(n))),  n = rmsnorm(x)
+//                    x = x + down_proj(silu(gate_proj(n)) * up_proj(n)),                   n = rmsnorm(x)
+//   logits = lm_head(rmsnorm(x))          (lm_head is embed_tokens when tie_word_embeddings)
+//
+// Typical use:
+//   auto backend = ops::make_cpu_backend();
+//   Llama model = Llama::load("dir", *backend);
+//   float loss = model.forward(ids, targets, B, T);   // keeps activations
+//   model.zero_grad(); model.backward();              // every parameter's .grad
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "model/safetensors.h"
+#include "ops/backend.h"
+
+namespace agpt::model {
+
+// One trainable tensor: its HF name, value, gradient (allocated on first backward), and whether
+// AdamW decays it (tensors of 2 or more dimensions).
+struct Parameter {
+  std::string name;
+  ops::Tensor value;
+  ops::Tensor grad;
+  bool decay = true;
+};
+
+// The label that means "no loss at this position" (as torch's ignore_index).
+constexpr int32_t kIgnoreIndex = -100;
+
+// ---- accounting from the config alone (no weights needed) ----------------------------------------
+// Every trainable element (a tied lm_head counted once).
+int64_t parameter_count(const LlamaConfig& c);
+// Parameters in matrix products per token: every Linear plus lm_head (embedding lookups excluded).
+int64_t matmul_parameter_count(const LlamaConfig& c);
+// Training FLOPs per token at sequence length T: 6·matmul_parameter_count + 12·L·(H·hd)·T (the
+// attention score and value products counted without the causal half: the usual MFU formula).
+double train_flops_per_token(const LlamaConfig& c, int64_t T);
+
+// Bytes needed, by kind, for a micro-batch of B×T tokens.
+struct MemoryEstimate {
+  double weights = 0;      // parameters at weight_bytes each
+  double gradients = 0;    // fp32
+  double adam_states = 0;  // fp32 m and v
+  double activations = 0;  // what the CPU reference keeps for backward (fp32), logits included
+  double kv_cache = 0;     // inference: keys and values for B sequences of T tokens at weight_bytes
+  double training() const { return weights + gradients + adam_states + activations; }
+  double inference() const { return weights + kv_cache; }
+};
+MemoryEstimate estimate_memory(const LlamaConfig& c, int64_t B, int64_t T, double weight_bytes = 4);
+
+// HF's labels=input_ids: position t predicts ids[t+1]; the last position of each row is ignored.
+std::vector<int32_t> shift_targets(std::span<const int32_t> ids, int64_t B, int64_t T);
+
+class Llama {
+ public:
+  // Parameters allocated on `backend` and zeroed; use init_weights() or load_weights().
+  Llama(const LlamaConfig& config, ops::Backend& backend);
+  // config.json + weights (model.safetensors or sharded) from a Hugging Face model directory.
+  static Llama load(const std::string& dir, ops::Backend& backend);
+
+  Llama(Llama&&) = default;
+  Llama(const Llama&) = delete;
+  Llama& operator=(const Llama&) = delete;
+
+  const LlamaConfig& config() const { return config_; }
+  ops::Backend& backend() const { return *backend_; }
+
+  // ---- parameters -------------------------------------------------------------------------------
+  std::vector<Parameter>& parameters() { return params_; }
+  const std::vector<Parameter>& parameters() const { return params_; }
+  Parameter& parameter(const std::string& name);  // fails with the closest name
+  int64_t num_parameters() const;                 // every trainable element (tied counted once)
+
+  // Transformers-like init: normal(0, initializer_range) for matrices (std from the config),
+  // ones for norm weights; deterministic for a seed.
+  void init_weights(uint64_t seed);
+  // Copies tensors from a checkpoint. Every parameter must be present with its exact shape; extra
+  // tensors are errors, except rotary inv_freq buffers and a tied lm_head equal to embed_tokens.
+  // Non-finite values are errors naming the tensor.
+  void load_weights(const WeightReader& weights);
+  // Writes config.json and the weights (sharded above max_shard_bytes) into dir; F32, BF16 or F16.
+  void save(const std::string& dir, StDType dtype = StDType::F32,
+            uint64_t max_shard_bytes = 5'000'000'000ull) const;
+
+  // ---- compute ---------------------------------------------------------------------------------
+  // Forward over ids [B*T] (row-major B×T); logits() then holds [B*T, V]. Activations are kept
+  // for backward. Token ids are checked against the vocabulary.
+  void forward(std::span<const int32_t> ids, int64_t B, int64_t T);
+  // Forward plus mean cross-entropy over the targets that are not kIgnoreIndex (targets [B*T]).
+  // Returns 0 when every target is ignored.
+  float forward(std::span<const int32_t> ids, std::span<const int32_t> targets, int64_t B, int64_t T);
+  const ops::Tensor& logits() const { return acts_.logits; }
+  // Per-position losses [B*T] of the last forward with targets (0 where ignored).
+  const ops::Tensor& losses() const { return acts_.losses; }
+
+  void zero_grad();
+  // Adds the gradient of the last forward's loss to every parameter's grad. Overwrites logits()
+  // with the loss gradient (saving one [B*T, V] buffer).
+  void backward();
+
+  // ---- accounting (see the free functions above) -----------------------------------------------
+  int64_t matmul_parameters() const { return matmul_parameter_count(config_); }
+  double train_flops_per_token(int64_t T) const { return model::train_flops_per_token(config_, T); }
+
+ private:
+  struct Layer {
+    Parameter *input_norm, *q, *k, *v, *o, *post_norm, *gate, *up, *down;
+  };
+  // Saved activations of one layer for a B×T batch.
+  struct LayerActs {
+    ops::Tensor x;      // layer input (residual stream) [N, D]
+    ops::Tensor rstd1;  // [N]
+    ops::Tensor n1;     // rmsnorm(x) [N, D]
+    ops::Tensor q, k, v;  // after RoPE (q, k) [B, T, heads, hd]
+    ops::Tensor att;    // attention output [B, T, H, hd]
+    ops::Tensor lse;    // [B, H, T]
+    ops::Tensor mid;    // x + attention branch [N, D]
+    ops::Tensor rstd2;  // [N]
+    ops::Tensor n2;     // [N, D]
+    ops::Tensor gate, up, act;  // [N, F]
+  };
+  struct Activations {
+    int64_t B = 0, T = 0;
+    std::vector<LayerActs> layers;
+    ops::Tensor ids, targets;
+    ops::Tensor out;    // final residual stream [N, D]
+    ops::Tensor rstdf;  // [N]
+    ops::Tensor nf;     // [N, D]
+    ops::Tensor logits; // [N, V]
+    ops::Tensor losses, lse_ce;  // [N]
+    // gradient scratch, reused across layers
+    ops::Tensor dres, dn, datt, dq, dk, dv, dact, dgate, dup;
+    int64_t valid_targets = -1;  // -1: the last forward had no targets
+  };
+
+  void build_parameters();
+  void ensure_activations(int64_t B, int64_t T);
+  void ensure_rope(int64_t positions);
+
+  LlamaConfig config_;
+  ops::Backend* backend_;
+  std::vector<Parameter> params_;
+  std::vector<Layer> layers_;
+  Parameter* embed_ = nullptr;
+  Parameter* final_norm_ = nullptr;
+  Parameter* lm_head_ = nullptr;  // == embed_ when tied
+  Activations acts_;
+  ops::Tensor rope_cos_, rope_sin_;  // [P, hd/2]
+};
+
+}  // namespace agpt::model

@@ -1,0 +1,142 @@
+// safetensors: the Hugging Face tensor file format. An 8-byte little-endian header length, a JSON
+// header {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}}, then the
+// tensor bytes (offsets are relative to the end of the header), little-endian, row-major.
+//
+// Reading maps the file and checks the whole header against the file before anything is used:
+// header length, JSON, dtypes, shapes (byte counts must match the offsets), offsets inside the
+// data, no two tensors overlapping. A file that passes can be read without further checks.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/file.h"
+
+namespace agpt::model {
+
+enum class StDType : uint8_t { F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL, F8_E4M3, F8_E5M2 };
+
+const char* st_dtype_name(StDType dtype);  // "F32"
+size_t st_dtype_size(StDType dtype);
+bool st_dtype_from_name(std::string_view name, StDType* out);
+
+struct StTensorInfo {
+  std::string name;
+  StDType dtype = StDType::F32;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0;  // byte offsets in the data section
+  uint64_t end = 0;
+  int64_t numel() const;
+  std::string shape_string() const;
+};
+
+// The parsed and validated header of a safetensors file held in `file` (the whole file's bytes).
+// `label` names the file in error messages. Throws agpt::Error on any inconsistency.
+struct StHeader {
+  std::vector<StTensorInfo> tensors;  // sorted by data offset
+  std::map<std::string, std::string> metadata;
+  uint64_t data_start = 0;  // file offset of the data section
+};
+StHeader parse_safetensors(std::string_view file, const std::string& label);
+
+// A safetensors file opened for reading (memory-mapped).
+class SafetensorsFile {
+ public:
+  explicit SafetensorsFile(const std::string& path);
+
+  const std::string& path() const { return file_.path(); }
+  const std::vector<StTensorInfo>& tensors() const { return header_.tensors; }
+  const std::map<std::string, std::string>& metadata() const { return header_.metadata; }
+  const StTensorInfo* find(std::string_view name) const;
+  const StTensorInfo& at(std::string_view name) const;  // fails naming the file and the closest name
+
+  // The raw little-endian bytes of a tensor.
+  std::string_view bytes(const StTensorInfo& info) const;
+  // Elements converted to float (F32, F16, BF16, F64) or to int64 (I64, I32, I16, I8, U8, U16, U32).
+  std::vector<float> read_f32(std::string_view name) const;
+  std::vector<int64_t> read_i64(std::string_view name) const;
+
+ private:
+  MappedFile file_;
+  StHeader header_;
+  std::map<std::string, size_t, std::less<>> by_name_;
+};
+
+// Converts n elements of `dtype` at `src` to float / int64; fails for other dtypes.
+void convert_to_f32(StDType dtype, const void* src, size_t n, float* dst, const std::string& what);
+void convert_to_i64(StDType dtype, const void* src, size_t n, int64_t* dst, const std::string& what);
+
+// Rounding conversions of one float (nearest-even; NaN stays NaN).
+uint16_t f32_to_bf16(float x);
+uint16_t f32_to_f16(float x);
+float bf16_to_f32(uint16_t x);
+float f16_to_f32(uint16_t x);
+
+// Builds a safetensors file in memory and writes it atomically.
+class SafetensorsWriter {
+ public:
+  // Stores float data as F32, F16 or BF16 (rounded to nearest even).
+  void add_f32(const std::string& name, std::vector<int64_t> shape, std::span<const float> values,
+               StDType store_as = StDType::F32);
+  void add_i64(const std::string& name, std::vector<int64_t> shape, std::span<const int64_t> values);
+  // Raw bytes already in `dtype` (little-endian).
+  void add_raw(const std::string& name, StDType dtype, std::vector<int64_t> shape, std::string data);
+  void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
+
+  size_t size() const { return entries_.size(); }
+  uint64_t data_bytes() const { return data_bytes_; }
+  std::string serialize() const;
+  void write(const std::string& path) const;  // atomic (temporary file, fsync, rename)
+
+ private:
+  struct Entry {
+    std::string name;
+    StDType dtype;
+    std::vector<int64_t> shape;
+    std::string data;
+  };
+  std::vector<Entry> entries_;
+  std::map<std::string, std::string> metadata_;
+  uint64_t data_bytes_ = 0;
+};
+
+// The weights of a model directory: model.safetensors, or the shards listed in
+// model.safetensors.index.json ({"weight_map": {tensor name: shard file name}}).
+class WeightReader {
+ public:
+  explicit WeightReader(const std::string& dir);
+
+  const std::string& dir() const { return dir_; }
+  std::vector<std::string> names() const;  // sorted
+  bool contains(std::string_view name) const { return index_.find(name) != index_.end(); }
+  const StTensorInfo& info(std::string_view name) const;
+  std::vector<float> read_f32(std::string_view name) const;
+  const SafetensorsFile& file_of(std::string_view name) const;
+
+ private:
+  std::string dir_;
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, std::pair<size_t, const StTensorInfo*>, std::less<>> index_;
+};
+
+// One float tensor to save.
+struct NamedTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> values;
+};
+
+// Writes tensors into dir as model.safetensors, or as model-0000i-of-0000n.safetensors shards plus
+// model.safetensors.index.json when they exceed max_shard_bytes. Every file is written atomically;
+// shard files from an earlier save that are no longer listed are left alone.
+void write_weights(const std::string& dir, const std::vector<NamedTensor>& tensors, StDType store_as,
+                   uint64_t max_shard_bytes = 5'000'000'000ull);
+
+// The name in `candidates` closest to `name` (edit distance), or "" if none is close.
+std::string closest_name(std::string_view name, const std::vector<std::string>& candidates);
+
+}  // namespace agpt::model

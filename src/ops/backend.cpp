@@ -1,0 +1,312 @@
+// The checks every backend shares: shapes, dtypes, devices, aliasing. Backends implement do_*.
+#include "ops/backend.h"
+
+#include <cstring>
+
+#include "base/error.h"
+
+namespace agpt::ops {
+namespace {
+
+// Fails with "op: what is f32[2, 3], expected f32[...]" style messages.
+void expect_shape(const char* op, const char* what, const Tensor& t, const Shape& shape,
+                  DType dtype = DType::kF32) {
+  if (!t.defined()) fail(op, ": ", what, " is undefined");
+  if (t.shape() != shape || t.dtype() != dtype)
+    fail(op, ": ", what, " is ", t.describe(), ", expected ", dtype_name(dtype), shape_string(shape));
+}
+
+void expect_rank(const char* op, const char* what, const Tensor& t, int rank, DType dtype = DType::kF32) {
+  if (!t.defined()) fail(op, ": ", what, " is undefined");
+  if (t.rank() != rank || t.dtype() != dtype)
+    fail(op, ": ", what, " is ", t.describe(), ", expected a ", dtype_name(dtype), " tensor of rank ",
+         rank);
+}
+
+}  // namespace
+
+void Backend::check_device(const char* op, const Tensor& t, const char* what) const {
+  if (t.defined() && t.device() != device())
+    fail(op, ": ", what, " lives on ", device_name(t.device()), ", this backend is ", name());
+}
+
+void Backend::check_devices(const char* op, std::initializer_list<const Tensor*> tensors) const {
+  for (const Tensor* t : tensors) check_device(op, *t, "a tensor");
+}
+
+Tensor Backend::empty(const Shape& shape, DType dtype) {
+  int64_t n = shape_numel(shape);
+  size_t bytes = static_cast<size_t>(n) * dtype_size(dtype);
+  return Tensor(do_allocate(bytes), shape, dtype);
+}
+
+Tensor Backend::zeros(const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  do_zero(t);
+  return t;
+}
+
+void Backend::zero(Tensor& t) {
+  if (!t.defined()) fail("zero: tensor is undefined");
+  check_device("zero", t, "tensor");
+  do_zero(t);
+}
+
+void Backend::copy(Tensor& dst, const Tensor& src) {
+  expect_shape("copy", "dst", dst, src.shape(), src.dtype());
+  check_device("copy", dst, "dst");
+  check_device("copy", src, "src");
+  if (!dst.same_storage(src)) do_copy(dst, src);
+}
+
+void Backend::upload(Tensor& dst, const void* host, size_t bytes) {
+  if (!dst.defined()) fail("upload: tensor is undefined");
+  if (bytes != dst.bytes()) fail("upload: ", bytes, " bytes for tensor ", dst.describe(), " of ", dst.bytes());
+  check_device("upload", dst, "dst");
+  if (bytes) do_upload(dst, host);
+}
+
+void Backend::download(const Tensor& src, void* host, size_t bytes) const {
+  if (!src.defined()) fail("download: tensor is undefined");
+  if (bytes != src.bytes())
+    fail("download: ", bytes, " bytes for tensor ", src.describe(), " of ", src.bytes());
+  check_device("download", src, "src");
+  if (bytes) do_download(src, host);
+}
+
+Tensor Backend::from_host(const Shape& shape, std::span<const float> values) {
+  Tensor t = empty(shape, DType::kF32);
+  upload(t, values.data(), values.size_bytes());
+  return t;
+}
+
+Tensor Backend::from_host(const Shape& shape, std::span<const int32_t> values) {
+  Tensor t = empty(shape, DType::kI32);
+  upload(t, values.data(), values.size_bytes());
+  return t;
+}
+
+std::vector<float> Backend::to_host_f32(const Tensor& t) const {
+  if (t.dtype() != DType::kF32) fail("to_host_f32: tensor is ", t.describe());
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  download(t, out.data(), out.size() * sizeof(float));
+  return out;
+}
+
+std::vector<int32_t> Backend::to_host_i32(const Tensor& t) const {
+  if (t.dtype() != DType::kI32) fail("to_host_i32: tensor is ", t.describe());
+  std::vector<int32_t> out(static_cast<size_t>(t.numel()));
+  download(t, out.data(), out.size() * sizeof(int32_t));
+  return out;
+}
+
+void Backend::embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table) {
+  const char* op = "embedding_forward";
+  expect_rank(op, "table", table, 2);
+  expect_rank(op, "ids", ids, 1, DType::kI32);
+  expect_shape(op, "out", out, {ids.dim(0), table.dim(1)});
+  check_devices(op, {&out, &ids, &table});
+  do_embedding_forward(out, ids, table);
+}
+
+void Backend::embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) {
+  const char* op = "embedding_backward";
+  expect_rank(op, "dtable", dtable, 2);
+  expect_rank(op, "ids", ids, 1, DType::kI32);
+  expect_shape(op, "dout", dout, {ids.dim(0), dtable.dim(1)});
+  check_devices(op, {&dtable, &ids, &dout});
+  do_embedding_backward(dtable, ids, dout);
+}
+
+void Backend::rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& x, const Tensor& w, float eps) {
+  const char* op = "rmsnorm_forward";
+  expect_rank(op, "x", x, 2);
+  expect_shape(op, "w", w, {x.dim(1)});
+  expect_shape(op, "out", out, x.shape());
+  expect_shape(op, "rstd", rstd, {x.dim(0)});
+  if (out.same_storage(x)) fail(op, ": out must not alias x (x is needed for backward)");
+  check_devices(op, {&out, &rstd, &x, &w});
+  do_rmsnorm_forward(out, rstd, x, w, eps);
+}
+
+void Backend::rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dout, const Tensor& x, const Tensor& w,
+                               const Tensor& rstd) {
+  const char* op = "rmsnorm_backward";
+  expect_rank(op, "x", x, 2);
+  expect_shape(op, "w", w, {x.dim(1)});
+  expect_shape(op, "dx", dx, x.shape());
+  expect_shape(op, "dw", dw, w.shape());
+  expect_shape(op, "dout", dout, x.shape());
+  expect_shape(op, "rstd", rstd, {x.dim(0)});
+  if (dx.same_storage(dout)) fail(op, ": dx must not alias dout");
+  check_devices(op, {&dx, &dw, &dout, &x, &w, &rstd});
+  do_rmsnorm_backward(dx, dw, dout, x, w, rstd);
+}
+
+void Backend::matmul_forward(Tensor& y, const Tensor& x, const Tensor& w) {
+  const char* op = "matmul_forward";
+  expect_rank(op, "x", x, 2);
+  expect_rank(op, "w", w, 2);
+  if (w.dim(1) != x.dim(1))
+    fail(op, ": x ", x.describe(), " and weight ", w.describe(), " disagree on the input size");
+  expect_shape(op, "y", y, {x.dim(0), w.dim(0)});
+  if (y.same_storage(x) || y.same_storage(w)) fail(op, ": y must not alias an input");
+  check_devices(op, {&y, &x, &w});
+  do_matmul_forward(y, x, w);
+}
+
+void Backend::matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w) {
+  const char* op = "matmul_backward";
+  expect_rank(op, "x", x, 2);
+  expect_rank(op, "w", w, 2);
+  if (w.dim(1) != x.dim(1))
+    fail(op, ": x ", x.describe(), " and weight ", w.describe(), " disagree on the input size");
+  expect_shape(op, "dy", dy, {x.dim(0), w.dim(0)});
+  if (dx.defined()) expect_shape(op, "dx", dx, x.shape());
+  if (dw.defined()) expect_shape(op, "dw", dw, w.shape());
+  if (dx.defined() && (dx.same_storage(dy) || dx.same_storage(w))) fail(op, ": dx must not alias dy or w");
+  if (dw.defined() && (dw.same_storage(dy) || dw.same_storage(x))) fail(op, ": dw must not alias dy or x");
+  check_devices(op, {&dx, &dw, &dy, &x, &w});
+  do_matmul_backward(dx, dw, dy, x, w);
+}
+
+namespace {
+void check_rope(const char* op, const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0) {
+  expect_rank(op, "x", x, 4);
+  int64_t hd = x.dim(3);
+  if (hd % 2 != 0) fail(op, ": head dim ", hd, " is odd");
+  expect_rank(op, "cos", cos, 2);
+  if (cos.dim(1) != hd / 2) fail(op, ": cos is ", cos.describe(), ", expected [P, ", hd / 2, "]");
+  expect_shape(op, "sin", sin, cos.shape());
+  if (pos0 < 0 || pos0 + x.dim(1) > cos.dim(0))
+    fail(op, ": positions ", pos0, "..", pos0 + x.dim(1) - 1, " exceed the table of ", cos.dim(0));
+}
+}  // namespace
+
+void Backend::rope_forward(Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0) {
+  check_rope("rope_forward", x, cos, sin, pos0);
+  check_devices("rope_forward", {&x, &cos, &sin});
+  do_rope(x, cos, sin, pos0, false);
+}
+
+void Backend::rope_backward(Tensor& dx, const Tensor& cos, const Tensor& sin, int64_t pos0) {
+  check_rope("rope_backward", dx, cos, sin, pos0);
+  check_devices("rope_backward", {&dx, &cos, &sin});
+  do_rope(dx, cos, sin, pos0, true);
+}
+
+namespace {
+void check_attention(const char* op, const Tensor& q, const Tensor& k, const Tensor& v) {
+  expect_rank(op, "q", q, 4);
+  expect_rank(op, "k", k, 4);
+  int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2), hd = q.dim(3), KV = k.dim(2);
+  expect_shape(op, "k", k, {B, T, KV, hd});
+  expect_shape(op, "v", v, {B, T, KV, hd});
+  if (KV == 0 || H % KV != 0) fail(op, ": ", H, " query heads are not a multiple of ", KV, " kv heads");
+}
+}  // namespace
+
+void Backend::attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v) {
+  const char* op = "attention_forward";
+  check_attention(op, q, k, v);
+  expect_shape(op, "out", out, q.shape());
+  expect_shape(op, "lse", lse, {q.dim(0), q.dim(2), q.dim(1)});
+  for (const Tensor* in : {&q, &k, &v})
+    if (out.same_storage(*in)) fail(op, ": out must not alias q, k or v");
+  check_devices(op, {&out, &lse, &q, &k, &v});
+  do_attention_forward(out, lse, q, k, v);
+}
+
+void Backend::attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout, const Tensor& q,
+                                 const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse) {
+  const char* op = "attention_backward";
+  check_attention(op, q, k, v);
+  expect_shape(op, "dq", dq, q.shape());
+  expect_shape(op, "dk", dk, k.shape());
+  expect_shape(op, "dv", dv, v.shape());
+  expect_shape(op, "dout", dout, q.shape());
+  expect_shape(op, "out", out, q.shape());
+  expect_shape(op, "lse", lse, {q.dim(0), q.dim(2), q.dim(1)});
+  check_devices(op, {&dq, &dk, &dv, &dout, &q, &k, &v, &out, &lse});
+  do_attention_backward(dq, dk, dv, dout, q, k, v, out, lse);
+}
+
+void Backend::swiglu_forward(Tensor& out, const Tensor& gate, const Tensor& up) {
+  const char* op = "swiglu_forward";
+  expect_rank(op, "gate", gate, 2);
+  expect_shape(op, "up", up, gate.shape());
+  expect_shape(op, "out", out, gate.shape());
+  if (out.same_storage(gate) || out.same_storage(up)) fail(op, ": out must not alias gate or up");
+  check_devices(op, {&out, &gate, &up});
+  do_swiglu_forward(out, gate, up);
+}
+
+void Backend::swiglu_backward(Tensor& dgate, Tensor& dup, const Tensor& dout, const Tensor& gate,
+                              const Tensor& up) {
+  const char* op = "swiglu_backward";
+  expect_rank(op, "gate", gate, 2);
+  expect_shape(op, "dgate", dgate, gate.shape());
+  expect_shape(op, "dup", dup, gate.shape());
+  expect_shape(op, "up", up, gate.shape());
+  expect_shape(op, "dout", dout, gate.shape());
+  if (dgate.same_storage(dup)) fail(op, ": dgate and dup must be different tensors");
+  check_devices(op, {&dgate, &dup, &dout, &gate, &up});
+  do_swiglu_backward(dgate, dup, dout, gate, up);
+}
+
+void Backend::add(Tensor& out, const Tensor& a, const Tensor& b) {
+  const char* op = "add";
+  if (!a.defined() || a.dtype() != DType::kF32) fail(op, ": a is ", a.describe());
+  expect_shape(op, "b", b, a.shape());
+  expect_shape(op, "out", out, a.shape());
+  check_devices(op, {&out, &a, &b});
+  do_add(out, a, b);
+}
+
+void Backend::scale(Tensor& t, float s) {
+  if (!t.defined() || t.dtype() != DType::kF32) fail("scale: tensor is ", t.describe());
+  check_device("scale", t, "tensor");
+  do_scale(t, s);
+}
+
+void Backend::cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets) {
+  const char* op = "cross_entropy_forward";
+  expect_rank(op, "logits", logits, 2);
+  expect_shape(op, "targets", targets, {logits.dim(0)}, DType::kI32);
+  expect_shape(op, "losses", losses, {logits.dim(0)});
+  expect_shape(op, "lse", lse, {logits.dim(0)});
+  check_devices(op, {&losses, &lse, &logits, &targets});
+  do_cross_entropy_forward(losses, lse, logits, targets);
+}
+
+void Backend::cross_entropy_backward(Tensor& dlogits, const Tensor& logits, const Tensor& lse,
+                                     const Tensor& targets, float scale) {
+  const char* op = "cross_entropy_backward";
+  expect_rank(op, "logits", logits, 2);
+  expect_shape(op, "dlogits", dlogits, logits.shape());
+  expect_shape(op, "targets", targets, {logits.dim(0)}, DType::kI32);
+  expect_shape(op, "lse", lse, {logits.dim(0)});
+  check_devices(op, {&dlogits, &logits, &lse, &targets});
+  do_cross_entropy_backward(dlogits, logits, lse, targets, scale);
+}
+
+double Backend::sum_squares(std::span<const Tensor> tensors) {
+  for (const Tensor& t : tensors) {
+    if (!t.defined() || t.dtype() != DType::kF32) fail("sum_squares: tensor is ", t.describe());
+    check_device("sum_squares", t, "tensor");
+  }
+  return do_sum_squares(tensors);
+}
+
+void Backend::adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s) {
+  const char* op = "adamw";
+  if (!param.defined() || param.dtype() != DType::kF32) fail(op, ": param is ", param.describe());
+  expect_shape(op, "grad", grad, param.shape());
+  expect_shape(op, "m", m, param.shape());
+  expect_shape(op, "v", v, param.shape());
+  if (s.step < 1) fail(op, ": step must be >= 1, got ", s.step);
+  check_devices(op, {&param, &grad, &m, &v});
+  do_adamw(param, grad, m, v, s);
+}
+
+}  // namespace agpt::ops

@@ -1,0 +1,163 @@
+// The op interface: everything the Llama model needs from a compute backend, and nothing more.
+// The model (src/model/llama.cpp) is written once against this class; ops/cpu is the readable fp32
+// reference, a CUDA backend implements the same virtual functions with device memory.
+//
+// Conventions (docs/model.md has the full table):
+//  - Tensors are row-major. N = B*T rows of activations; D = hidden size; H, KV = query and key/value
+//    heads; hd = head dim; F = MLP width; V = vocabulary.
+//  - Linear weights use the Hugging Face layout [out, in]: y = x · Wᵀ.
+//  - Backward ops ADD into every gradient they produce (dx += ..., dw += ...), so residual branches,
+//    tied weights and gradient accumulation need no extra buffers; callers zero buffers first.
+//    Two exceptions, marked below: rope_backward works in place, cross_entropy_backward writes.
+//  - Results do not depend on the number of threads (no order-dependent atomic float sums).
+//  - The public functions check shapes, dtypes and devices, then call the backend's do_* function.
+//    Shape errors are bugs in the caller and throw agpt::Error naming the op and the shapes.
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ops/tensor.h"
+
+namespace agpt::ops {
+
+// The settings of one AdamW update (torch.optim.AdamW semantics, see adamw()). Host scalars in
+// double; backends round them to the compute type where torch does (bias corrections in double).
+struct AdamWStep {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double weight_decay = 0.0;  // decoupled: param *= 1 - lr*weight_decay
+  int64_t step = 1;           // 1 for the first update (bias corrections)
+  float grad_scale = 1.0f;    // multiplies the gradient first (global-norm clipping)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;  // "cpu", "cuda:0"
+  virtual Device device() const = 0;
+
+  // ---- memory -----------------------------------------------------------------------------------
+  Tensor empty(const Shape& shape, DType dtype = DType::kF32);  // contents undefined
+  Tensor zeros(const Shape& shape, DType dtype = DType::kF32);
+  void zero(Tensor& t);
+  void copy(Tensor& dst, const Tensor& src);                // same shape and dtype
+  void upload(Tensor& dst, const void* host, size_t bytes);  // bytes == dst.bytes()
+  void download(const Tensor& src, void* host, size_t bytes) const;
+  virtual void synchronize() {}
+
+  // Host convenience built on upload/download.
+  Tensor from_host(const Shape& shape, std::span<const float> values);
+  Tensor from_host(const Shape& shape, std::span<const int32_t> values);
+  std::vector<float> to_host_f32(const Tensor& t) const;
+  std::vector<int32_t> to_host_i32(const Tensor& t) const;
+
+  // ---- embedding --------------------------------------------------------------------------------
+  // out[n, :] = table[ids[n], :].  out [N, D], ids i32 [N] (each in [0, V)), table [V, D].
+  void embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table);
+  // dtable[ids[n], :] += dout[n, :].
+  void embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout);
+
+  // ---- RMSNorm (fp32 like Hugging Face: out = w * (x * rstd), rstd = 1/sqrt(mean(x²) + eps)) -----
+  // out, x [N, D]; w [D]; rstd [N] saved for backward.
+  void rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& x, const Tensor& w, float eps);
+  // dx += ∂L/∂x, dw += ∂L/∂w.
+  void rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dout, const Tensor& x, const Tensor& w,
+                        const Tensor& rstd);
+
+  // ---- matrix product with a Linear weight -------------------------------------------------------
+  // y [N, O] = x [N, I] · wᵀ, w [O, I].
+  void matmul_forward(Tensor& y, const Tensor& x, const Tensor& w);
+  // dx [N, I] += dy · w;  dw [O, I] += dyᵀ · x.  Either may be undefined (not wanted).
+  void matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w);
+
+  // ---- rotary position embedding (HF rotate_half: dimension i pairs with i + hd/2) ---------------
+  // x [B, T, heads, hd] in place; cos, sin [P, hd/2] (angle pos*inv_freq[i]); token t has position
+  // pos0 + t < P.
+  void rope_forward(Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0 = 0);
+  // IN PLACE: dx (the gradient w.r.t. the rotated x) becomes the gradient w.r.t. the input x.
+  void rope_backward(Tensor& dx, const Tensor& cos, const Tensor& sin, int64_t pos0 = 0);
+
+  // ---- causal self-attention with grouped-query heads --------------------------------------------
+  // q [B, T, H, hd]; k, v [B, T, KV, hd] with H % KV == 0 (query head h reads kv head h / (H/KV));
+  // out [B, T, H, hd] = softmax(q·kᵀ/sqrt(hd) + causal mask) · v;  lse [B, H, T] (log-sum-exp of
+  // each row of scaled scores) saved for backward.
+  void attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v);
+  // dq += ∂L/∂q, dk += ∂L/∂k, dv += ∂L/∂v.
+  void attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout, const Tensor& q,
+                          const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse);
+
+  // ---- SwiGLU: out = silu(gate) * up, all [N, F] ---------------------------------------------------
+  void swiglu_forward(Tensor& out, const Tensor& gate, const Tensor& up);
+  // dgate += ∂L/∂gate, dup += ∂L/∂up.
+  void swiglu_backward(Tensor& dgate, Tensor& dup, const Tensor& dout, const Tensor& gate,
+                       const Tensor& up);
+
+  // ---- elementwise --------------------------------------------------------------------------------
+  // out = a + b (same shapes); out may be a or b (residual stream updated in place).
+  void add(Tensor& out, const Tensor& a, const Tensor& b);
+  // t *= s.
+  void scale(Tensor& t, float s);
+
+  // ---- cross-entropy over the vocabulary ---------------------------------------------------------
+  // logits [N, V]; targets i32 [N], a target < 0 (e.g. -100) means "ignored".
+  // losses [N] = logsumexp(logits[n]) - logits[n, targets[n]] (0 for ignored rows); lse [N].
+  void cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets);
+  // WRITES (does not add) dlogits = scale * (softmax(logits) - onehot(target)), 0 for ignored rows.
+  // dlogits may be the same tensor as logits (done in place, saving N*V floats).
+  void cross_entropy_backward(Tensor& dlogits, const Tensor& logits, const Tensor& lse,
+                              const Tensor& targets, float scale);
+
+  // ---- optimizer ----------------------------------------------------------------------------------
+  // Σ t² over all elements of all tensors (for global gradient-norm clipping), accumulated in double.
+  double sum_squares(std::span<const Tensor> tensors);
+  // One AdamW update of param with grad (all same shape, f32), moments m and v updated in place:
+  //   g = grad*grad_scale; param *= 1 - lr*wd; m = lerp(m, g, 1-beta1); v = beta2*v + (1-beta2)*g²;
+  //   param -= lr/(1-beta1^step) * m / (sqrt(v)/sqrt(1-beta2^step) + eps).
+  void adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s);
+
+ protected:
+  virtual std::shared_ptr<Storage> do_allocate(size_t bytes) = 0;
+  virtual void do_zero(Tensor& t) = 0;
+  virtual void do_copy(Tensor& dst, const Tensor& src) = 0;
+  virtual void do_upload(Tensor& dst, const void* host) = 0;
+  virtual void do_download(const Tensor& src, void* host) const = 0;
+
+  virtual void do_embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table) = 0;
+  virtual void do_embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) = 0;
+  virtual void do_rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& x, const Tensor& w,
+                                  float eps) = 0;
+  virtual void do_rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dout, const Tensor& x,
+                                   const Tensor& w, const Tensor& rstd) = 0;
+  virtual void do_matmul_forward(Tensor& y, const Tensor& x, const Tensor& w) = 0;
+  virtual void do_matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x,
+                                  const Tensor& w) = 0;
+  virtual void do_rope(Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0, bool inverse) = 0;
+  virtual void do_attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k,
+                                    const Tensor& v) = 0;
+  virtual void do_attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout,
+                                     const Tensor& q, const Tensor& k, const Tensor& v,
+                                     const Tensor& out, const Tensor& lse) = 0;
+  virtual void do_swiglu_forward(Tensor& out, const Tensor& gate, const Tensor& up) = 0;
+  virtual void do_swiglu_backward(Tensor& dgate, Tensor& dup, const Tensor& dout, const Tensor& gate,
+                                  const Tensor& up) = 0;
+  virtual void do_add(Tensor& out, const Tensor& a, const Tensor& b) = 0;
+  virtual void do_scale(Tensor& t, float s) = 0;
+  virtual void do_cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits,
+                                        const Tensor& targets) = 0;
+  virtual void do_cross_entropy_backward(Tensor& dlogits, const Tensor& logits, const Tensor& lse,
+                                         const Tensor& targets, float scale) = 0;
+  virtual double do_sum_squares(std::span<const Tensor> tensors) = 0;
+  virtual void do_adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s) = 0;
+
+ private:
+  void check_device(const char* op, const Tensor& t, const char* what) const;
+  void check_devices(const char* op, std::initializer_list<const Tensor*> tensors) const;
+};
+
+}  // namespace agpt::ops

@@ -1,0 +1,83 @@
+#include "ops/tensor.h"
+
+#include <limits>
+
+#include "base/error.h"
+
+namespace agpt::ops {
+
+size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return 4;
+    case DType::kBF16: return 2;
+    case DType::kI32: return 4;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return "f32";
+    case DType::kBF16: return "bf16";
+    case DType::kI32: return "i32";
+  }
+  return "?";
+}
+
+const char* device_name(Device device) {
+  switch (device) {
+    case Device::kCpu: return "cpu";
+    case Device::kCuda: return "cuda";
+  }
+  return "?";
+}
+
+std::string shape_string(const Shape& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) fail("tensor shape ", shape_string(shape), " has a negative dimension");
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d)
+      fail("tensor shape ", shape_string(shape), " has too many elements");
+    n *= d;
+  }
+  return n;
+}
+
+Tensor::Tensor(std::shared_ptr<Storage> storage, Shape shape, DType dtype)
+    : storage_(std::move(storage)), shape_(std::move(shape)), numel_(shape_numel(shape_)), dtype_(dtype) {
+  if (storage_ && bytes() > storage_->bytes())
+    fail("tensor ", describe(), " needs ", bytes(), " bytes but its storage holds ", storage_->bytes());
+}
+
+int64_t Tensor::dim(int i) const {
+  int r = rank();
+  if (i < 0) i += r;
+  if (i < 0 || i >= r) fail("tensor ", describe(), " has no dimension ", i);
+  return shape_[static_cast<size_t>(i)];
+}
+
+Device Tensor::device() const { return storage_ ? storage_->device() : Device::kCpu; }
+
+void* Tensor::raw() const { return storage_ ? storage_->data() : nullptr; }
+
+Tensor Tensor::reshape(Shape shape) const {
+  if (shape_numel(shape) != numel_)
+    fail("cannot reshape ", describe(), " to ", shape_string(shape), ": element counts differ");
+  return Tensor(storage_, std::move(shape), dtype_);
+}
+
+std::string Tensor::describe() const {
+  if (!defined()) return "undefined";
+  return std::string(dtype_name(dtype_)) + shape_string(shape_);
+}
+
+}  // namespace agpt::ops

@@ -1,0 +1,265 @@
+// The Llama model beyond the PyTorch references: checkpoints (save/load, bf16, shards, bad
+// weights), determinism across thread counts, ignore-index, accounting.
+#include "model/llama.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "base/error.h"
+#include "base/file.h"
+#include "model/adamw.h"
+#include "ops/cpu/cpu_backend.h"
+#include "test_util.h"
+
+namespace agpt::model {
+namespace {
+
+using testing::TempDir;
+
+LlamaConfig small_config(bool tied) {
+  LlamaConfig c;
+  c.vocab_size = 50;
+  c.hidden_size = 32;
+  c.intermediate_size = 40;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.max_position_embeddings = 16;
+  c.rms_norm_eps = 1e-5;
+  c.rope_theta = 10000;
+  c.tie_word_embeddings = tied;
+  c.fill_defaults();
+  return c;
+}
+
+std::vector<int32_t> some_ids(int64_t n, int64_t vocab) {
+  std::vector<int32_t> ids(n);
+  for (int64_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>((i * 37 + 11) % vocab);
+  return ids;
+}
+
+void expect_error(const std::function<void()>& fn, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "no error; expected '" << needle << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+TEST(Llama, SaveAndLoadGiveIdenticalLogits) {
+  auto be = ops::make_cpu_backend(2);
+  for (bool tied : {false, true}) {
+    TempDir dir;
+    Llama a(small_config(tied), *be);
+    a.init_weights(7);
+    auto ids = some_ids(2 * 9, 50);
+    a.forward(ids, 2, 9);
+    auto want = be->to_host_f32(a.logits());
+    a.save(dir.path());
+    EXPECT_TRUE(file_exists(dir.file("config.json")));
+    EXPECT_TRUE(file_exists(dir.file("model.safetensors")));
+    Llama b = Llama::load(dir.path(), *be);
+    b.forward(ids, 2, 9);
+    EXPECT_EQ(be->to_host_f32(b.logits()), want);
+    WeightReader w(dir.path());
+    EXPECT_EQ(w.contains("lm_head.weight"), !tied);
+    EXPECT_EQ(SafetensorsFile(dir.file("model.safetensors")).metadata().at("format"), "pt");
+  }
+}
+
+TEST(Llama, SaveBf16AndSharded) {
+  auto be = ops::make_cpu_backend(2);
+  Llama a(small_config(false), *be);
+  a.init_weights(3);
+  TempDir bf, sharded;
+  a.save(bf.path(), StDType::BF16);
+  EXPECT_EQ(LlamaConfig::load(bf.path()).torch_dtype, "bfloat16");
+  Llama b = Llama::load(bf.path(), *be);
+  for (size_t i = 0; i < a.parameters().size(); ++i) {
+    auto x = be->to_host_f32(a.parameters()[i].value), y = be->to_host_f32(b.parameters()[i].value);
+    for (size_t j = 0; j < x.size(); ++j) ASSERT_NEAR(y[j], x[j], std::fabs(x[j]) / 256) << a.parameters()[i].name;
+  }
+  a.save(sharded.path(), StDType::F32, /*max_shard_bytes=*/4096);
+  EXPECT_TRUE(file_exists(sharded.file("model.safetensors.index.json")));
+  Llama c = Llama::load(sharded.path(), *be);
+  for (size_t i = 0; i < a.parameters().size(); ++i)
+    EXPECT_EQ(be->to_host_f32(c.parameters()[i].value), be->to_host_f32(a.parameters()[i].value));
+}
+
+TEST(Llama, LoadsTheReferenceCheckpointAndWritesItBack) {
+  std::string src = testing::testdata("llama-ref/llama-tiny/model");
+  if (!file_exists(src + "/config.json")) GTEST_SKIP();
+  auto be = ops::make_cpu_backend(2);
+  Llama a = Llama::load(src, *be);
+  EXPECT_EQ(a.num_parameters(), 158'016);  // 2·512·64 + 2·(2·64 + 2·64·64 + 2·32·64 + 3·176·64) + 64
+  TempDir dir;
+  a.save(dir.path());
+  Llama b = Llama::load(dir.path(), *be);
+  WeightReader orig(src);
+  for (const Parameter& p : b.parameters()) EXPECT_EQ(be->to_host_f32(p.value), orig.read_f32(p.name)) << p.name;
+  nlohmann::json written = nlohmann::json::parse(read_file(dir.file("config.json")));
+  EXPECT_EQ(written["architectures"][0], "LlamaForCausalLM");
+  EXPECT_EQ(written["model_type"], "llama");
+  EXPECT_EQ(written["torch_dtype"], "float32");
+  EXPECT_EQ(written["num_key_value_heads"], 2);
+}
+
+TEST(Llama, RejectsMismatchedOrBadWeights) {
+  auto be = ops::make_cpu_backend(1);
+  LlamaConfig cfg = small_config(false);
+  Llama a(cfg, *be);
+  a.init_weights(1);
+  auto tensors = [&] {
+    std::vector<NamedTensor> t;
+    for (const Parameter& p : a.parameters()) t.push_back({p.name, p.value.shape(), be->to_host_f32(p.value)});
+    return t;
+  };
+  auto try_load = [&](const std::vector<NamedTensor>& t, const LlamaConfig& c) {
+    TempDir dir;
+    write_weights(dir.path(), t, StDType::F32);
+    c.save(dir.file("config.json"));
+    Llama::load(dir.path(), *be);
+  };
+  {
+    auto t = tensors();
+    t.erase(t.begin() + 3);
+    expect_error([&] { try_load(t, cfg); }, "no tensor named 'model.layers.0.self_attn.k_proj.weight'");
+  }
+  {
+    LlamaConfig wider = cfg;
+    wider.intermediate_size = 48;
+    expect_error([&] { try_load(tensors(), wider); }, "does config.json match the weights?");
+  }
+  {
+    auto t = tensors();
+    t.push_back({"model.layers.9.mlp.up_proj.weight", {2}, {1, 2}});
+    expect_error([&] { try_load(t, cfg); }, "tensors the model does not have: model.layers.9.mlp.up_proj.weight");
+  }
+  {
+    auto t = tensors();
+    t[5].values[3] = NAN;
+    expect_error([&] { try_load(t, cfg); }, "non-finite value");
+  }
+  {  // a tied model may carry lm_head.weight when it equals embed_tokens
+    LlamaConfig tied = cfg;
+    tied.tie_word_embeddings = true;
+    auto t = tensors();
+    t.back().values = t.front().values;
+    EXPECT_NO_THROW(try_load(t, tied));
+    t.back().values[0] += 1;
+    expect_error([&] { try_load(t, tied); }, "lm_head.weight differs");
+  }
+}
+
+// Logits, loss and every gradient are bit-identical with 1 and 2 threads.
+TEST(Llama, DeterministicAcrossThreadCounts) {
+  auto run = [](int threads) {
+    auto be = ops::make_cpu_backend(threads);
+    Llama m(small_config(true), *be);
+    m.init_weights(5);
+    auto ids = some_ids(3 * 12, 50);
+    float loss = m.forward(ids, shift_targets(ids, 3, 12), 3, 12);
+    std::vector<std::vector<float>> out = {be->to_host_f32(m.logits()), {loss}};
+    m.zero_grad();
+    m.backward();
+    for (const Parameter& p : m.parameters()) out.push_back(be->to_host_f32(p.grad));
+    return out;
+  };
+  EXPECT_EQ(run(1), run(2));
+}
+
+TEST(Llama, IgnoredTargetsAndInputChecks) {
+  auto be = ops::make_cpu_backend(2);
+  Llama m(small_config(false), *be);
+  m.init_weights(9);
+  auto ids = some_ids(2 * 8, 50);
+  std::vector<int32_t> none(ids.size(), kIgnoreIndex);
+  EXPECT_EQ(m.forward(ids, none, 2, 8), 0.0f);
+  m.zero_grad();
+  m.backward();
+  for (const Parameter& p : m.parameters())
+    for (float g : be->to_host_f32(p.grad)) ASSERT_EQ(g, 0.0f) << p.name;
+
+  // The loss is the mean of the per-position losses at the targets kept.
+  auto targets = shift_targets(ids, 2, 8);
+  targets[2] = kIgnoreIndex;
+  float loss = m.forward(ids, targets, 2, 8);
+  auto per = be->to_host_f32(m.losses());
+  double sum = 0;
+  int valid = 0;
+  for (size_t i = 0; i < targets.size(); ++i)
+    if (targets[i] != kIgnoreIndex) sum += per[i], ++valid;
+    else EXPECT_EQ(per[i], 0.0f);
+  EXPECT_EQ(valid, 13);
+  EXPECT_NEAR(loss, sum / valid, 1e-6);
+
+  auto bad = ids;
+  bad[4] = 50;
+  expect_error([&] { m.forward(bad, 2, 8); }, "outside the vocabulary");
+  targets[0] = -3;
+  expect_error([&] { m.forward(ids, targets, 2, 8); }, "not the ignore index");
+  expect_error([&] { m.forward(ids, 3, 8); }, "token ids for a 3x8 batch");
+  m.forward(ids, 2, 8);  // no targets
+  expect_error([&] { m.backward(); }, "call forward with targets first");
+  // Longer sequences than max_position_embeddings still work (the RoPE table grows).
+  auto long_ids = some_ids(40, 50);
+  EXPECT_NO_THROW(m.forward(long_ids, shift_targets(long_ids, 1, 40), 1, 40));
+}
+
+// A tiny model learns a repeated sequence: the loss falls steadily under AdamW.
+TEST(Llama, TrainsOnARepeatedSequence) {
+  auto be = ops::make_cpu_backend(2);
+  Llama m(small_config(false), *be);
+  m.init_weights(11);
+  AdamWConfig cfg;
+  cfg.lr = 3e-3;
+  AdamW opt(*be, m.parameters(), cfg);
+  auto ids = some_ids(2 * 16, 50);
+  auto targets = shift_targets(ids, 2, 16);
+  float first = 0, last = 0;
+  for (int step = 0; step < 30; ++step) {
+    float loss = m.forward(ids, targets, 2, 16);
+    if (step == 0) first = loss;
+    last = loss;
+    m.zero_grad();
+    m.backward();
+    double norm = global_grad_norm(*be, m.parameters());
+    opt.step(m.parameters(), cfg.lr, clip_coefficient(norm, 1.0));
+  }
+  EXPECT_NEAR(first, std::log(50.0), 0.2);
+  EXPECT_LT(last, first * 0.5);
+}
+
+TEST(Llama, ParameterCountsAndFlops) {
+  // Llama-3.2-1B shape (tied) and Llama-3-8B shape (untied): published parameter counts.
+  LlamaConfig c;
+  c.vocab_size = 128256;
+  c.hidden_size = 2048;
+  c.intermediate_size = 8192;
+  c.num_hidden_layers = 16;
+  c.num_attention_heads = 32;
+  c.num_key_value_heads = 8;
+  c.tie_word_embeddings = true;
+  c.fill_defaults();
+  EXPECT_EQ(parameter_count(c), 1'235'814'400);
+  c.vocab_size = 128256;
+  c.hidden_size = 4096;
+  c.intermediate_size = 14336;
+  c.num_hidden_layers = 32;
+  c.head_dim = 128;
+  c.tie_word_embeddings = false;
+  EXPECT_EQ(parameter_count(c), 8'030'261'248);
+  // FLOPs: 6 per matmul parameter per token plus 12·L·d·T for attention.
+  LlamaConfig s = small_config(false);
+  int64_t per_layer = 2 * 32 * 32 + 2 * 16 * 32 + 3 * 40 * 32;
+  EXPECT_EQ(matmul_parameter_count(s), 2 * per_layer + 50 * 32);
+  EXPECT_DOUBLE_EQ(train_flops_per_token(s, 100), 6.0 * (2 * per_layer + 50 * 32) + 12.0 * 2 * 32 * 100);
+  MemoryEstimate mem = estimate_memory(s, 1, 100);
+  EXPECT_EQ(mem.adam_states, 2 * mem.gradients);
+  EXPECT_GT(mem.activations, 100.0 * 50 * 4);  // at least the logits
+}
+
+}  // namespace
+}  // namespace agpt::model

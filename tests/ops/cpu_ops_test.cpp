@@ -1,0 +1,442 @@
+// Every CPU op checked twice: the forward against a plain double-precision implementation written
+// here, and the backward against central finite differences of that double forward (h = 1e-6, so
+// the numerical gradient is accurate to ~1e-9 and any error is the op's). Backward ops must ADD
+// into their gradient buffers, so every test pre-fills them with noise and subtracts it afterwards.
+// Tolerances: forward 2e-6, backward 1e-5 (‖got−want‖/‖want‖ and max|got−want|/max|want|).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <numeric>
+
+#include "base/error.h"
+#include "ops/cpu/cpu_backend.h"
+
+namespace agpt::ops {
+namespace {
+
+using Vec = std::vector<double>;
+using Inputs = std::vector<Vec>;
+using Fn = std::function<Vec(const Inputs&)>;
+
+struct Rng {
+  uint64_t s;
+  double uniform(double lo = -1, double hi = 1) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + (hi - lo) * static_cast<double>(s >> 11) * 0x1p-53;
+  }
+};
+
+std::vector<float> random_floats(size_t n, Rng& rng, double lo = -1, double hi = 1) {
+  std::vector<float> v(n);
+  for (float& x : v) x = static_cast<float>(rng.uniform(lo, hi));
+  return v;
+}
+Vec to_d(const std::vector<float>& v) { return Vec(v.begin(), v.end()); }
+
+// ∂/∂inputs[k] of Σ_j w_j f(inputs)_j by central differences.
+Vec numeric_grad(const Fn& f, Inputs inputs, size_t k, const Vec& w, double h = 1e-6) {
+  Vec g(inputs[k].size());
+  for (size_t i = 0; i < g.size(); ++i) {
+    double x = inputs[k][i];
+    inputs[k][i] = x + h;
+    Vec up = f(inputs);
+    inputs[k][i] = x - h;
+    Vec down = f(inputs);
+    inputs[k][i] = x;
+    double s = 0;
+    for (size_t j = 0; j < w.size(); ++j) s += w[j] * (up[j] - down[j]);
+    g[i] = s / (2 * h);
+  }
+  return g;
+}
+
+void expect_close(const std::vector<float>& got, const Vec& want, double tol, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  double d2 = 0, w2 = 0, dmax = 0, wmax = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    double d = got[i] - want[i];
+    d2 += d * d;
+    w2 += want[i] * want[i];
+    dmax = std::max(dmax, std::fabs(d));
+    wmax = std::max(wmax, std::fabs(want[i]));
+  }
+  ASSERT_GT(wmax, 0) << what << ": reference is all zeros";
+  EXPECT_LE(std::sqrt(d2 / w2), tol) << what << " (relative L2 error)";
+  EXPECT_LE(dmax / wmax, tol) << what << " (max error / max |reference|)";
+}
+
+// got - before (the op's contribution to an accumulated buffer).
+std::vector<float> minus(const std::vector<float>& got, const std::vector<float>& before) {
+  std::vector<float> d(got.size());
+  for (size_t i = 0; i < got.size(); ++i) d[i] = got[i] - before[i];
+  return d;
+}
+
+constexpr double kFwdTol = 2e-6;
+constexpr double kBwdTol = 1e-5;
+
+class CpuOps : public ::testing::Test {
+ protected:
+  std::unique_ptr<Backend> be = make_cpu_backend(2);
+  Rng rng{12345};
+  Tensor put(const Shape& s, const std::vector<float>& v) { return be->from_host(s, v); }
+};
+
+// ---- references in double -----------------------------------------------------------------------------
+
+Vec rmsnorm_ref(const Vec& x, const Vec& w, int64_t N, int64_t D, double eps) {
+  Vec out(x.size());
+  for (int64_t n = 0; n < N; ++n) {
+    double ss = 0;
+    for (int64_t i = 0; i < D; ++i) ss += x[n * D + i] * x[n * D + i];
+    double r = 1 / std::sqrt(ss / D + eps);
+    for (int64_t i = 0; i < D; ++i) out[n * D + i] = w[i] * x[n * D + i] * r;
+  }
+  return out;
+}
+
+Vec matmul_ref(const Vec& x, const Vec& w, int64_t N, int64_t I, int64_t O) {
+  Vec y(static_cast<size_t>(N * O), 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t i = 0; i < I; ++i) y[n * O + o] += x[n * I + i] * w[o * I + i];
+  return y;
+}
+
+// HF: out = x*cos + rotate_half(x)*sin with cos/sin repeated over both halves.
+Vec rope_ref(const Vec& x, const Vec& cos, const Vec& sin, int64_t B, int64_t T, int64_t H, int64_t hd, int64_t pos0) {
+  Vec out(x.size());
+  int64_t half = hd / 2;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t i = 0; i < hd; ++i) {
+          size_t base = static_cast<size_t>(((b * T + t) * H + h) * hd);
+          int64_t j = i % half, pos = pos0 + t;
+          double rot = i < half ? -x[base + i + half] : x[base + i - half];
+          out[base + i] = x[base + i] * cos[pos * half + j] + rot * sin[pos * half + j];
+        }
+  return out;
+}
+
+// Returns out [B,T,H,hd] followed by lse [B,H,T].
+Vec attention_ref(const Vec& q, const Vec& k, const Vec& v, int64_t B, int64_t T, int64_t H, int64_t KV,
+                  int64_t hd) {
+  Vec out(static_cast<size_t>(B * T * H * hd), 0.0), lse(static_cast<size_t>(B * H * T));
+  double scale = 1 / std::sqrt(static_cast<double>(hd));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h) {
+      int64_t g = h / (H / KV);
+      for (int64_t t = 0; t < T; ++t) {
+        Vec s(static_cast<size_t>(t + 1));
+        double m = -INFINITY;
+        for (int64_t j = 0; j <= t; ++j) {
+          double d = 0;
+          for (int64_t i = 0; i < hd; ++i) d += q[((b * T + t) * H + h) * hd + i] * k[((b * T + j) * KV + g) * hd + i];
+          s[j] = d * scale;
+          m = std::max(m, s[j]);
+        }
+        double z = 0;
+        for (double& e : s) z += (e = std::exp(e - m));
+        for (int64_t j = 0; j <= t; ++j)
+          for (int64_t i = 0; i < hd; ++i)
+            out[((b * T + t) * H + h) * hd + i] += s[j] / z * v[((b * T + j) * KV + g) * hd + i];
+        lse[(b * H + h) * T + t] = m + std::log(z);
+      }
+    }
+  out.insert(out.end(), lse.begin(), lse.end());
+  return out;
+}
+
+// ---- tests ---------------------------------------------------------------------------------------------
+
+TEST_F(CpuOps, Embedding) {
+  const int64_t V = 7, D = 5;
+  std::vector<int32_t> ids = {3, 0, 3, 6, 3, 1};
+  auto table = random_floats(V * D, rng);
+  Tensor t_ids = be->from_host({6}, std::span<const int32_t>(ids)), t_table = put({V, D}, table);
+  Tensor out = be->empty({6, D});
+  be->embedding_forward(out, t_ids, t_table);
+  auto o = be->to_host_f32(out);
+  for (size_t n = 0; n < ids.size(); ++n)
+    for (int64_t i = 0; i < D; ++i) EXPECT_EQ(o[n * D + i], table[ids[n] * D + i]);
+
+  auto w = random_floats(6 * D, rng);
+  Fn f = [&](const Inputs& in) {
+    Vec y(ids.size() * D);
+    for (size_t n = 0; n < ids.size(); ++n)
+      for (int64_t i = 0; i < D; ++i) y[n * D + i] = in[0][ids[n] * D + i];
+    return y;
+  };
+  auto before = random_floats(V * D, rng);
+  Tensor dtable = put({V, D}, before);
+  be->embedding_backward(dtable, t_ids, put({6, D}, w));
+  expect_close(minus(be->to_host_f32(dtable), before), numeric_grad(f, {to_d(table)}, 0, to_d(w)), kBwdTol,
+               "dtable");
+
+  std::vector<int32_t> bad = {0, 7};
+  Tensor t_bad = be->from_host({2}, std::span<const int32_t>(bad));
+  Tensor out2 = be->empty({2, D});
+  EXPECT_THROW(be->embedding_forward(out2, t_bad, t_table), Error);
+}
+
+TEST_F(CpuOps, RmsNorm) {
+  const int64_t N = 6, D = 37;
+  const double eps = 1e-5;
+  auto x = random_floats(N * D, rng, -2, 2), w = random_floats(D, rng, 0.5, 1.5);
+  Tensor tx = put({N, D}, x), tw = put({D}, w), out = be->empty({N, D}), rstd = be->empty({N});
+  be->rmsnorm_forward(out, rstd, tx, tw, static_cast<float>(eps));
+  Fn f = [&](const Inputs& in) { return rmsnorm_ref(in[0], in[1], N, D, eps); };
+  Inputs in = {to_d(x), to_d(w)};
+  expect_close(be->to_host_f32(out), f(in), kFwdTol, "rmsnorm out");
+
+  auto g = random_floats(N * D, rng);
+  auto dx0 = random_floats(N * D, rng), dw0 = random_floats(D, rng);
+  Tensor dx = put({N, D}, dx0), dw = put({D}, dw0);
+  be->rmsnorm_backward(dx, dw, put({N, D}, g), tx, tw, rstd);
+  expect_close(minus(be->to_host_f32(dx), dx0), numeric_grad(f, in, 0, to_d(g)), kBwdTol, "rmsnorm dx");
+  expect_close(minus(be->to_host_f32(dw), dw0), numeric_grad(f, in, 1, to_d(g)), kBwdTol, "rmsnorm dw");
+}
+
+TEST_F(CpuOps, Matmul) {
+  const int64_t N = 5, I = 7, O = 4;
+  auto x = random_floats(N * I, rng), w = random_floats(O * I, rng);
+  Tensor tx = put({N, I}, x), tw = put({O, I}, w), y = be->empty({N, O});
+  be->matmul_forward(y, tx, tw);
+  Fn f = [&](const Inputs& in) { return matmul_ref(in[0], in[1], N, I, O); };
+  Inputs in = {to_d(x), to_d(w)};
+  expect_close(be->to_host_f32(y), f(in), kFwdTol, "matmul y");
+
+  auto g = random_floats(N * O, rng), dx0 = random_floats(N * I, rng), dw0 = random_floats(O * I, rng);
+  Tensor dx = put({N, I}, dx0), dw = put({O, I}, dw0);
+  be->matmul_backward(dx, dw, put({N, O}, g), tx, tw);
+  expect_close(minus(be->to_host_f32(dx), dx0), numeric_grad(f, in, 0, to_d(g)), kBwdTol, "matmul dx");
+  expect_close(minus(be->to_host_f32(dw), dw0), numeric_grad(f, in, 1, to_d(g)), kBwdTol, "matmul dw");
+
+  Tensor wrong = be->empty({O, I + 1});
+  EXPECT_THROW(be->matmul_forward(y, tx, wrong), Error);
+}
+
+TEST_F(CpuOps, Rope) {
+  const int64_t B = 2, T = 5, H = 3, hd = 8, half = hd / 2, P = 9, pos0 = 3;
+  std::vector<float> cos(P * half), sin(P * half);
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t i = 0; i < half; ++i) {
+      double angle = p * std::pow(10000.0, -2.0 * i / hd);
+      cos[p * half + i] = static_cast<float>(std::cos(angle));
+      sin[p * half + i] = static_cast<float>(std::sin(angle));
+    }
+  Tensor tc = put({P, half}, cos), ts = put({P, half}, sin);
+  auto x = random_floats(B * T * H * hd, rng);
+  Tensor tx = put({B, T, H, hd}, x);
+  be->rope_forward(tx, tc, ts, pos0);
+  Fn f = [&](const Inputs& in) { return rope_ref(in[0], to_d(cos), to_d(sin), B, T, H, hd, pos0); };
+  expect_close(be->to_host_f32(tx), f({to_d(x)}), kFwdTol, "rope out");
+
+  // Backward is in place (the transpose of the rotation), not accumulating.
+  auto g = random_floats(B * T * H * hd, rng);
+  Tensor dx = put({B, T, H, hd}, g);
+  be->rope_backward(dx, tc, ts, pos0);
+  expect_close(be->to_host_f32(dx), numeric_grad(f, {to_d(x)}, 0, to_d(g)), kBwdTol, "rope dx");
+
+  EXPECT_THROW(be->rope_forward(tx, tc, ts, P - T + 1), Error);  // positions past the table
+}
+
+void attention_case(Backend& be, Rng& rng, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t hd) {
+  SCOPED_TRACE(cat("B=", B, " T=", T, " H=", H, " KV=", KV, " hd=", hd));
+  auto q = random_floats(B * T * H * hd, rng), k = random_floats(B * T * KV * hd, rng),
+       v = random_floats(B * T * KV * hd, rng);
+  Tensor tq = be.from_host({B, T, H, hd}, q), tk = be.from_host({B, T, KV, hd}, k), tv = be.from_host({B, T, KV, hd}, v);
+  Tensor out = be.empty({B, T, H, hd}), lse = be.empty({B, H, T});
+  be.attention_forward(out, lse, tq, tk, tv);
+  Fn full = [&](const Inputs& in) { return attention_ref(in[0], in[1], in[2], B, T, H, KV, hd); };
+  Inputs in = {to_d(q), to_d(k), to_d(v)};
+  Vec ref = full(in);
+  size_t n_out = static_cast<size_t>(B * T * H * hd);
+  expect_close(be.to_host_f32(out), Vec(ref.begin(), ref.begin() + n_out), kFwdTol, "attention out");
+  expect_close(be.to_host_f32(lse), Vec(ref.begin() + n_out, ref.end()), kFwdTol, "attention lse");
+
+  Fn f = [&](const Inputs& x) {
+    Vec r = full(x);
+    r.resize(n_out);
+    return r;
+  };
+  auto g = random_floats(n_out, rng);
+  auto dq0 = random_floats(q.size(), rng), dk0 = random_floats(k.size(), rng), dv0 = random_floats(v.size(), rng);
+  Tensor dq = be.from_host(tq.shape(), dq0), dk = be.from_host(tk.shape(), dk0), dv = be.from_host(tv.shape(), dv0);
+  be.attention_backward(dq, dk, dv, be.from_host(tq.shape(), g), tq, tk, tv, out, lse);
+  expect_close(minus(be.to_host_f32(dq), dq0), numeric_grad(f, in, 0, to_d(g)), kBwdTol, "attention dq");
+  expect_close(minus(be.to_host_f32(dk), dk0), numeric_grad(f, in, 1, to_d(g)), kBwdTol, "attention dk");
+  expect_close(minus(be.to_host_f32(dv), dv0), numeric_grad(f, in, 2, to_d(g)), kBwdTol, "attention dv");
+}
+
+TEST_F(CpuOps, AttentionGroupedQuery) { attention_case(*be, rng, 2, 6, 4, 2, 4); }
+TEST_F(CpuOps, AttentionMultiHead) { attention_case(*be, rng, 1, 5, 2, 2, 6); }
+TEST_F(CpuOps, AttentionMultiQuery) { attention_case(*be, rng, 2, 4, 3, 1, 4); }
+
+TEST_F(CpuOps, SwiGlu) {
+  const int64_t N = 4, F = 9;
+  auto gate = random_floats(N * F, rng, -4, 4), up = random_floats(N * F, rng, -2, 2);
+  Tensor tg = put({N, F}, gate), tu = put({N, F}, up), out = be->empty({N, F});
+  be->swiglu_forward(out, tg, tu);
+  Fn f = [&](const Inputs& in) {
+    Vec y(in[0].size());
+    for (size_t i = 0; i < y.size(); ++i) y[i] = in[0][i] / (1 + std::exp(-in[0][i])) * in[1][i];
+    return y;
+  };
+  Inputs in = {to_d(gate), to_d(up)};
+  expect_close(be->to_host_f32(out), f(in), kFwdTol, "swiglu out");
+  auto g = random_floats(N * F, rng), dg0 = random_floats(N * F, rng), du0 = random_floats(N * F, rng);
+  Tensor dg = put({N, F}, dg0), du = put({N, F}, du0);
+  be->swiglu_backward(dg, du, put({N, F}, g), tg, tu);
+  expect_close(minus(be->to_host_f32(dg), dg0), numeric_grad(f, in, 0, to_d(g)), kBwdTol, "swiglu dgate");
+  expect_close(minus(be->to_host_f32(du), du0), numeric_grad(f, in, 1, to_d(g)), kBwdTol, "swiglu dup");
+}
+
+TEST_F(CpuOps, CrossEntropy) {
+  const int64_t N = 6, V = 11;
+  auto logits = random_floats(N * V, rng, -3, 3);
+  std::vector<int32_t> targets = {4, -100, 0, 10, -100, 7};
+  const int valid = 4;
+  Tensor tl = put({N, V}, logits), tt = be->from_host({N}, std::span<const int32_t>(targets));
+  Tensor losses = be->empty({N}), lse = be->empty({N});
+  be->cross_entropy_forward(losses, lse, tl, tt);
+  // Per-row losses, then the mean over valid rows (what the model minimizes).
+  Fn rows = [&](const Inputs& in) {
+    Vec l(N, 0.0);
+    for (int64_t n = 0; n < N; ++n) {
+      if (targets[n] < 0) continue;
+      double m = -INFINITY, z = 0;
+      for (int64_t j = 0; j < V; ++j) m = std::max(m, in[0][n * V + j]);
+      for (int64_t j = 0; j < V; ++j) z += std::exp(in[0][n * V + j] - m);
+      l[n] = m + std::log(z) - in[0][n * V + targets[n]];
+    }
+    return l;
+  };
+  Inputs in = {to_d(logits)};
+  expect_close(be->to_host_f32(losses), rows(in), kFwdTol, "cross-entropy losses");
+  // Backward writes (not adds), in place over the logits.
+  be->cross_entropy_backward(tl, tl, lse, tt, 1.0f / valid);
+  Vec w(N, 1.0 / valid);
+  expect_close(be->to_host_f32(tl), numeric_grad(rows, in, 0, w), kBwdTol, "cross-entropy dlogits");
+
+  std::vector<int32_t> bad = {0, 0, 0, 11, 0, 0};
+  Tensor tbad = be->from_host({N}, std::span<const int32_t>(bad));
+  EXPECT_THROW(be->cross_entropy_forward(losses, lse, put({N, V}, logits), tbad), Error);
+}
+
+TEST_F(CpuOps, AddScaleSumSquares) {
+  auto a = random_floats(100, rng), b = random_floats(100, rng);
+  Tensor ta = put({10, 10}, a), tb = put({10, 10}, b);
+  be->add(ta, ta, tb);  // in place
+  be->scale(ta, 0.5f);
+  auto r = be->to_host_f32(ta);
+  for (size_t i = 0; i < r.size(); ++i) EXPECT_EQ(r[i], (a[i] + b[i]) * 0.5f);
+  std::vector<Tensor> ts = {tb, put({3}, {1.0f, 2.0f, 2.0f})};
+  double want = 9;
+  for (float x : b) want += static_cast<double>(x) * x;
+  EXPECT_NEAR(be->sum_squares(ts), want, 1e-9 * want);
+}
+
+// AdamW against torch.optim.AdamW's formula in double, three steps, with weight decay, a gradient
+// scale (clipping) and an element whose gradient is exactly zero.
+TEST_F(CpuOps, AdamW) {
+  const int64_t n = 50;
+  auto p = random_floats(n, rng);
+  std::vector<Vec> grads;
+  Tensor tp = put({n}, p), m = be->zeros({n}), v = be->zeros({n});
+  Vec P = to_d(p), M(n, 0), Vv(n, 0);
+  AdamWStep s;
+  s.lr = 1e-2;
+  s.beta1 = 0.9;
+  s.beta2 = 0.95;
+  s.eps = 1e-8;
+  s.weight_decay = 0.1;
+  s.grad_scale = 0.5f;
+  for (int step = 1; step <= 3; ++step) {
+    auto g = random_floats(n, rng, -1e-2, 1e-2);
+    g[7] = 0;
+    s.step = step;
+    be->adamw(tp, put({n}, g), m, v, s);
+    double b1 = 1 - std::pow(s.beta1, step), b2 = 1 - std::pow(s.beta2, step);
+    for (int64_t i = 0; i < n; ++i) {
+      double gi = g[i] * 0.5;
+      P[i] *= 1 - s.lr * s.weight_decay;
+      M[i] = s.beta1 * M[i] + (1 - s.beta1) * gi;
+      Vv[i] = s.beta2 * Vv[i] + (1 - s.beta2) * gi * gi;
+      P[i] -= s.lr / b1 * M[i] / (std::sqrt(Vv[i]) / std::sqrt(b2) + s.eps);
+    }
+  }
+  auto got = be->to_host_f32(tp);
+  for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(got[i], P[i], 1e-6) << i;
+}
+
+// Every op gives bit-identical results with 1 and 3 threads (shapes large enough to split).
+TEST(CpuOpsDeterminism, SameBitsForAnyThreadCount) {
+  auto run = [](int threads) {
+    auto be = make_cpu_backend(threads);
+    Rng rng{99};
+    std::vector<std::vector<float>> results;
+    const int64_t B = 2, T = 33, H = 4, KV = 2, hd = 16, N = B * T, D = 96, V = 301, F = 200;
+    auto x = be->from_host({N, D}, random_floats(N * D, rng));
+    auto w = be->from_host({D}, random_floats(D, rng));
+    Tensor out = be->empty({N, D}), rstd = be->empty({N}), dx = be->zeros({N, D}), dw = be->zeros({D});
+    be->rmsnorm_forward(out, rstd, x, w, 1e-5f);
+    be->rmsnorm_backward(dx, dw, x, x, w, rstd);
+    auto W = be->from_host({F, D}, random_floats(F * D, rng));
+    Tensor y = be->empty({N, F}), dW = be->zeros({F, D}), dxx = be->zeros({N, D});
+    be->matmul_forward(y, out, W);
+    be->matmul_backward(dxx, dW, y, out, W);
+    Tensor act = be->empty({N, F}), dg = be->zeros({N, F}), du = be->zeros({N, F});
+    be->swiglu_forward(act, y, y);
+    be->swiglu_backward(dg, du, act, y, y);
+    auto q = be->from_host({B, T, H, hd}, random_floats(N * H * hd, rng));
+    auto k = be->from_host({B, T, KV, hd}, random_floats(N * KV * hd, rng));
+    auto v = be->from_host({B, T, KV, hd}, random_floats(N * KV * hd, rng));
+    Tensor ao = be->empty(q.shape()), lse = be->empty({B, H, T}), dq = be->zeros(q.shape()),
+           dk = be->zeros(k.shape()), dv = be->zeros(v.shape());
+    be->attention_forward(ao, lse, q, k, v);
+    be->attention_backward(dq, dk, dv, q, q, k, v, ao, lse);
+    std::vector<int32_t> ids(N);
+    for (int64_t i = 0; i < N; ++i) ids[i] = static_cast<int32_t>((i * 7) % 5);  // many repeats
+    auto tids = be->from_host({N}, std::span<const int32_t>(ids));
+    auto table = be->from_host({V, D}, random_floats(V * D, rng));
+    Tensor emb = be->empty({N, D}), dtable = be->zeros({V, D});
+    be->embedding_forward(emb, tids, table);
+    be->embedding_backward(dtable, tids, x);
+    auto logits = be->from_host({N, V}, random_floats(N * V, rng, -5, 5));
+    Tensor losses = be->empty({N}), clse = be->empty({N});
+    be->cross_entropy_forward(losses, clse, logits, tids);
+    be->cross_entropy_backward(logits, logits, clse, tids, 0.1f);
+    double ss = be->sum_squares(std::vector<Tensor>{dW, dtable});
+    for (const Tensor* t : {&out, &rstd, &dx, &dw, &y, &dW, &dxx, &act, &dg, &du, &ao, &lse, &dq, &dk, &dv,
+                            &dtable, &losses, &logits})
+      results.push_back(be->to_host_f32(*t));
+    results.push_back({static_cast<float>(ss), static_cast<float>(ss - static_cast<float>(ss))});
+    return results;
+  };
+  auto one = run(1), three = run(3);
+  ASSERT_EQ(one.size(), three.size());
+  for (size_t i = 0; i < one.size(); ++i) EXPECT_EQ(one[i], three[i]) << "result " << i;
+}
+
+TEST(CpuOpsChecks, ClearErrorsForBadShapes) {
+  auto be = make_cpu_backend(1);
+  Tensor x = be->zeros({4, 8}), w = be->zeros({8}), out = be->zeros({4, 8}), rstd = be->zeros({3});
+  try {
+    be->rmsnorm_forward(out, rstd, x, w, 1e-5f);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rstd is f32[3], expected f32[4]"), std::string::npos) << e.what();
+  }
+  Tensor q = be->zeros({1, 4, 3, 8}), k = be->zeros({1, 4, 2, 8}), v = be->zeros({1, 4, 2, 8});
+  Tensor ao = be->zeros({1, 4, 3, 8}), lse = be->zeros({1, 3, 4});
+  EXPECT_THROW(be->attention_forward(ao, lse, q, k, v), Error);  // 3 heads over 2 kv heads
+  Tensor t = be->zeros({2, 3});
+  EXPECT_THROW(t.reshape({4, 2}), Error);
+  EXPECT_THROW(be->zeros({-1, 2}), Error);
+}
+
+}  // namespace
+}  // namespace agpt::ops
