@@ -8,9 +8,10 @@
 //
 // Builds Megatron-LM's exact order (GPTDataset document/sample/shuffle indices for every file and
 // the BlendedDataset's greedy blend) for the files of LIST and prints one JSON line: wall seconds of
-// the build, peak RSS (VmHWM), bytes of the indices held, blend-only seconds (single thread, the
-// kinetic tree) and, for comparison, Megatron's O(N*S) loop timed on the first --naive samples and
-// extrapolated, plus random-access and sequential-cursor costs. Without --samples/--tokens, the
+// the build and CPU seconds of the process, peak RSS (VmHWM) after the build and at the end (files
+// opened for reading), bytes of the indices held, blend-only CPU seconds (MegatronBlender) and, for
+// comparison, Megatron's O(N*S) loop timed on the first --naive samples and extrapolated, plus
+// random-access and sequential-cursor costs. Without --samples/--tokens, the
 // samples are all tokens of the list / seq_len (one pass), as in the measurements.
 // The synthetic AuroraGPT-shaped list comes from `mixture_bench synth DIR --tokens 2e10`; its .bin
 // files are sparse (tokens read as zeros), which does not matter here: no tokens are read.
@@ -132,7 +133,7 @@ int main(int argc, char** argv) {
       separate += d.separate_final_epoch;
     }
 
-    // The blend alone, single thread: the kinetic tree ...
+    // The blend alone, single thread: MegatronBlender ...
     const std::vector<double>& w = order.blend_weights(Split::kTrain);
     double c0 = thread_cpu_seconds();
     MegatronBlender blender(w, size);

@@ -1,10 +1,3 @@
-// No floating-point contraction in this file: w * x - c must round twice, as in Megatron.
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
 #include "dataset/megatron_blend.h"
 
 #include <algorithm>
@@ -137,8 +130,17 @@ void MegatronBlender::evaluate(uint32_t b, double x) {
   const double* c = slot_base_.data() + size_t(b) * kBlock;
   const int32_t* idx = slot_index_.data() + size_t(b) * kBlock;
   static_assert(kBlock % 4 == 0);
+  // w * x - c rounded twice, as in Megatron: the products go through memory the compiler must
+  // assume changed, so they cannot be fused into FMAs whatever -march says. Both loops vectorise.
   double e[kBlock];
-  for (uint32_t j = 0; j < kBlock; ++j) e[j] = w[j] * x - c[j];
+  for (uint32_t j = 0; j < kBlock; ++j) e[j] = w[j] * x;
+#if defined(__GNUC__)
+  asm volatile("" : : "r"(e) : "memory");
+#else
+  volatile double sink = e[0];
+  (void)sink;
+#endif
+  for (uint32_t j = 0; j < kBlock; ++j) e[j] -= c[j];
   double m4[4] = {e[0], e[1], e[2], e[3]};  // four independent chains
   for (uint32_t j = 4; j < kBlock; j += 4)
     for (uint32_t l = 0; l < 4; ++l) m4[l] = e[j + l] > m4[l] ? e[j + l] : m4[l];
@@ -174,7 +176,12 @@ uint32_t MegatronBlender::next() {
   // group's blocks; its best block is evaluated exactly first.
   for (size_t g = 0; g < groups; ++g) group_bound_[g] = group_max_[g] + group_weight_[g] * (x - group_at_[g]);
   size_t first_group = 0;
-  for (size_t g = 1; g < groups; ++g) first_group = group_bound_[g] > group_bound_[first_group] ? g : first_group;
+  double first_bound = group_bound_[0];
+  for (size_t g = 1; g < groups; ++g) {
+    const bool higher = group_bound_[g] > first_bound;
+    first_group = higher ? g : first_group;
+    first_bound = higher ? group_bound_[g] : first_bound;
+  }
   opened_.clear();
   auto open_group = [&](size_t g) -> size_t {  // block bounds of group g at x; tightens the group's bound
     opened_.push_back(static_cast<uint32_t>(g));
@@ -183,8 +190,9 @@ uint32_t MegatronBlender::next() {
     size_t top = b0;
     double m = bound_[b0];
     for (size_t b = b0 + 1; b < b1; ++b) {
-      top = bound_[b] > m ? b : top;
-      m = bound_[b] > m ? bound_[b] : m;
+      const bool higher = bound_[b] > m;
+      top = higher ? b : top;
+      m = higher ? bound_[b] : m;
     }
     group_max_[g] = m;
     group_at_[g] = x;

@@ -14,13 +14,17 @@
 //     line, weight*x - base, whose representative index rotates.
 //  2. Classes, sorted by weight, sit in blocks of kBlock. A block evaluated exactly at x_b with
 //     maximum M_b cannot exceed  M_b + W_b*(x - x_b) + margin  later (W_b its largest weight; picks
-//     only lower lines; margin covers every rounding of both evaluations and of the bound). Each
-//     sample evaluates exactly the block with the highest bound, then every block whose bound reaches
-//     the best exact error so far; all other blocks provably lose. Ties (equal errors) are resolved
-//     by the lowest dataset index, as in Megatron.
-// With equal weights (one class) a sample costs O(1); with S distinct weights about S/kBlock bound
-// checks and two or three blocks of kBlock lines. Pathological weights that differ only in their last
-// bits make many blocks tie within the margin: still exact, then about as slow as Megatron's loop.
+//     only lower lines; the margin covers every rounding of the evaluations and of the bound).
+//     After a pick the block's maximum becomes its runner-up (or the picked line less one), still
+//     a bound. Blocks sit in groups of kGroup with a bound of the same kind over their blocks' bounds.
+//     Each sample evaluates exactly the block with the highest bound, then every block whose bound
+//     reaches the best exact error so far (opening only the groups whose bound does); all other
+//     blocks provably lose. Ties (equal errors) go to the lowest dataset index, as in Megatron.
+// With equal weights (one class) a sample costs O(1). With 2,419 distinct weights about 20 group
+// bounds, one or two groups opened and one to three blocks of kBlock lines evaluated per sample:
+// 1.4 blocks for token-proportional weights, 2.7 for lognormal(0, 2) weights (~10x fewer operations
+// than Megatron's loop). Pathological weights that differ only in their last bits make many blocks
+// tie within the margin: still exact, then about as slow as Megatron's loop.
 #pragma once
 #include <cstdint>
 #include <vector>

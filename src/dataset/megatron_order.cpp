@@ -30,6 +30,26 @@ namespace {
 
 constexpr size_t kIdxHeaderBytes = 34;  // MMIDIDX: magic 9, version 8, dtype 1, sequences 8, doc bounds 8
 
+// Reads exactly `size` bytes at `offset`; false at end of file or on an error (errno says which).
+bool pread_all(int fd, void* dst, size_t size, uint64_t offset) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pread(fd, static_cast<char*>(dst) + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = 0;
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() { ::close(fd); }
+};
+
 // The int32 sequence lengths [begin, end) of a .idx, read with pread (no mapping left behind, so the
 // resident set does not grow with every file's index).
 std::vector<int32_t> read_sizes(const std::string& prefix, uint64_t begin, uint64_t end) {
@@ -38,35 +58,13 @@ std::vector<int32_t> read_sizes(const std::string& prefix, uint64_t begin, uint6
   const std::string path = prefix + ".idx";
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail(path, ": cannot open: ", std::strerror(errno));
-  char* dst = reinterpret_cast<char*>(sizes.data());
-  size_t want = sizes.size() * sizeof(int32_t), done = 0;
-  const off_t at = static_cast<off_t>(kIdxHeaderBytes + begin * sizeof(int32_t));
-  while (done < want) {
-    ssize_t n = ::pread(fd, dst + done, want - done, at + static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int e = errno;
-      ::close(fd);
-      fail(path, ": reading sequence lengths ", begin, "..", end, " failed: ", n < 0 ? std::strerror(e) : "unexpected end of file");
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
+  FdCloser closer{fd};
+  if (!pread_all(fd, sizes.data(), sizes.size() * sizeof(int32_t), kIdxHeaderBytes + begin * sizeof(int32_t)))
+    fail(path, ": reading sequence lengths ", begin, "..", end, " failed: ",
+         errno ? std::strerror(errno) : "unexpected end of file");
   for (size_t k = 0; k < sizes.size(); ++k)
     if (sizes[k] < 0) fail(path, ": sequence ", begin + k, " has a negative length ", sizes[k]);
   return sizes;
-}
-
-// Reads exactly `size` bytes at `offset`; false at end of file.
-bool pread_all(int fd, void* dst, size_t size, uint64_t offset) {
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = ::pread(fd, static_cast<char*>(dst) + done, size - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
 }
 
 // The checks IndexHeader makes (magic, version, dtype, .idx size against its counts, the last
@@ -75,10 +73,7 @@ void probe_file(const std::string& prefix, uint64_t& sequences, TokenDType& dtyp
   const std::string idx_path = prefix + ".idx", bin_path = prefix + ".bin";
   int fd = ::open(idx_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail(idx_path, ": cannot open: ", std::strerror(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+  FdCloser closer{fd};
   const uint64_t idx_size = file_size(idx_path);
   uint8_t h[kIdxHeaderBytes];
   if (idx_size < kIdxHeaderBytes || !pread_all(fd, h, sizeof h, 0))
@@ -116,7 +111,8 @@ void probe_file(const std::string& prefix, uint64_t& sequences, TokenDType& dtyp
   } else if (bin_size != 0) {
     fail(bin_path, ": ", bin_size, " bytes, but ", idx_path, " lists no sequences");
   }
-  // Fingerprint: what the order depends on changes it (sizes are at the start of the .idx).
+  // A cheap fingerprint, as Mixture's: the header, both file sizes, the first and last 4 KiB of the
+  // .idx (hashing whole multi-GB indices would take minutes).
   uint64_t fp = hash_bytes(h, sizeof h, idx_size);
   fp = mix64(fp ^ bin_size);
   char block[4096];

@@ -11,8 +11,10 @@
 //     has sum(target) samples (slightly more than N);
 //   - per GPTDataset: epochs, the separate final epoch (< 80% of an epoch), numpy RandomState(seed)
 //     shuffles of the document index and the shuffle index, helpers.cpp's build_sample_idx;
-//   - the blend: helpers.cpp's greedy build_blending_indices (same doubles, same ties), computed in
-//     O(log S) per sample instead of O(S) (dataset/megatron_blend.h).
+//   - the blend: helpers.cpp's greedy build_blending_indices (same doubles, same ties), without its
+//     scan of every file for every sample (dataset/megatron_blend.h).
+// Built on all cores (the blend on one thread, the GPTDatasets on the others) in memory: nothing
+// is cached on disk, every rank can build the same order on its own.
 //
 // Where Megatron itself gives up, this does not: if the greedy blend asks a file for more samples
 // than its GPTDataset holds (Megatron: "The train blend oversamples ..."), that file's GPTDataset is

@@ -323,6 +323,8 @@ Mixture Mixture::load(const std::string& dir) {
     j = nlohmann::json::parse(read_file(path));
     if (j.at("format") != kFormat) fail("not an agpt mixture (format ", j.at("format").dump(), ")");
     if (j.at("version") != kVersion) fail("mixture version ", j.at("version").dump(), " is not supported");
+    if (j.value("order", "agpt") != "agpt")
+      fail("this plan uses the ", j.value("order", "?"), " order: load it with MegatronOrder::load");
     Mixture m;
     m.options_.list_path = j.at("list").get<std::string>();
     m.options_.seq_len = j.at("seq_len").get<uint64_t>();

@@ -15,14 +15,22 @@ void NumpyRandomState::twist() {
   int k = 0;
   for (; k < kN - kM; ++k) {
     uint32_t y = (mt_[k] & kUpper) | (mt_[k + 1] & kLower);
-    mt_[k] = mt_[k + kM] ^ (y >> 1) ^ ((y & 1u) ? kMatrixA : 0u);
+    mt_[k] = mt_[k + kM] ^ (y >> 1) ^ (-(y & 1u) & kMatrixA);
   }
   for (; k < kN - 1; ++k) {
     uint32_t y = (mt_[k] & kUpper) | (mt_[k + 1] & kLower);
-    mt_[k] = mt_[k + (kM - kN)] ^ (y >> 1) ^ ((y & 1u) ? kMatrixA : 0u);
+    mt_[k] = mt_[k + (kM - kN)] ^ (y >> 1) ^ (-(y & 1u) & kMatrixA);
   }
   uint32_t y = (mt_[kN - 1] & kUpper) | (mt_[0] & kLower);
   mt_[kN - 1] = mt_[kM - 1] ^ (y >> 1) ^ ((y & 1u) ? kMatrixA : 0u);
+  for (int i = 0; i < kN; ++i) {
+    uint32_t t = mt_[i];
+    t ^= t >> 11;
+    t ^= (t << 7) & 0x9d2c5680u;
+    t ^= (t << 15) & 0xefc60000u;
+    t ^= t >> 18;
+    out_[i] = t;
+  }
   pos_ = 0;
 }
 

@@ -16,15 +16,11 @@ class NumpyRandomState {
   // numpy.random.RandomState(seed) for an integer seed in [0, 2^32).
   explicit NumpyRandomState(uint32_t seed);
 
-  // The tempered MT19937 output (numpy's next_uint32 for MT19937).
+  // The tempered MT19937 output (numpy's next_uint32 for MT19937). Outputs are tempered 624 at a
+  // time, right after each twist.
   uint32_t next_uint32() {
     if (pos_ >= kN) twist();
-    uint32_t y = mt_[pos_++];
-    y ^= y >> 11;
-    y ^= (y << 7) & 0x9d2c5680u;
-    y ^= (y << 15) & 0xefc60000u;
-    y ^= y >> 18;
-    return y;
+    return out_[pos_++];
   }
   // Two draws, the first one the high half (numpy's mt19937_next64).
   uint64_t next_uint64() {
@@ -74,6 +70,7 @@ class NumpyRandomState {
   static constexpr int kN = 624;
   void twist();
   uint32_t mt_[kN];
+  uint32_t out_[kN];  // tempered mt_
   int pos_ = kN;
 };
 

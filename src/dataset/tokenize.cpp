@@ -36,139 +36,208 @@ std::string fixed(double v, int digits) {
   return buf;
 }
 
-// One batch of documents, in input order, handed from the reading thread to the encoder.
+// The pipeline: one thread reads documents into batches, in input order; `threads` encoder threads
+// take documents one at a time from the oldest batch that has some left (moving on to the next batch
+// without waiting for the rest of the current one); the calling thread writes each batch once all of
+// its documents are encoded, in input order. So the output does not depend on the thread count, and
+// no stage waits for another except through the bounded number of batches in flight.
+
+// One batch of documents. Read-only after it is published, except the counters and ids[i], which
+// only the encoder that claimed document i writes.
 struct Batch {
-  std::vector<std::string> texts;
+  std::vector<std::string> texts;            // texts[0, count) are this batch's; more are spare buffers
+  std::vector<std::vector<uint32_t>> ids;    // ids[i] of texts[i]
+  size_t count = 0;
   uint64_t text_bytes = 0;
-  uint64_t empty = 0;             // documents with empty text, skipped
-  uint64_t compressed_pos = 0;    // reader position after this batch (for progress)
+  uint64_t empty = 0;                        // documents with empty text, skipped
+  uint64_t compressed_pos = 0;               // reader position after this batch (for progress)
   bool last = false;
-  std::exception_ptr error;       // the reader failed; nothing more follows
+  std::exception_ptr error;                  // the reader failed here; nothing more follows
+  std::atomic<size_t> next{0};               // the next document to claim
+  std::atomic<size_t> done{0};               // documents encoded
 };
 
-// A bounded queue between the reading thread and the encoder (two batches in flight at most).
-class BatchQueue {
+class Pipeline {
  public:
-  explicit BatchQueue(size_t capacity) : capacity_(capacity) {}
-  // false when the consumer gave up (the batch is dropped).
-  bool push(Batch b) {
-    std::unique_lock<std::mutex> lock(mu_);
-    not_full_.wait(lock, [&] { return q_.size() < capacity_ || closed_; });
-    if (closed_) return false;
-    q_.push_back(std::move(b));
-    not_empty_.notify_one();
-    return true;
+  Pipeline(corpus::DocumentReader& reader, const text::Tokenizer& tok, std::optional<uint32_t> bos,
+           std::optional<uint32_t> eos, size_t batch_docs, size_t batch_bytes, int threads)
+      : reader_(reader), tok_(tok), bos_(bos), eos_(eos), batch_docs_(batch_docs), batch_bytes_(batch_bytes),
+        max_in_flight_(static_cast<size_t>(std::max(threads, 1)) / 8 + 3) {
+    try {
+      reading_ = std::thread([this] { read_loop(); });
+      for (int t = 0; t < threads; ++t) encoders_.emplace_back([this] { encode_loop(); });
+    } catch (...) {
+      shutdown();
+      throw;
+    }
   }
-  Batch pop() {
+  ~Pipeline() { shutdown(); }
+
+  // The next batch in input order, once fully encoded; nullptr after the last. Rethrows the first
+  // error of the reader or an encoder.
+  std::shared_ptr<Batch> next_encoded() {
     std::unique_lock<std::mutex> lock(mu_);
-    not_empty_.wait(lock, [&] { return !q_.empty(); });
-    Batch b = std::move(q_.front());
-    q_.pop_front();
-    not_full_.notify_one();
+    written_cv_.wait(lock, [&] {
+      return error_ || (!in_flight_.empty() && in_flight_.front()->done.load() == in_flight_.front()->count);
+    });
+    if (error_) std::rethrow_exception(error_);
+    std::shared_ptr<Batch> b = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    space_cv_.notify_one();
+    if (b->error) std::rethrow_exception(b->error);
     return b;
   }
-  void close() {
+
+  // Gives a written batch's buffers back to the reader for reuse.
+  void recycle(std::shared_ptr<Batch> b) {
+    for (auto& t : b->texts)
+      if (t.capacity() > (1u << 20)) std::string().swap(t);  // keep no huge buffers
+    for (auto& v : b->ids)
+      if (v.capacity() > (1u << 18)) std::vector<uint32_t>().swap(v);
     std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-    not_full_.notify_all();
+    if (spare_texts_.size() < max_in_flight_ + 1) {
+      spare_texts_.push_back(std::move(b->texts));
+      spare_ids_.push_back(std::move(b->ids));
+    }
+  }
+
+  // Stops every thread (a batch being read is finished first) and joins them.
+  void shutdown() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    stopping_ = true;
+    space_cv_.notify_all();
+    work_cv_.notify_all();
+    if (reading_.joinable()) reading_.join();
+    for (auto& t : encoders_)
+      if (t.joinable()) t.join();
+    encoders_.clear();
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable not_full_, not_empty_;
-  std::deque<Batch> q_;
-  size_t capacity_;
-  bool closed_ = false;
-};
-
-// Encoding threads that live for the whole run. parallel_for starts threads per call, and each new
-// thread would build the tokenizer's per-thread caches (megabytes) again for every batch.
-class WorkerPool {
- public:
-  explicit WorkerPool(int threads) {
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { loop(); });
-  }
-  ~WorkerPool() {
+  void fail_with(std::exception_ptr e) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      quit_ = true;
-      ++generation_;
+      if (!error_) error_ = e;
+      stop_ = true;
     }
-    start_.notify_all();
-    for (auto& t : workers_) t.join();
-  }
-  WorkerPool(const WorkerPool&) = delete;
-  WorkerPool& operator=(const WorkerPool&) = delete;
-
-  // fn(i) for every i in [0, n), on the workers and the calling thread; rethrows the first error.
-  void run(size_t n, const std::function<void(size_t)>& fn) {
-    if (workers_.empty() || n <= 1) {
-      for (size_t i = 0; i < n; ++i) fn(i);
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      fn_ = &fn;
-      n_ = n;
-      next_ = 0;
-      stop_ = false;
-      error_ = nullptr;
-      busy_ = workers_.size();
-      ++generation_;
-    }
-    start_.notify_all();
-    work();
-    std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [&] { return busy_ == 0; });
-    fn_ = nullptr;
-    if (error_) {
-      std::exception_ptr e = error_;
-      error_ = nullptr;
-      std::rethrow_exception(e);
-    }
+    stopping_ = true;
+    written_cv_.notify_all();
+    work_cv_.notify_all();
+    space_cv_.notify_all();
   }
 
- private:
-  void work() {
-    for (;;) {
-      if (stop_) return;
-      size_t i = next_.fetch_add(1);
-      if (i >= n_) return;
-      try {
-        (*fn_)(i);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (!error_) error_ = std::current_exception();
-        stop_ = true;
+  void read_loop() {
+    try {
+      corpus::Document doc;
+      for (;;) {
+        auto b = std::make_shared<Batch>();
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          space_cv_.wait(lock, [&] { return stop_ || in_flight_.size() < max_in_flight_; });
+          if (stop_) return;
+          if (!spare_texts_.empty()) {
+            b->texts = std::move(spare_texts_.back());
+            b->ids = std::move(spare_ids_.back());
+            spare_texts_.pop_back();
+            spare_ids_.pop_back();
+          }
+        }
+        while (b->count < batch_docs_ && b->text_bytes < batch_bytes_) {
+          if (!reader_.next(doc)) {
+            b->last = true;
+            break;
+          }
+          if (doc.text.empty()) {
+            ++b->empty;
+            continue;
+          }
+          b->text_bytes += doc.text.size();
+          if (b->count == b->texts.size()) b->texts.emplace_back();
+          std::swap(b->texts[b->count++], doc.text);  // doc.text gets a spare buffer to read into
+        }
+        if (b->ids.size() < b->count) b->ids.resize(b->count);
+        b->compressed_pos = reader_.bytes_read_compressed();
+        const bool last = b->last;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (stop_) return;
+          in_flight_.push_back(b);
+          if (b->count > 0) encoding_.push_back(b);
+          if (last) reading_done_ = true;
+        }
+        work_cv_.notify_all();
+        written_cv_.notify_one();  // an empty batch is complete at once
+        if (last) return;
       }
-    }
-  }
-  void loop() {
-    uint64_t seen = 0;
-    for (;;) {
+    } catch (...) {
+      auto b = std::make_shared<Batch>();
+      b->error = std::current_exception();
+      b->last = true;
       {
-        std::unique_lock<std::mutex> lock(mu_);
-        start_.wait(lock, [&] { return generation_ != seen; });
-        seen = generation_;
-        if (quit_) return;
+        std::lock_guard<std::mutex> lock(mu_);
+        in_flight_.push_back(b);
+        reading_done_ = true;
       }
-      work();
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--busy_ == 0) done_.notify_one();
+      work_cv_.notify_all();
+      written_cv_.notify_one();
     }
   }
 
-  std::vector<std::thread> workers_;
+  void encode_loop() {
+    std::shared_ptr<Batch> cur;
+    for (;;) {
+      if (!cur) {
+        std::unique_lock<std::mutex> lock(mu_);
+        work_cv_.wait(lock, [&] { return stop_ || !encoding_.empty() || reading_done_; });
+        if (stop_ || encoding_.empty()) return;  // stopped, or nothing left to read or encode
+        cur = encoding_.front();
+      }
+      if (stopping_.load(std::memory_order_relaxed)) return;
+      const size_t i = cur->next.fetch_add(1);
+      if (i >= cur->count) {  // every document of this batch is taken: on to the next batch
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!encoding_.empty() && encoding_.front() == cur) encoding_.pop_front();
+        cur.reset();
+        continue;
+      }
+      try {
+        auto& v = cur->ids[i];
+        v.clear();
+        if (bos_) v.push_back(*bos_);
+        tok_.encode_ordinary(cur->texts[i], v);
+        if (eos_) v.push_back(*eos_);
+      } catch (...) {
+        fail_with(std::current_exception());
+        return;
+      }
+      if (cur->done.fetch_add(1) + 1 == cur->count) {
+        std::lock_guard<std::mutex> lock(mu_);  // so the writer cannot miss the wake-up
+        written_cv_.notify_one();
+      }
+    }
+  }
+
+  corpus::DocumentReader& reader_;
+  const text::Tokenizer& tok_;
+  const std::optional<uint32_t> bos_, eos_;
+  const size_t batch_docs_, batch_bytes_, max_in_flight_;
+
   std::mutex mu_;
-  std::condition_variable start_, done_;
-  uint64_t generation_ = 0;
-  bool quit_ = false;
-  size_t busy_ = 0;
-  const std::function<void(size_t)>* fn_ = nullptr;
-  size_t n_ = 0;
-  std::atomic<size_t> next_{0};
-  std::atomic<bool> stop_{false};
+  std::condition_variable space_cv_;    // reader: room for another batch
+  std::condition_variable work_cv_;     // encoders: a batch to encode, or the end
+  std::condition_variable written_cv_;  // writer: the oldest batch is complete, or an error
+  std::deque<std::shared_ptr<Batch>> in_flight_;  // read, not yet written, in input order
+  std::deque<std::shared_ptr<Batch>> encoding_;   // with documents not yet claimed, in input order
+  std::vector<std::vector<std::string>> spare_texts_;
+  std::vector<std::vector<std::vector<uint32_t>>> spare_ids_;
+  bool stop_ = false, reading_done_ = false;
+  std::atomic<bool> stopping_{false};  // stop_, readable without the lock
   std::exception_ptr error_;
+  std::thread reading_;
+  std::vector<std::thread> encoders_;
 };
 
 }  // namespace
@@ -240,75 +309,23 @@ TokenizeReport tokenize_to_indexed_dataset(const TokenizeOptions& options, const
   std::optional<Progress> progress;
   if (options.progress) progress.emplace("tokenize", reader.bytes_total_compressed(), "B");
 
-  BatchQueue queue(2);
-  std::thread reading([&] {
-    try {
-      corpus::Document doc;
-      for (;;) {
-        Batch b;
-        while (b.texts.size() < batch_docs && b.text_bytes < batch_bytes) {
-          if (!reader.next(doc)) {
-            b.last = true;
-            break;
-          }
-          if (doc.text.empty()) {
-            ++b.empty;
-            continue;
-          }
-          b.text_bytes += doc.text.size();
-          b.texts.push_back(std::move(doc.text));
-          doc.text = std::string();
-        }
-        b.compressed_pos = reader.bytes_read_compressed();
-        bool last = b.last;
-        if (!queue.push(std::move(b)) || last) return;
-      }
-    } catch (...) {
-      Batch b;
-      b.error = std::current_exception();
-      b.last = true;
-      queue.push(std::move(b));
-    }
-  });
-  // However the loop below ends, the reading thread stops and is joined before anything else.
-  struct Joiner {
-    BatchQueue& q;
-    std::thread& t;
-    ~Joiner() {
-      q.close();
-      if (t.joinable()) t.join();
-    }
-  } joiner{queue, reading};
-
-  WorkerPool pool(threads);
-  std::vector<std::vector<uint32_t>> ids;
   uint64_t empty = 0, progress_pos = 0;
-  for (;;) {
-    Batch b = queue.pop();
-    if (b.error) std::rethrow_exception(b.error);
-    const size_t n = b.texts.size();
-    if (ids.size() < n) ids.resize(n);
-    pool.run(n, [&](size_t i) {
-      auto& v = ids[i];
-      v.clear();
-      if (report.bos_id) v.push_back(*report.bos_id);
-      tok.encode_ordinary(b.texts[i], v);
-      if (report.eos_id) v.push_back(*report.eos_id);
-    });
-    for (size_t i = 0; i < n; ++i) {
-      writer.add_document(ids[i]);
-      if (ids[i].capacity() > (1u << 22)) std::vector<uint32_t>().swap(ids[i]);  // don't hoard huge ones
+  {
+    Pipeline pipeline(reader, tok, report.bos_id, report.eos_id, batch_docs, batch_bytes, threads);
+    for (;;) {
+      std::shared_ptr<Batch> b = pipeline.next_encoded();
+      for (size_t i = 0; i < b->count; ++i) writer.add_document(b->ids[i]);
+      report.text_bytes += b->text_bytes;
+      empty += b->empty;
+      if (progress && b->compressed_pos > progress_pos) {
+        progress->add(b->compressed_pos - progress_pos);
+        progress_pos = b->compressed_pos;
+      }
+      const bool last = b->last;
+      pipeline.recycle(std::move(b));
+      if (last) break;
     }
-    report.text_bytes += b.text_bytes;
-    empty += b.empty;
-    if (progress && b.compressed_pos > progress_pos) {
-      progress->add(b.compressed_pos - progress_pos);
-      progress_pos = b.compressed_pos;
-    }
-    if (b.last) break;
-  }
-  queue.close();
-  reading.join();  // the reader is idle now; its report is final
+  }  // every thread joined: the reader's report is final
   writer.finish();
   if (progress) progress->finish();
 

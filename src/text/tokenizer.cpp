@@ -125,7 +125,6 @@ thread_local ThreadCaches t_caches;
 struct Scratch {
   std::string prefixed;
   std::vector<std::string_view> pieces_a, pieces_b;
-  std::vector<uint32_t> ids;
 };
 thread_local Scratch t_scratch;
 

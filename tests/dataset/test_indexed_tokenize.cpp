@@ -87,10 +87,11 @@ class TokenizeTest : public ::testing::Test {
 
 TEST_F(TokenizeTest, IdenticalOutputForAnyThreadCount) {
   std::string bin1, idx1;
-  for (int threads : {1, 2, 4}) {
+  for (int threads : {1, 2, 4, 8}) {
     SCOPED_TRACE(threads);
     auto opt = options("t" + std::to_string(threads), threads);
     if (threads == 4) opt.batch_bytes = 100;  // batches closed by size too
+    if (threads == 8) opt.batch_documents = 1;  // one document per batch: most batches in flight at once
     auto report = tokenize_to_indexed_dataset(opt, *tok_);
     std::string bin = agpt::read_file(opt.output_prefix + ".bin");
     std::string idx = agpt::read_file(opt.output_prefix + ".idx");

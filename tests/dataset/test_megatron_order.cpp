@@ -185,7 +185,7 @@ TEST(MegatronSplit, MatrixLikeMegatron) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The greedy blend: the kinetic tree against Megatron's O(N*S) loop
+// The greedy blend: MegatronBlender (classes, block and group bounds) against Megatron's O(N*S) loop
 
 TEST(MegatronBlend, FastEqualsNaiveOnFixtureLikeAndEdgeWeights) {
   expect_fast_equals_naive(numpy_normalize({3.0, 1.0, 2.0, 1.0, 0.5}), 200000, "fixture weights");

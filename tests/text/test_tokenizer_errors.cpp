@@ -167,6 +167,44 @@ TEST_F(TokenizerErrors, UnsupportedComponentsAreNamed) {
   expect_error([&] { load_tokenizer(put("nomodel.json", "{}")); }, {"model"});
 }
 
+TEST_F(TokenizerErrors, MutatedFilesThrowOnlyAgptErrors) {
+  // Random damage to a tokenizer.json and a rank file: each load either works or throws
+  // agpt::Error; never another exception, never a crash.
+  std::string js = small_json().dump();
+  js.insert(js.find("\"model\""), R"("added_tokens": [{"id": 300, "content": "<s>", "special": true}], )"
+                                    R"("post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": )"
+                                    R"({"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}], )"
+                                    R"("special_tokens": {"<s>": {"id": "<s>", "ids": [300], "tokens": ["<s>"]}}}, )");
+  js.erase(js.find("\"added_tokens\":[],"), 18);
+  js.erase(js.find("\"post_processor\":null,"), 22);
+  ASSERT_NO_THROW(parse_tokenizer_json(js, "base"));
+  std::string ranks = "IQ== 0\nIg== 1\nIiE= 2\nISE= 3\n";
+  std::mt19937 rng(5);
+  const char alphabet[] = "{}[]\":, 0123456789-abcdefnulltrue\\\n=+/";
+  for (int i = 0; i < 3000; ++i) {
+    std::string m = i % 2 ? js : ranks;
+    int edits = 1 + rng() % 3;
+    for (int k = 0; k < edits && !m.empty(); ++k) {
+      size_t at = rng() % m.size();
+      switch (rng() % 3) {
+        case 0: m[at] = alphabet[rng() % (sizeof alphabet - 1)]; break;
+        case 1: m.erase(at, 1 + rng() % 8); break;
+        default: m.insert(at, 1, alphabet[rng() % (sizeof alphabet - 1)]); break;
+      }
+    }
+    try {
+      auto c = i % 2 ? parse_tokenizer_json(m, "mutated.json") : parse_tiktoken_ranks(m, "mutated.tiktoken");
+      if (c.split_patterns.empty()) c.split_patterns = {"\\S+|\\s+"};
+      Tokenizer t(std::move(c));
+      auto ids = t.encode("abc <s> !!", true);
+      for (uint32_t id : ids) ASSERT_LT(id, t.vocab_size());
+    } catch (const Error&) {
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "non-agpt exception " << e.what() << " for " << m.substr(0, 200);
+    }
+  }
+}
+
 TEST_F(TokenizerErrors, MissingBytesAreDroppedOrUnk) {
   // A vocabulary without some bytes still loads; those bytes encode as unk when there is one.
   json j = small_json();

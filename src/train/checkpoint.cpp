@@ -1,0 +1,311 @@
+#include "train/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "base/error.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "model/safetensors.h"
+
+namespace fs = std::filesystem;
+
+namespace agpt::train {
+namespace {
+
+constexpr const char* kStateFile = "trainer_state.json";
+constexpr const char* kOptimizerFile = "optimizer.safetensors";
+constexpr const char* kFormat = "agpt-trainer-state";
+constexpr int kVersion = 1;
+
+std::string hex64(uint64_t v) {
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64, v);
+  return buf;
+}
+
+uint64_t parse_hex64(const std::string& s, const std::string& what) {
+  if (s.empty() || s.size() > 16 || s.find_first_not_of("0123456789abcdef") != std::string::npos)
+    fail(what, ": not a 64-bit hex value: '", s, "'");
+  return std::stoull(s, nullptr, 16);
+}
+
+void fsync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) fail(dir, ": cannot open directory to flush it (", std::strerror(errno), ")");
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) fail(dir, ": could not flush directory (", std::strerror(errno), ")");
+}
+
+// Checksum of the state object with its own "state_checksum" removed.
+uint64_t state_self_checksum(nlohmann::ordered_json j) {
+  j.erase("state_checksum");
+  return checksum_bytes(j.dump());
+}
+
+bool parse_step_name(const std::string& name, int64_t* step) {
+  if (name.size() != 12 || name.rfind("step_", 0) != 0) return false;
+  for (size_t i = 5; i < name.size(); ++i)
+    if (name[i] < '0' || name[i] > '9') return false;
+  *step = std::stoll(name.substr(5));
+  return true;
+}
+
+}  // namespace
+
+uint64_t checksum_bytes(std::string_view data) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  const uint64_t prime = 0x100000001b3ull;
+  size_t i = 0, n = data.size();
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, data.data() + i, 8);  // little-endian hosts only (as the rest of agpt)
+    h = (h ^ w) * prime;
+  }
+  for (; i < n; ++i) h = (h ^ static_cast<unsigned char>(data[i])) * prime;
+  return h;
+}
+
+uint64_t checksum_file(const std::string& path) {
+  MappedFile f(path);
+  return checksum_bytes(f.view());
+}
+
+std::string checkpoint_name(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step_%07lld", static_cast<long long>(step));
+  return buf;
+}
+
+std::vector<int64_t> list_checkpoints(const std::string& root) {
+  std::vector<int64_t> steps;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return steps;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    int64_t s;
+    if (entry.is_directory(ec) && parse_step_name(entry.path().filename().string(), &s)) steps.push_back(s);
+  }
+  std::sort(steps.begin(), steps.end());
+  return steps;
+}
+
+std::string save_checkpoint(const std::string& root, const model::Llama& model, model::AdamW& optimizer,
+                            const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last) {
+  const std::string name = checkpoint_name(state.step);
+  const fs::path final_dir = fs::path(root) / name;
+  const fs::path tmp = fs::path(root) / (".tmp." + name);
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) fail(root, ": cannot create the checkpoint directory (", ec.message(), ")");
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) fail(tmp.string(), ": cannot create (", ec.message(), ")");
+
+  model.save(tmp.string(), model::StDType::F32);
+  {
+    model::SafetensorsWriter w;
+    const auto& params = model.parameters();
+    ops::Backend& b = model.backend();
+    for (size_t i = 0; i < params.size(); ++i) {
+      const auto& shape = params[i].value.shape();
+      std::vector<int64_t> s(shape.begin(), shape.end());
+      w.add_f32("exp_avg." + params[i].name, s, b.to_host_f32(optimizer.m()[i]));
+      w.add_f32("exp_avg_sq." + params[i].name, s, b.to_host_f32(optimizer.v()[i]));
+    }
+    w.set_metadata("format", "pt");
+    w.set_metadata("optimizer", "AdamW");
+    w.set_metadata("step", std::to_string(optimizer.steps()));
+    w.write((tmp / kOptimizerFile).string());
+  }
+  if (!tokenizer_path.empty()) write_file_atomic((tmp / "tokenizer.json").string(), read_file(tokenizer_path));
+
+  nlohmann::ordered_json j;
+  j["format"] = kFormat;
+  j["version"] = kVersion;
+  j["step"] = state.step;
+  j["optimizer_steps"] = state.optimizer_steps;
+  j["consumed_samples"] = state.consumed;
+  nlohmann::ordered_json per_source = nlohmann::ordered_json::object();
+  for (const auto& [prefix, n] : state.stream.per_source) per_source[prefix] = n;
+  j["data_stream"] = {{"split", "train"}, {"consumed", state.stream.consumed}, {"per_source", per_source}};
+  j["rng"] = {{"kind", "splitmix64"}, {"seed", state.rng_seed}, {"state", hex64(state.rng_state)}};
+  j["config_hash"] = hex64(state.config_hash);
+  j["bad_streak"] = state.bad_streak;
+  j["skipped_steps"] = state.skipped;
+  j["loss_window"] = state.loss_window;
+  j["tokens"] = state.tokens;
+  j["elapsed_s"] = state.elapsed;
+  j["config"] = state.config;
+  nlohmann::ordered_json files = nlohmann::ordered_json::object();
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(tmp)) {
+    std::string fname = entry.path().filename().string();
+    if (entry.is_regular_file() && fname != kStateFile) names.push_back(fname);
+  }
+  std::sort(names.begin(), names.end());
+  for (const std::string& fname : names) {
+    std::string p = (tmp / fname).string();
+    files[fname] = {{"bytes", file_size(p)}, {"fnv1a64", hex64(checksum_file(p))}};
+  }
+  j["files"] = files;
+  j["state_checksum"] = hex64(state_self_checksum(j));
+  write_file_atomic((tmp / kStateFile).string(), j.dump(2) + "\n");
+  fsync_dir(tmp.string());
+
+  // Replace an older checkpoint of the same step (a run resumed from before it).
+  if (fs::exists(final_dir, ec)) {
+    fs::path old = fs::path(root) / (".old." + name);
+    fs::remove_all(old, ec);
+    fs::rename(final_dir, old, ec);
+    if (ec) fail(final_dir.string(), ": cannot move the old checkpoint aside (", ec.message(), ")");
+    fs::rename(tmp, final_dir, ec);
+    if (ec) fail(final_dir.string(), ": cannot rename ", tmp.string(), " into place (", ec.message(), ")");
+    fs::remove_all(old, ec);
+  } else {
+    fs::rename(tmp, final_dir, ec);
+    if (ec) fail(final_dir.string(), ": cannot rename ", tmp.string(), " into place (", ec.message(), ")");
+  }
+  fsync_dir(root);
+  write_file_atomic((fs::path(root) / "latest").string(), name + "\n");
+  fsync_dir(root);
+
+  // Keep the newest keep_last (never the one just written).
+  std::vector<int64_t> steps = list_checkpoints(root);
+  int64_t excess = static_cast<int64_t>(steps.size()) - keep_last;
+  for (int64_t i = 0; i < excess; ++i) {
+    if (steps[i] == state.step) continue;
+    fs::remove_all(fs::path(root) / checkpoint_name(steps[i]), ec);
+    if (ec) log_warn("could not delete old checkpoint ", checkpoint_name(steps[i]), ": ", ec.message());
+  }
+  return final_dir.string();
+}
+
+std::string verify_checkpoint(const std::string& dir) {
+  const std::string state_path = (fs::path(dir) / kStateFile).string();
+  if (!file_exists(state_path)) return "missing " + std::string(kStateFile);
+  nlohmann::ordered_json j;
+  try {
+    j = nlohmann::ordered_json::parse(read_file(state_path));
+  } catch (const std::exception& e) {
+    return std::string(kStateFile) + " is not valid JSON (truncated?): " + e.what();
+  }
+  try {
+    if (!j.is_object() || j.value("format", "") != kFormat) return std::string(kStateFile) + " is not an agpt trainer state";
+    if (j.value("version", 0) != kVersion)
+      return cat(kStateFile, " has version ", j.value("version", 0), ", this agpt reads version ", kVersion);
+    if (!j.contains("state_checksum") || !j["state_checksum"].is_string()) return "trainer_state.json has no checksum";
+    if (parse_hex64(j["state_checksum"].get<std::string>(), kStateFile) != state_self_checksum(j))
+      return "trainer_state.json does not match its checksum (edited or damaged)";
+    if (!j.contains("files") || !j["files"].is_object()) return "trainer_state.json lists no files";
+    for (const auto& [fname, info] : j["files"].items()) {
+      if (fname.find('/') != std::string::npos || fname == ".." || fname == ".")
+        return "trainer_state.json names a file outside the checkpoint: " + fname;
+      std::string p = (fs::path(dir) / fname).string();
+      if (!file_exists(p)) return "missing " + fname;
+      uint64_t want_bytes = info.at("bytes").get<uint64_t>();
+      if (file_size(p) != want_bytes) return cat(fname, " has ", file_size(p), " bytes, the checkpoint recorded ", want_bytes, " (truncated?)");
+      if (checksum_file(p) != parse_hex64(info.at("fnv1a64").get<std::string>(), fname))
+        return fname + " does not match its checksum (damaged)";
+    }
+    for (const char* required : {"model.safetensors", "config.json", kOptimizerFile})
+      if (!j["files"].contains(required) && !(std::string(required) == "model.safetensors" && j["files"].contains("model.safetensors.index.json")))
+        return std::string("the checkpoint lists no ") + required;
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("trainer_state.json is malformed: ") + e.what();
+  }
+  return "";
+}
+
+std::string find_resume_checkpoint(const std::string& root) {
+  std::vector<int64_t> steps = list_checkpoints(root);
+  std::string latest_name;
+  std::string latest_path = (fs::path(root) / "latest").string();
+  if (file_exists(latest_path)) {
+    latest_name = read_file(latest_path);
+    while (!latest_name.empty() && (latest_name.back() == '\n' || latest_name.back() == '\r' || latest_name.back() == ' '))
+      latest_name.pop_back();
+    int64_t s;
+    if (!parse_step_name(latest_name, &s)) {
+      log_warn(latest_path, " names '", latest_name, "', not a checkpoint; looking for the newest valid one");
+      latest_name.clear();
+    }
+  }
+  // Candidates: the latest pointer first, then every step_* directory from newest to oldest.
+  std::vector<std::string> order;
+  if (!latest_name.empty()) order.push_back(latest_name);
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it)
+    if (checkpoint_name(*it) != latest_name) order.push_back(checkpoint_name(*it));
+  for (const std::string& name : order) {
+    std::string dir = (fs::path(root) / name).string();
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) {
+      log_warn("checkpoint ", dir, " (named by ", latest_path, ") does not exist; trying older checkpoints");
+      continue;
+    }
+    std::string problem = verify_checkpoint(dir);
+    if (problem.empty()) return dir;
+    log_warn("checkpoint ", dir, " is damaged: ", problem, "; trying the previous one");
+  }
+  return "";
+}
+
+TrainerState load_checkpoint(const std::string& dir, model::Llama& model, model::AdamW& optimizer) {
+  std::string problem = verify_checkpoint(dir);
+  if (!problem.empty()) fail("checkpoint ", dir, ": ", problem);
+  auto j = nlohmann::ordered_json::parse(read_file((fs::path(dir) / kStateFile).string()));
+  TrainerState s;
+  try {
+    s.step = j.at("step").get<int64_t>();
+    s.optimizer_steps = j.at("optimizer_steps").get<int64_t>();
+    s.consumed = j.at("consumed_samples").get<uint64_t>();
+    s.stream.consumed = j.at("data_stream").at("consumed").get<uint64_t>();
+    for (const auto& [prefix, n] : j.at("data_stream").at("per_source").items()) s.stream.per_source[prefix] = n.get<uint64_t>();
+    s.rng_seed = j.at("rng").at("seed").get<uint64_t>();
+    s.rng_state = parse_hex64(j.at("rng").at("state").get<std::string>(), "rng.state");
+    s.config_hash = parse_hex64(j.at("config_hash").get<std::string>(), "config_hash");
+    s.bad_streak = j.at("bad_streak").get<int64_t>();
+    s.skipped = j.at("skipped_steps").get<int64_t>();
+    s.loss_window = j.at("loss_window").get<std::vector<float>>();
+    s.tokens = j.at("tokens").get<uint64_t>();
+    s.elapsed = j.at("elapsed_s").get<double>();
+    s.config = j.at("config");
+  } catch (const nlohmann::json::exception& e) {
+    fail("checkpoint ", dir, ": trainer_state.json is missing a field or has a wrong type (", e.what(), ")");
+  }
+  if (s.step < 0 || s.optimizer_steps < 0 || s.optimizer_steps > s.step)
+    fail("checkpoint ", dir, ": inconsistent step counts (step ", s.step, ", optimizer steps ", s.optimizer_steps, ")");
+
+  model::WeightReader weights(dir);
+  model.load_weights(weights);
+  model::SafetensorsFile opt((fs::path(dir) / kOptimizerFile).string());
+  auto& params = model.parameters();
+  ops::Backend& b = model.backend();
+  for (size_t i = 0; i < params.size(); ++i) {
+    for (int which = 0; which < 2; ++which) {
+      std::string name = (which == 0 ? "exp_avg." : "exp_avg_sq.") + params[i].name;
+      const model::StTensorInfo& info = opt.at(name);
+      ops::Shape shape(info.shape.begin(), info.shape.end());
+      if (shape != params[i].value.shape())
+        fail(opt.path(), ": '", name, "' has shape ", info.shape_string(), ", the model needs ",
+             ops::shape_string(params[i].value.shape()));
+      std::vector<float> values = opt.read_f32(name);
+      ops::Tensor& t = which == 0 ? optimizer.m()[i] : optimizer.v()[i];
+      b.upload(t, values.data(), values.size() * sizeof(float));
+    }
+  }
+  if (opt.tensors().size() != 2 * params.size())
+    fail(opt.path(), ": holds ", opt.tensors().size(), " tensors, the model has ", params.size(), " parameters (x2 moments)");
+  optimizer.set_steps(s.optimizer_steps);
+  return s;
+}
+
+}  // namespace agpt::train

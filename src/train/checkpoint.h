@@ -1,0 +1,72 @@
+// Training checkpoints: one directory per saved step, written so that a crash at any moment leaves
+// the previous checkpoints intact and a damaged one is detected on resume.
+//
+//   OUT/checkpoints/
+//     latest                      "step_0000200\n", replaced atomically after a checkpoint is complete
+//     step_0000100/
+//       config.json, model.safetensors      Hugging Face LlamaForCausalLM layout (Llama::save)
+//       tokenizer.json                      when the run names one (data.tokenizer)
+//       optimizer.safetensors               AdamW moments: exp_avg.<param name>, exp_avg_sq.<param name>
+//       trainer_state.json                  step, data-stream state, RNG, config + hash, file checksums
+//
+// Writing: everything goes into checkpoints/.tmp.step_NNNNNNN, each file fsynced, the directory
+// fsynced, then renamed to step_NNNNNNN; `latest` is then replaced atomically; older checkpoints
+// beyond keep_last are deleted. Checksums: FNV-1a (64-bit) over each file's 8-byte little-endian
+// words (the tail bytewise), plus one over trainer_state.json itself.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "dataset/mixture.h"
+#include "model/adamw.h"
+#include "model/llama.h"
+
+namespace agpt::train {
+
+// Everything besides tensors that continuing a run needs.
+struct TrainerState {
+  int64_t step = 0;             // steps done (the schedule's position; skipped steps included)
+  int64_t optimizer_steps = 0;  // AdamW updates applied (its bias-correction count)
+  uint64_t consumed = 0;        // training samples consumed
+  dataset::StreamState stream;  // per-source counts at `consumed` (resume under a changed mixture)
+  uint64_t rng_seed = 0;        // the run's seed and generator state (no randomness is drawn per step
+  uint64_t rng_state = 0;       // today; kept so dropout-like features resume exactly)
+  uint64_t config_hash = 0;     // TrainConfig::trajectory_hash()
+  int64_t bad_streak = 0;       // consecutive skipped steps at this point
+  int64_t skipped = 0;          // skipped steps so far
+  std::vector<float> loss_window;  // the spike detector's recent losses
+  uint64_t tokens = 0;          // training tokens processed
+  double elapsed = 0;           // seconds of training so far (over all resumed runs)
+  nlohmann::ordered_json config;  // the resolved TrainConfig::to_json()
+};
+
+// 64-bit FNV-1a over 8-byte words; checksum_file maps the file.
+uint64_t checksum_bytes(std::string_view data);
+uint64_t checksum_file(const std::string& path);
+
+std::string checkpoint_name(int64_t step);  // "step_0000100"
+
+// Writes a checkpoint of `state.step` under root (OUT/checkpoints) and returns its directory.
+// tokenizer_path: copied in when non-empty. Keeps the newest keep_last checkpoints.
+std::string save_checkpoint(const std::string& root, const model::Llama& model, model::AdamW& optimizer,
+                            const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last);
+
+// Checks one checkpoint directory: trainer_state.json parses and matches its own checksum, every
+// listed file exists with its size and checksum. Returns "" when valid, else what is wrong.
+std::string verify_checkpoint(const std::string& dir);
+
+// The newest valid checkpoint under root: the one `latest` names, else (with a warning for each
+// damaged one) the next older step_* directory that verifies. "" when there is none.
+std::string find_resume_checkpoint(const std::string& root);
+
+// Loads weights, AdamW moments and the trainer state from a verified checkpoint into a model and
+// optimizer of the same shape (errors name the mismatching tensor).
+TrainerState load_checkpoint(const std::string& dir, model::Llama& model, model::AdamW& optimizer);
+
+// Step numbers of the step_* directories under root, ascending.
+std::vector<int64_t> list_checkpoints(const std::string& root);
+
+}  // namespace agpt::train

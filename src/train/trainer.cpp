@@ -1,0 +1,358 @@
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "base/error.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "dataset/loader.h"
+#include "ops/cpu/cpu_backend.h"
+
+namespace fs = std::filesystem;
+
+namespace agpt::train {
+namespace {
+
+double rss_mib() {
+  std::ifstream f("/proc/self/statm");
+  long long pages = 0, resident = 0;
+  if (!(f >> pages >> resident)) return 0;
+  return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+}
+
+std::string duration(double s) {
+  char buf[32];
+  long long t = std::llround(s);
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%lldh%02lldm", t / 3600, (t / 60) % 60);
+  else if (t >= 60) std::snprintf(buf, sizeof buf, "%lldm%02llds", t / 60, t % 60);
+  else std::snprintf(buf, sizeof buf, "%.1fs", s);
+  return buf;
+}
+
+std::string rate(double v) {
+  char buf[32];
+  if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.0f", v);
+  return buf;
+}
+
+uint64_t splitmix_next(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Splits micro-batch rows of seq_len + 1 tokens into inputs [B, T] and next-token targets [B, T].
+void split_window(const dataset::Batch& batch, int64_t B, int64_t T, int64_t vocab, std::vector<int32_t>& ids,
+                  std::vector<int32_t>& targets) {
+  ids.resize(static_cast<size_t>(B * T));
+  targets.resize(ids.size());
+  for (int64_t b = 0; b < B; ++b) {
+    const uint32_t* row = batch.tokens.data() + b * (T + 1);
+    for (int64_t t = 0; t <= T; ++t)
+      if (row[t] >= static_cast<uint64_t>(vocab))
+        fail("token id ", row[t], " in training sample ", batch.first_index + static_cast<uint64_t>(b),
+             " is outside the model's vocabulary (vocab_size ", vocab,
+             "); does model.vocab_size / data.tokenizer match the tokenizer that made the data?");
+    for (int64_t t = 0; t < T; ++t) {
+      ids[b * T + t] = static_cast<int32_t>(row[t]);
+      targets[b * T + t] = static_cast<int32_t>(row[t + 1]);
+    }
+  }
+}
+
+// Keeps the metrics lines of steps <= step (a resumed run rewrites what came after its checkpoint).
+void truncate_metrics(const std::string& path, int64_t step) {
+  if (!file_exists(path)) return;
+  std::istringstream in(read_file(path));
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    try {
+      auto j = nlohmann::json::parse(line);
+      if (j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() <= step) kept += line + "\n";
+    } catch (const nlohmann::json::exception&) {
+      // a torn last line from a crash: dropped
+    }
+  }
+  write_file_atomic(path, kept);
+}
+
+}  // namespace
+
+Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(config), options_(options) {
+  config_.validate();
+  const TrainSection& t = config_.train;
+  std::error_code ec;
+  fs::create_directories(t.out_dir, ec);
+  if (ec) fail(t.out_dir, ": cannot create the run directory (", ec.message(), ")");
+  backend_ = ops::make_cpu_backend(static_cast<int>(t.threads));
+  open_data();
+
+  if (!config_.model.init_from.empty()) {
+    model_ = std::make_unique<model::Llama>(model::Llama::load(config_.model.init_from, *backend_));
+    if (model_->config().max_position_embeddings < seq_len_)
+      log_warn(config_.model.init_from, ": max_position_embeddings ", model_->config().max_position_embeddings,
+               " is below data.seq_len ", seq_len_, " (positions past it are extrapolated)");
+  } else {
+    model_ = std::make_unique<model::Llama>(config_.llama_config(seq_len_), *backend_);
+  }
+  model::AdamWConfig ac;
+  ac.lr = t.lr, ac.beta1 = t.beta1, ac.beta2 = t.beta2, ac.eps = t.eps, ac.weight_decay = t.weight_decay;
+  optimizer_ = std::make_unique<model::AdamW>(*backend_, model_->parameters(), ac);
+  schedule_ = {t.schedule, t.lr, t.min_lr, t.warmup, t.steps, t.decay_fraction};
+
+  const std::string root = checkpoint_root();
+  const uint64_t hash = config_.trajectory_hash();
+  std::string found;
+  if (options_.resume) {
+    found = find_resume_checkpoint(root);
+    if (found.empty() && !list_checkpoints(root).empty())
+      fail(root, ": no checkpoint there is valid (see the warnings above); move them away to start afresh");
+    if (found.empty()) log_info("--resume: no checkpoint in ", root, " yet; starting a new run");
+  } else if (!list_checkpoints(root).empty()) {
+    fail(t.out_dir, " already holds checkpoints: pass --resume to continue that run, or choose another train.out_dir");
+  }
+  if (!found.empty()) {
+    state_ = load_checkpoint(found, *model_, *optimizer_);
+    resumed_from_ = found;
+    if (state_.config_hash != hash)
+      log_warn("resuming ", found, " with changed settings (config hash ", std::hex, state_.config_hash, " -> ", hash,
+               std::dec, "): the run will not match an uninterrupted one");
+    if (state_.step > t.steps) fail(found, " is at step ", state_.step, ", past train.steps = ", t.steps);
+    log_info("resumed from ", found, " at step ", state_.step, " (", state_.consumed, " samples consumed)");
+  } else {
+    if (config_.model.init_from.empty()) model_->init_weights(static_cast<uint64_t>(t.seed));
+    state_.rng_seed = static_cast<uint64_t>(t.seed);
+    state_.rng_state = static_cast<uint64_t>(t.seed);
+  }
+  state_.config_hash = hash;
+  state_.config = config_.to_json();
+
+  const std::string metrics_path = (fs::path(t.out_dir) / "metrics.jsonl").string();
+  if (!found.empty()) truncate_metrics(metrics_path, state_.step);
+  else write_file_atomic(metrics_path, "");
+  metrics_.open(metrics_path, std::ios::app);
+  if (!metrics_) fail(metrics_path, ": cannot open for writing");
+  write_file_atomic((fs::path(t.out_dir) / "config.toml").string(), config_.to_toml());
+}
+
+Trainer::~Trainer() = default;
+
+std::string Trainer::checkpoint_root() const { return (fs::path(config_.train.out_dir) / "checkpoints").string(); }
+
+void Trainer::open_data() {
+  const DataSection& d = config_.data;
+  const TrainSection& t = config_.train;
+  const uint64_t needed = static_cast<uint64_t>(t.steps * t.micro_batch * t.grad_accum);
+  if (!d.mixture.empty()) {
+    mixture_ = std::make_shared<const dataset::Mixture>(dataset::Mixture::load(d.mixture));
+    seq_len_ = static_cast<int64_t>(mixture_->options().seq_len);
+    if (d.seq_len && d.seq_len != seq_len_)
+      fail(config_.source, ": data.seq_len = ", d.seq_len, " but the mixture ", d.mixture, " was planned with seq_len ",
+           seq_len_, " (re-plan it with `agpt data mix --seq-len`, or drop data.seq_len)");
+  } else {
+    seq_len_ = d.seq_len;
+    fs::path dir = fs::path(t.out_dir) / "data";
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) fail(dir.string(), ": cannot create (", ec.message(), ")");
+    std::string list = (dir / "list.txt").string();
+    write_file_atomic(list, "# written by agpt train from data.dataset\n1 " + fs::absolute(d.dataset).string() + " data\n");
+    dataset::MixtureOptions o;
+    o.list_path = list;
+    o.seq_len = static_cast<uint64_t>(d.seq_len);
+    o.samples = {needed, static_cast<uint64_t>(d.valid_samples), 0};
+    o.seed = static_cast<uint64_t>(d.seed);
+    o.split = dataset::parse_split(d.split);
+    auto m = dataset::Mixture::plan(o);
+    m.save(dir.string());
+    mixture_ = std::make_shared<const dataset::Mixture>(std::move(m));
+  }
+  for (const std::string& w : mixture_->warnings()) log_warn("data: ", w);
+  if (mixture_->end_index(dataset::Split::kTrain) < needed)
+    fail("the training data is planned for ", mixture_->end_index(dataset::Split::kTrain), " samples, but ", t.steps,
+         " steps x micro_batch ", t.micro_batch, " x grad_accum ", t.grad_accum, " need ", needed,
+         "; plan more with `agpt data mix --samples ", needed, "` or train fewer steps");
+}
+
+void Trainer::write_metrics(const nlohmann::ordered_json& j) {
+  metrics_ << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  metrics_.flush();
+}
+
+void Trainer::checkpoint() {
+  const TrainSection& t = config_.train;
+  last_checkpoint_ = save_checkpoint(checkpoint_root(), *model_, *optimizer_, state_, config_.data.tokenizer, t.keep_last);
+  if (!options_.quiet) log_info("checkpoint ", last_checkpoint_);
+}
+
+std::optional<EvalRecord> Trainer::evaluate() {
+  using dataset::Split;
+  const int64_t B = config_.train.micro_batch, T = seq_len_;
+  const uint64_t begin = mixture_->start_index(Split::kValid), end = mixture_->end_index(Split::kValid);
+  const uint64_t available = (end - begin) / static_cast<uint64_t>(B);
+  const uint64_t batches = std::min<uint64_t>(available, static_cast<uint64_t>(config_.train.eval_batches));
+  if (batches == 0) return std::nullopt;
+  dataset::Batch batch;
+  batch.tokens.resize(static_cast<size_t>(B * (T + 1)));
+  std::vector<int32_t> ids, targets;
+  double sum = 0;
+  for (uint64_t i = 0; i < batches; ++i) {
+    batch.first_index = begin + i * static_cast<uint64_t>(B);
+    for (int64_t b = 0; b < B; ++b)
+      mixture_->read(mixture_->sample(Split::kValid, batch.first_index + static_cast<uint64_t>(b)),
+                     batch.tokens.data() + b * (T + 1));
+    split_window(batch, B, T, model_->config().vocab_size, ids, targets);
+    sum += model_->forward(ids, targets, B, T);
+  }
+  EvalRecord r;
+  r.step = state_.step;
+  r.loss = sum / static_cast<double>(batches);
+  r.perplexity = std::exp(r.loss);
+  r.tokens = batches * static_cast<uint64_t>(B * T);
+  return r;
+}
+
+void Trainer::run() {
+  using clock = std::chrono::steady_clock;
+  const TrainSection& t = config_.train;
+  const int64_t B = t.micro_batch, T = seq_len_;
+  const int64_t last = options_.stop_after >= 0 ? std::min(t.steps, options_.stop_after) : t.steps;
+  if (state_.step >= last) {
+    if (!options_.quiet) log_info("nothing to do: already at step ", state_.step, " of ", last);
+    return;
+  }
+  dataset::LoaderOptions lo;
+  lo.split = dataset::Split::kTrain;
+  lo.micro_batch = static_cast<uint64_t>(B);
+  lo.prefetch = static_cast<size_t>(2 * t.grad_accum + 2);
+  dataset::Loader loader(mixture_, lo, state_.consumed);
+  auto& params = model_->parameters();
+  const double flops_per_token = model_->train_flops_per_token(T);
+  const uint64_t tokens_per_step = static_cast<uint64_t>(B * T * t.grad_accum);
+  std::vector<int32_t> ids, targets;
+  if (!options_.quiet)
+    log_info("training ", model_->num_parameters(), " parameters, steps ", state_.step + 1, "..", last, " of ", t.steps,
+             ", ", tokens_per_step, " tokens per step (micro_batch ", B, " x grad_accum ", t.grad_accum, " x seq_len ", T,
+             ")");
+  const auto run_start = clock::now();
+  const int64_t first = state_.step + 1;
+
+  for (int64_t step = first; step <= last; ++step) {
+    const auto t0 = clock::now();
+    model_->zero_grad();
+    double loss_sum = 0;
+    for (int64_t a = 0; a < t.grad_accum; ++a) {
+      dataset::Batch batch = loader.next();
+      split_window(batch, B, T, model_->config().vocab_size, ids, targets);
+      loss_sum += model_->forward(ids, targets, B, T);
+      model_->backward();
+    }
+    StepRecord r;
+    r.step = step;
+    r.loss = loss_sum / static_cast<double>(t.grad_accum);
+    if (t.grad_accum > 1) {
+      const float inv = 1.0f / static_cast<float>(t.grad_accum);
+      for (auto& p : params) backend_->scale(p.grad, inv);
+    }
+    r.grad_norm = model::global_grad_norm(*backend_, params);
+    r.lr = learning_rate(schedule_, step);
+    const float loss_f = static_cast<float>(r.loss);
+    if (!std::isfinite(r.loss)) {
+      r.skipped = true, r.reason = "non-finite loss";
+    } else if (!std::isfinite(r.grad_norm)) {
+      r.skipped = true, r.reason = "non-finite gradient norm";
+    } else if (t.spike_zscore > 0 && static_cast<int64_t>(state_.loss_window.size()) >= t.spike_window) {
+      double mean = 0, var = 0;
+      for (float x : state_.loss_window) mean += x;
+      mean /= static_cast<double>(state_.loss_window.size());
+      for (float x : state_.loss_window) var += (x - mean) * (x - mean);
+      double sd = std::sqrt(var / static_cast<double>(state_.loss_window.size()));
+      if (sd > 0 && (loss_f - mean) / sd > t.spike_zscore) {
+        char buf[128];
+        std::snprintf(buf, sizeof buf, "loss spike (%.4f is %.1f std devs above the recent mean %.4f)", loss_f,
+                      (loss_f - mean) / sd, mean);
+        r.skipped = true, r.reason = buf;
+      }
+    }
+    if (!r.skipped) {
+      optimizer_->step(params, r.lr, model::clip_coefficient(r.grad_norm, t.clip));
+      state_.optimizer_steps = optimizer_->steps();
+      state_.bad_streak = 0;
+      state_.loss_window.push_back(loss_f);
+      if (static_cast<int64_t>(state_.loss_window.size()) > t.spike_window)
+        state_.loss_window.erase(state_.loss_window.begin());
+    } else {
+      state_.bad_streak++;
+      state_.skipped++;
+      log_warn("step ", step, ": skipped the update: ", r.reason, " (loss ", r.loss, ", gradient norm ", r.grad_norm, ")");
+    }
+    splitmix_next(state_.rng_state);
+    state_.step = step;
+    state_.consumed = loader.consumed();
+    state_.stream = loader.state();
+    state_.tokens += tokens_per_step;
+    const double dt = std::chrono::duration<double>(clock::now() - t0).count();
+    state_.elapsed += dt;
+    history_.push_back(r);
+
+    const double tps = dt > 0 ? static_cast<double>(tokens_per_step) / dt : 0;
+    nlohmann::ordered_json j;
+    j["step"] = step;
+    j["loss"] = std::isfinite(r.loss) ? nlohmann::ordered_json(r.loss) : nlohmann::ordered_json(nullptr);
+    j["lr"] = r.lr;
+    j["grad_norm"] = std::isfinite(r.grad_norm) ? nlohmann::ordered_json(r.grad_norm) : nlohmann::ordered_json(nullptr);
+    j["tokens"] = state_.tokens;
+    j["tokens_per_s"] = tps;
+    j["flops_per_s"] = flops_per_token * tps;
+    if (t.peak_flops > 0) j["mfu"] = flops_per_token * tps / t.peak_flops;
+    j["elapsed"] = state_.elapsed;
+    j["rss_mib"] = rss_mib();
+    if (r.skipped) j["skipped"] = r.reason;
+    write_metrics(j);
+
+    if (state_.bad_streak >= t.max_bad_steps)
+      fail("training stopped at step ", step, ": ", state_.bad_streak, " steps in a row were skipped (last: ", r.reason,
+           "). Lower train.lr, raise train.warmup, check the data, or resume from the last checkpoint in ",
+           checkpoint_root());
+
+    if (!options_.quiet && (step % t.log_every == 0 || step == last || step == first)) {
+      const double run_s = std::chrono::duration<double>(clock::now() - run_start).count();
+      const double eta = run_s / static_cast<double>(step - first + 1) * static_cast<double>(last - step);
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.3e  gnorm %.3f  %s tok/s  %.2f GFLOP/s  elapsed %s  eta %s%s",
+                    static_cast<long long>(step), static_cast<long long>(t.steps), r.loss, r.lr, r.grad_norm,
+                    rate(tps).c_str(), flops_per_token * tps / 1e9, duration(state_.elapsed).c_str(),
+                    duration(eta).c_str(), r.skipped ? "  (skipped)" : "");
+      log_line("train", buf);
+    }
+    if ((t.eval_every > 0 && step % t.eval_every == 0) || step == t.steps) {
+      if (auto e = evaluate()) {
+        evals_.push_back(*e);
+        nlohmann::ordered_json ej;
+        ej["step"] = step;
+        ej["val_loss"] = e->loss;
+        ej["val_perplexity"] = e->perplexity;
+        ej["val_tokens"] = e->tokens;
+        write_metrics(ej);
+        if (!options_.quiet) {
+          char buf[128];
+          std::snprintf(buf, sizeof buf, "step %lld  validation loss %.4f  perplexity %.2f", static_cast<long long>(step),
+                        e->loss, e->perplexity);
+          log_line("eval", buf);
+        }
+      }
+    }
+    if ((t.checkpoint_every > 0 && step % t.checkpoint_every == 0) || step == last) checkpoint();
+  }
+}
+
+}  // namespace agpt::train

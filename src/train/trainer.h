@@ -1,0 +1,98 @@
+// The training loop: a Llama model on the CPU backend, AdamW, an LR schedule, gradient
+// accumulation and clipping, guards against non-finite values and loss spikes, validation,
+// metrics (OUT/metrics.jsonl) and atomic, verified checkpoints with bit-exact resume.
+//
+//   TrainConfig cfg = TrainConfig::load("run.toml");
+//   Trainer t(cfg, {.resume = true});
+//   t.run();
+//
+// One step = grad_accum micro-batches from the data loader. A sample is seq_len + 1 tokens; the
+// model sees inputs = tokens[0 .. seq_len) and targets = tokens[1 .. seq_len], which is Hugging
+// Face's labels=input_ids loss on the full window (its last position predicts nothing) without
+// computing that last position. Micro-batch losses are means over their tokens; the step's
+// gradient is their average (each micro-batch has the same number of tokens).
+#pragma once
+#include <cstdint>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataset/mixture.h"
+#include "model/adamw.h"
+#include "model/llama.h"
+#include "ops/backend.h"
+#include "train/checkpoint.h"
+#include "train/config.h"
+#include "train/schedule.h"
+
+namespace agpt::train {
+
+struct TrainOptions {
+  bool resume = false;        // continue from OUT/checkpoints (the newest valid checkpoint)
+  int64_t stop_after = -1;    // >= 0: stop (with a checkpoint) once this step is done
+  bool quiet = false;         // no console lines (metrics.jsonl is still written)
+};
+
+// What one step did (also written to metrics.jsonl).
+struct StepRecord {
+  int64_t step = 0;
+  double loss = 0;       // mean over the step's micro-batches
+  double lr = 0;
+  double grad_norm = 0;  // of the averaged gradient, before clipping
+  bool skipped = false;  // non-finite loss/gradient or a loss spike: no update
+  std::string reason;    // why it was skipped
+};
+
+struct EvalRecord {
+  int64_t step = 0;
+  double loss = 0;
+  double perplexity = 0;
+  uint64_t tokens = 0;
+};
+
+class Trainer {
+ public:
+  // Builds the model (random init from train.seed, model.init_from, or the resumed checkpoint),
+  // opens the data and the run directory. Throws agpt::Error for bad configs and data.
+  Trainer(const TrainConfig& config, TrainOptions options = {});
+  ~Trainer();
+
+  // Trains until train.steps (or options.stop_after). A final checkpoint is always written.
+  void run();
+  // Validation loss over up to eval_batches micro-batches of the valid split (nullopt: no samples).
+  std::optional<EvalRecord> evaluate();
+
+  const TrainConfig& config() const { return config_; }
+  const model::LlamaConfig& model_config() const { return model_->config(); }
+  model::Llama& model() { return *model_; }
+  const TrainerState& state() const { return state_; }
+  const std::vector<StepRecord>& history() const { return history_; }   // steps run by this object
+  const std::vector<EvalRecord>& evals() const { return evals_; }
+  const std::string& resumed_from() const { return resumed_from_; }     // "" for a fresh start
+  const std::string& last_checkpoint() const { return last_checkpoint_; }
+  std::string checkpoint_root() const;
+  int64_t seq_len() const { return seq_len_; }
+
+ private:
+  void open_data();
+  void write_metrics(const nlohmann::ordered_json& j);
+  void checkpoint();
+
+  TrainConfig config_;
+  TrainOptions options_;
+  std::unique_ptr<ops::Backend> backend_;
+  std::shared_ptr<const dataset::Mixture> mixture_;
+  std::unique_ptr<model::Llama> model_;
+  std::unique_ptr<model::AdamW> optimizer_;
+  ScheduleConfig schedule_;
+  TrainerState state_;
+  int64_t seq_len_ = 0;
+  std::vector<StepRecord> history_;
+  std::vector<EvalRecord> evals_;
+  std::string resumed_from_, last_checkpoint_;
+  std::ofstream metrics_;
+};
+
+}  // namespace agpt::train
