@@ -58,10 +58,11 @@ const std::vector<Entry>& entries() {
       AGPT_KEY(model, init_from, Kind::kString, true, "start from this HF model directory instead of random init"),
       AGPT_KEY(data, mixture, Kind::kString, true, "directory written by `agpt data mix` (mixture.json)"),
       AGPT_KEY(data, dataset, Kind::kString, true, "or one token dataset PREFIX (.bin/.idx), planned by the trainer"),
-      AGPT_KEY(data, seq_len, Kind::kInt, true, "tokens per sample; required with data.dataset, checked with data.mixture"),
-      AGPT_KEY(data, split, Kind::kString, true, "with data.dataset: document split train,valid,test (Megatron --split)"),
-      AGPT_KEY(data, valid_samples, Kind::kInt, true, "with data.dataset: validation samples to plan"),
-      AGPT_KEY(data, seed, Kind::kInt, true, "with data.dataset: seed of the sample order"),
+      AGPT_KEY(data, list, Kind::kString, true, "or an ALCF data file list (weight prefix corpus), planned like `agpt data mix`"),
+      AGPT_KEY(data, seq_len, Kind::kInt, true, "tokens per sample; required with data.dataset/list, checked with data.mixture"),
+      AGPT_KEY(data, split, Kind::kString, true, "with data.dataset/list: document split train,valid,test (Megatron --split)"),
+      AGPT_KEY(data, valid_samples, Kind::kInt, true, "with data.dataset/list: validation samples to plan"),
+      AGPT_KEY(data, seed, Kind::kInt, true, "with data.dataset/list: seed of the sample order"),
       AGPT_KEY(data, tokenizer, Kind::kString, false, "tokenizer.json: vocabulary size; copied into checkpoints"),
       AGPT_KEY(train, micro_batch, Kind::kInt, true, "sequences per forward/backward"),
       AGPT_KEY(train, grad_accum, Kind::kInt, true, "micro-batches per optimizer step (global batch = micro_batch x grad_accum)"),
@@ -312,9 +313,11 @@ void TrainConfig::validate() const {
     if (v < 0) fail(w, ": model.", name, " must not be negative (0 means: from the preset or the data)");
   if (model.rope_theta < 0) fail(w, ": model.rope_theta must be positive (0: preset)");
   if (model.rms_norm_eps <= 0) fail(w, ": model.rms_norm_eps must be positive");
-  if (data.mixture.empty() == data.dataset.empty())
-    fail(w, ": give exactly one of data.mixture (a directory from `agpt data mix`) or data.dataset (a token dataset prefix)");
-  if (!data.dataset.empty() && data.seq_len <= 0) fail(w, ": data.seq_len is required with data.dataset");
+  if (int(!data.mixture.empty()) + int(!data.dataset.empty()) + int(!data.list.empty()) != 1)
+    fail(w, ": give exactly one of data.mixture (a directory from `agpt data mix`), data.dataset (a token dataset "
+         "prefix) or data.list (an ALCF data file list)");
+  if ((!data.dataset.empty() || !data.list.empty()) && data.seq_len <= 0)
+    fail(w, ": data.seq_len is required with data.dataset and data.list");
   if (data.seq_len < 0) fail(w, ": data.seq_len must be positive");
   if (data.valid_samples < 0) fail(w, ": data.valid_samples must not be negative");
   if (t.micro_batch < 1) fail(w, ": train.micro_batch must be at least 1");

@@ -39,6 +39,7 @@ struct ModelSection {
 struct DataSection {
   std::string mixture;     // a directory written by `agpt data mix` (mixture.json)
   std::string dataset;     // or: one token dataset PREFIX (.bin/.idx); planned by the trainer
+  std::string list;        // or: an ALCF data file list (weight prefix corpus); planned by the trainer
   int64_t seq_len = 0;     // with dataset: required; with mixture: must match the plan if given
   std::string split = "1,0,0";   // with dataset: document split train,valid,test
   int64_t valid_samples = 0;     // with dataset: validation samples to plan

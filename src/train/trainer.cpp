@@ -164,8 +164,11 @@ void Trainer::open_data() {
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) fail(dir.string(), ": cannot create (", ec.message(), ")");
-    std::string list = (dir / "list.txt").string();
-    write_file_atomic(list, "# written by agpt train from data.dataset\n1 " + fs::absolute(d.dataset).string() + " data\n");
+    std::string list = d.list;  // the mixture section of the config: planned here as `agpt data mix` would
+    if (list.empty()) {
+      list = (dir / "list.txt").string();
+      write_file_atomic(list, "# written by agpt train from data.dataset\n1 " + fs::absolute(d.dataset).string() + " data\n");
+    }
     dataset::MixtureOptions o;
     o.list_path = list;
     o.seq_len = static_cast<uint64_t>(d.seq_len);

@@ -271,3 +271,22 @@ TEST_F(TrainerTest, SingleDatasetWithSplit) {
   EXPECT_EQ(t.evals().size(), 1u);
   EXPECT_TRUE(fs::exists(dir_ / "run" / "data" / "mixture.json"));
 }
+
+TEST_F(TrainerTest, DataListSectionIsPlannedLikeDataMix) {
+  // The mixture given as a section of the training config: list, seq_len, split, samples, seed.
+  std::ofstream(dir_ / "list.txt") << "# relative prefixes are relative to the list\n2 syn corpus_a\n";
+  TrainConfig c = tiny_config(mix_, dir_ / "run", 3);
+  c.data.mixture.clear();
+  c.data.list = (dir_ / "list.txt").string();
+  c.data.seq_len = 16;
+  c.data.split = "90,10,0";
+  c.data.valid_samples = 4;
+  Trainer t(c, {.quiet = true});
+  t.run();
+  EXPECT_EQ(t.history().size(), 3u);
+  auto plan = dataset::Mixture::load((dir_ / "run" / "data").string());
+  EXPECT_EQ(plan.sources().size(), 1u);
+  EXPECT_EQ(plan.sources()[0].corpus, "corpus_a");
+  c.data.dataset = (dir_ / "syn").string();  // two data sources at once is an error
+  EXPECT_THROW(c.validate(), Error);
+}
