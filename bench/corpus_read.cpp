@@ -23,6 +23,12 @@
 #include "corpus/reader.h"
 #include "corpus/writer.h"
 
+#include "machine.h"
+
+using agpt::bench::cpu_model;
+using agpt::bench::status_kb;
+using agpt::bench::thread_cpu_seconds;
+
 using namespace agpt;
 using namespace agpt::corpus;
 namespace fs = std::filesystem;
@@ -36,20 +42,6 @@ double now() {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 double wall() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-// "model name (family F model M)" from /proc/cpuinfo; VMs often show only a vendor name.
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line, name = "unknown CPU", family, model;
-  auto value = [&] { return line.substr(line.find(':') + 2); };
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0 && name == "unknown CPU") name = value();
-    else if (line.rfind("cpu family", 0) == 0 && family.empty()) family = value();
-    else if (line.rfind("model\t", 0) == 0 && model.empty()) model = value();
-    if (line.empty() && !family.empty()) break;
-  }
-  return name + " (family " + family + " model " + model + ")";
-}
 
 long status_mb(const char* key) {
   std::ifstream in("/proc/self/status");

@@ -32,6 +32,12 @@
 #include "dataset/megatron_order.h"
 #include "dataset/numpy_math.h"
 
+#include "machine.h"
+
+using agpt::bench::cpu_model;
+using agpt::bench::status_kb;
+using agpt::bench::thread_cpu_seconds;
+
 using namespace agpt;
 using namespace agpt::dataset;
 using Clock = std::chrono::steady_clock;
@@ -44,26 +50,6 @@ double process_cpu_seconds() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-}
-
-double thread_cpu_seconds() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-long status_kb(const char* field) {
-  std::ifstream in("/proc/self/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(field, 0) == 0) return std::stol(line.substr(line.find(':') + 1));
-  return -1;
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
 }
 
 }  // namespace

@@ -27,6 +27,12 @@
 #include "dataset/indexed_dataset.h"
 #include "dataset/mixture.h"
 
+#include "machine.h"
+
+using agpt::bench::cpu_model;
+using agpt::bench::status_kb;
+using agpt::bench::thread_cpu_seconds;
+
 namespace fs = std::filesystem;
 using namespace agpt;
 using namespace agpt::dataset;
@@ -48,33 +54,10 @@ const Corpus kCorpora[] = {{"cc", 1107, 1200},        {"falcon", 500, 900},     
 
 double elapsed(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// CPU time of this thread: unlike wall time, not inflated when other processes share the cores.
-double thread_cpu_seconds() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 long peak_rss_kb() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss;
-}
-
-// A field of /proc/self/status in kB (VmHWM: peak resident; RssAnon: private memory; RssFile:
-// mapped file pages, which the kernel can drop at any time).
-long status_kb(const char* field) {
-  std::ifstream in("/proc/self/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(field, 0) == 0) return std::stol(line.substr(line.find(':') + 1));
-  return -1;
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
 }
 
 void synth(const std::string& dir, double total_tokens, uint64_t seed) {

@@ -24,6 +24,12 @@
 #include "base/parallel.h"
 #include "text/tokenizer.h"
 
+#include "machine.h"
+
+using agpt::bench::cpu_model;
+using agpt::bench::status_kb;
+using agpt::bench::thread_cpu_seconds;
+
 namespace {
 
 double thread_cpu() {
@@ -34,17 +40,6 @@ double thread_cpu() {
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) {
-      auto p = line.find(':');
-      if (p != std::string::npos) return line.substr(p + 2);
-    }
-  return "unknown";
 }
 
 std::vector<std::string_view> split_docs(std::string_view text) {
