@@ -226,30 +226,37 @@ Mixture::Cursor::Cursor(const Mixture& mixture, Split split, uint64_t index)
              index >= mixture.start_[static_cast<int>(split)]
                  ? index - mixture.start_[static_cast<int>(split)]
                  : (fail("sample ", index, " comes before this plan's start"), 0)),
-      cache_(mixture.active_[static_cast<int>(split)].size()) {}
+      cache_(mixture.active_[static_cast<int>(split)].size()) {
+  const int s = static_cast<int>(split);
+  for (size_t leaf = 0; leaf < cache_.size(); ++leaf) {
+    const uint32_t source = mixture.active_[s][leaf];
+    const SourceSplitPlan& sp = mixture.sources_[source].split[s];
+    cache_[leaf].source = source;
+    cache_[leaf].per_epoch = sp.samples_per_epoch;
+    cache_[leaf].token_begin = sp.token_begin;
+    cache_[leaf].base = sp.base;
+  }
+}
 
 SampleRef Mixture::Cursor::next() {
-  const int s = static_cast<int>(split_);
   auto pick = blend_.next();
-  uint32_t source = mixture_->active_[s][pick.source];
-  const SourceSplitPlan& sp = mixture_->sources_[source].split[s];
   SourceState& st = cache_[pick.source];
-  const uint64_t source_sample = sp.base + pick.local;
+  const uint64_t source_sample = st.base + pick.local;
   if (!st.started) {  // first visit: one division, then the position advances by counting
     st.started = true;
-    st.epoch = source_sample / sp.samples_per_epoch;
-    st.within = source_sample % sp.samples_per_epoch;
-    st.order = mixture_->epoch_order(source, split_, st.epoch, st.offset);
-  } else if (++st.within == sp.samples_per_epoch) {
+    st.epoch = source_sample / st.per_epoch;
+    st.within = source_sample % st.per_epoch;
+    st.order = mixture_->epoch_order(st.source, split_, st.epoch, st.offset);
+  } else if (++st.within == st.per_epoch) {
     st.within = 0;
-    st.order = mixture_->epoch_order(source, split_, ++st.epoch, st.offset);
+    st.order = mixture_->epoch_order(st.source, split_, ++st.epoch, st.offset);
   }
   ++index_;
   SampleRef ref;
-  ref.source = source;
+  ref.source = st.source;
   ref.source_sample = source_sample;
   ref.epoch = st.epoch;
-  ref.start_token = sp.token_begin + st.offset + st.order(st.within) * mixture_->options_.seq_len;
+  ref.start_token = st.token_begin + st.offset + st.order(st.within) * mixture_->options_.seq_len;
   return ref;
 }
 

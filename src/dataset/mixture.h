@@ -101,8 +101,12 @@ class Mixture {
     uint64_t index() const { return index_; }
 
    private:
+    // Everything next() needs of one source, in one small record (the plans are large and
+    // scattered; touching them per sample costs cache misses across thousands of sources).
     struct SourceState {
+      uint32_t source = 0;
       bool started = false;
+      uint64_t per_epoch = 0, token_begin = 0, base = 0;
       uint64_t epoch = 0, within = 0;  // position of the source's next sample: epoch, index in it
       Permutation order{1, 0};
       uint64_t offset = 0;
