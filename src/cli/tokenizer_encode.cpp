@@ -185,7 +185,7 @@ BatchReport run_lines(const std::string& in_path, const std::string& out_path, i
 // ---- encode ---------------------------------------------------------------------------------
 
 struct EncodeArgs {
-  std::string tokenizer, pattern, input, output, text, field = "text", on_error = "fail";
+  std::string tokenizer, pattern, input, output, text, field = "text", on_error = "skip";
   int threads = 0;
   bool allow_special = false, with_template = false;
 };
@@ -237,7 +237,7 @@ void run_encode(const EncodeArgs& a) {
 // ---- decode ---------------------------------------------------------------------------------
 
 struct DecodeArgs {
-  std::string tokenizer, input, output, on_error = "fail";
+  std::string tokenizer, input, output, on_error = "skip";
   int threads = 0;
 };
 

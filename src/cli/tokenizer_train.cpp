@@ -36,7 +36,7 @@ struct TrainArgs {
   size_t max_piece_bytes = text::BpeTrainerOptions{}.max_piece_bytes;
   int threads = 0;
   std::string output;
-  bool skip_bad = false;
+  std::string on_error = "skip";
   std::string tie_break = "hf";
 };
 
@@ -83,7 +83,7 @@ class DocumentSource {
  public:
   explicit DocumentSource(const TrainArgs& a)
       : max_docs_(a.max_docs),
-        reader_(a.inputs, a.skip_bad ? corpus::OnError::kSkip : corpus::OnError::kFail),
+        reader_(a.inputs, a.on_error == "fail" ? corpus::OnError::kFail : corpus::OnError::kSkip),
         progress_("reading", reader_.bytes_total_compressed(), "B") {}
 
   Batch next_batch() {
@@ -220,7 +220,9 @@ void setup_train(CLI::App& root) {
                   "order of equally frequent pairs: hf (smallest ids first, as HF tokenizers' trainer, whose "
                   "merges it reproduces) or bytes (smallest bytes first)")
       ->capture_default_str();
-  cmd->add_flag("--skip-bad", a->skip_bad, "skip (and count) bad input lines instead of stopping at the first");
+  cmd->add_option("--on-error", a->on_error, "bad input lines: skip (count them in the report) or fail at the first")
+      ->check(CLI::IsMember({"skip", "fail"}))
+      ->capture_default_str();
   add_threads_flag(*cmd, a->threads);
   cmd->add_option("-o,--output", a->output, "the tokenizer.json to write")->required();
   cmd->footer(

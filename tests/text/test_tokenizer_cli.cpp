@@ -56,10 +56,10 @@ TEST_F(TokenizerCli, EncodeMatchesCasesAndKeepsLinesAligned) {
   }
   std::string tok = tokenizer_data_dir() + "/o200k_base.tiktoken";
   std::string in = (dir_ / "in.jsonl").string(), out = (dir_ / "out.jsonl").string();
-  EXPECT_EQ(run("tokenizer encode -t " + tok + " -i " + in + " -o " + out + " -j 3"), 1);
+  EXPECT_EQ(run("tokenizer encode -t " + tok + " -i " + in + " -o " + out + " -j 3 --on-error fail"), 1);
   EXPECT_NE(stderr_text().find("in.jsonl:5"), std::string::npos) << stderr_text();
   EXPECT_FALSE(std::filesystem::exists(out));  // no partial output on failure
-  ASSERT_EQ(run("tokenizer encode -t " + tok + " -i " + in + " -o " + out + " -j 3 --on-error skip"), 0)
+  ASSERT_EQ(run("tokenizer encode -t " + tok + " -i " + in + " -o " + out + " -j 3"), 0)  // skip is the default
       << stderr_text();
   auto got = lines("out.jsonl");
   ASSERT_EQ(got.size(), cases.size() + 2);
