@@ -238,26 +238,46 @@ Mixture::Cursor::Cursor(const Mixture& mixture, Split split, uint64_t index)
   }
 }
 
-SampleRef Mixture::Cursor::next() {
-  auto pick = blend_.next();
-  SourceState& st = cache_[pick.source];
-  const uint64_t source_sample = st.base + pick.local;
-  if (!st.started) {  // first visit: one division, then the position advances by counting
-    st.started = true;
-    st.epoch = source_sample / st.per_epoch;
-    st.within = source_sample % st.per_epoch;
-    st.order = mixture_->epoch_order(st.source, split_, st.epoch, st.offset);
-  } else if (++st.within == st.per_epoch) {
-    st.within = 0;
-    st.order = mixture_->epoch_order(st.source, split_, ++st.epoch, st.offset);
-  }
-  ++index_;
-  SampleRef ref;
+void Mixture::Cursor::resolve(size_t k) {
+  const Pending& p = pending_[k];
+  const SourceState& st = cache_[p.leaf];
+  SampleRef& ref = buf_[k];
   ref.source = st.source;
-  ref.source_sample = source_sample;
+  ref.source_sample = p.source_sample;
   ref.epoch = st.epoch;
-  ref.start_token = st.token_begin + st.offset + st.order(st.within) * mixture_->options_.seq_len;
-  return ref;
+  ref.start_token = st.token_begin + st.offset + st.order(p.within) * mixture_->options_.seq_len;
+  resolved_[k] = true;
+}
+
+void Mixture::Cursor::fill() {
+  resolved_.fill(false);
+  for (size_t k = 0; k < kBatch; ++k) {
+    auto pick = blend_.next();
+    SourceState& st = cache_[pick.source];
+    const uint64_t source_sample = st.base + pick.local;
+    if (!st.started) {  // first visit: one division, then the position advances by counting
+      st.started = true;
+      st.epoch = source_sample / st.per_epoch;
+      st.within = source_sample % st.per_epoch;
+      st.order = mixture_->epoch_order(st.source, split_, st.epoch, st.offset);
+    } else if (++st.within == st.per_epoch) {
+      // A new epoch replaces this source's order: finish its earlier samples of the batch first.
+      for (size_t j = 0; j < k; ++j)
+        if (!resolved_[j] && pending_[j].leaf == pick.source) resolve(j);
+      st.within = 0;
+      st.order = mixture_->epoch_order(st.source, split_, ++st.epoch, st.offset);
+    }
+    pending_[k] = {pick.source, source_sample, st.within};
+  }
+  for (size_t k = 0; k < kBatch; ++k)
+    if (!resolved_[k]) resolve(k);
+  pos_ = 0;
+}
+
+SampleRef Mixture::Cursor::next() {
+  if (pos_ == kBatch) fill();
+  ++index_;
+  return buf_[pos_++];
 }
 
 void Mixture::read(const SampleRef& ref, uint32_t* out) const {

@@ -111,11 +111,26 @@ class Mixture {
       Permutation order{1, 0};
       uint64_t offset = 0;
     };
+    // Samples are produced a batch at a time: first the (sequential) blend walk and position
+    // bookkeeping for the whole batch, then the window permutations, which are independent of
+    // each other and so overlap in the CPU instead of forming one long latency chain.
+    static constexpr size_t kBatch = 64;
+    struct Pending {
+      uint32_t leaf;
+      uint64_t source_sample, within;
+    };
+    void fill();
+    void resolve(size_t k);  // computes buf_[k] from pending_[k] with its source's current epoch
+
     const Mixture* mixture_;
     Split split_;
     uint64_t index_;
     BlendTree::Cursor blend_;
     std::vector<SourceState> cache_;  // per blend leaf
+    std::array<SampleRef, kBatch> buf_;
+    std::array<Pending, kBatch> pending_;
+    std::array<bool, kBatch> resolved_{};
+    size_t pos_ = kBatch;
   };
   std::string table() const;   // the plan as a human-readable table
   std::string to_json() const;

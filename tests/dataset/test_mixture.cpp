@@ -396,3 +396,19 @@ TEST_F(MixtureTest, CursorMatchesRandomAccess) {
     }
   }
 }
+
+TEST_F(MixtureTest, CursorHandlesManyEpochsWithinOneBatch) {
+  // A source of 3 windows at a heavy weight changes epoch several times inside each batch of the
+  // cursor; every sample must still equal random access.
+  write_source(dir_ / "small", {100}, 40000);
+  std::ofstream(dir_ / "list.txt") << "1 web_a web\n8 small small\n";
+  Mixture m = Mixture::plan(opt_);
+  ASSERT_EQ(m.sources()[1].split[0].samples_per_epoch, 3u);
+  Mixture::Cursor c(m, Split::kTrain, 5);
+  for (uint64_t i = 5; i < 3000; ++i) {
+    SampleRef a = c.next(), b = m.sample(Split::kTrain, i);
+    ASSERT_EQ(a.source, b.source) << i;
+    ASSERT_EQ(a.epoch, b.epoch) << i;
+    ASSERT_EQ(a.start_token, b.start_token) << i;
+  }
+}
