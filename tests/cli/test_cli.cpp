@@ -1,26 +1,15 @@
 // End-to-end checks of the `agpt` binary: help text, exit codes, error messages.
 #include <gtest/gtest.h>
 
+#include "run_agpt.h"
+
 #include <array>
 #include <cstdio>
 #include <string>
 
 namespace {
-struct Result {
-  int status;
-  std::string output;
-};
-
-Result run(const std::string& args) {
-  std::string cmd = std::string(AGPT_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int status = pclose(p);
-  return {WEXITSTATUS(status), out};
-}
+using Result = agpt::testing::CliResult;
+Result run(const std::string& args) { return agpt::testing::run_agpt(args); }
 }  // namespace
 
 TEST(Cli, HelpListsExamples) {

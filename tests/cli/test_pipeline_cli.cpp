@@ -1,6 +1,8 @@
 // The pipeline through the `agpt` binary, as a user runs it: train a tokenizer, tokenize, inspect,
 // plan a mixture, look at samples, train a few steps, resume. Small inputs, a few seconds.
 #include <gtest/gtest.h>
+
+#include "run_agpt.h"
 #include <unistd.h>
 
 #include <array>
@@ -12,21 +14,8 @@
 namespace fs = std::filesystem;
 
 namespace {
-struct Result {
-  int status;
-  std::string output;
-};
-
-Result run(const std::string& args) {
-  std::string cmd = std::string(AGPT_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int status = pclose(p);
-  return {WEXITSTATUS(status), out};
-}
+using Result = agpt::testing::CliResult;
+Result run(const std::string& args) { return agpt::testing::run_agpt(args); }
 
 class PipelineCli : public ::testing::Test {
  protected:
