@@ -43,6 +43,16 @@ AGPT_INLINE size_t run_any(const UnicodeClasses& u, const unsigned char* s, size
   return pos;
 }
 
+// End of `\p{N}{1,3}` whose first number character ends at pos (cl100k, o200k, Llama 3).
+AGPT_INLINE size_t digits_up_to_3(const UnicodeClasses& u, const unsigned char* s, size_t pos, size_t n) {
+  for (int k = 1; k < 3 && pos < n; ++k) {
+    Char c = char_at(u, s, pos, n);
+    if (!(c.cls & kClsNumber)) break;
+    pos += c.len;
+  }
+  return pos;
+}
+
 // End of the run of characters whose class has no bit of `mask`, from pos.
 AGPT_INLINE size_t run_none(const UnicodeClasses& u, const unsigned char* s, size_t pos, size_t n, uint8_t mask) {
   while (pos < n) {
@@ -149,15 +159,7 @@ struct Cl100kScanner {
     } else if (ch.cls & kClsLetter) {
       return run_any(u, s, pos + ch.len, n, kClsLetter);
     }
-    if (ch.cls & kClsNumber) {
-      size_t e = pos + ch.len;
-      for (int k = 1; k < 3 && e < n; ++k) {
-        Char c2 = char_at(u, s, e, n);
-        if (!(c2.cls & kClsNumber)) break;
-        e += c2.len;
-      }
-      return e;
-    }
+    if (ch.cls & kClsNumber) return digits_up_to_3(u, s, pos + ch.len, n);
     size_t p = pos;
     Char cp = ch;
     if (s[pos] == ' ' && pos + 1 < n) {
@@ -243,15 +245,7 @@ struct O200kScanner {
     } else if (ch.cls & kClsLetter) {
       return word(s, pos, n, false);  // a letter is in U or W: always matches
     }
-    if (ch.cls & kClsNumber) {
-      size_t e = pos + ch.len;
-      for (int k = 1; k < 3 && e < n; ++k) {
-        Char c2 = char_at(u, s, e, n);
-        if (!(c2.cls & kClsNumber)) break;
-        e += c2.len;
-      }
-      return e;
-    }
+    if (ch.cls & kClsNumber) return digits_up_to_3(u, s, pos + ch.len, n);
     size_t p = pos;
     Char cp = ch;
     if (s[pos] == ' ' && pos + 1 < n) {
