@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ std::string human_bytes(uint64_t b) {
   return buf;
 }
 
+// Datasets up to this many tokens are scanned for token counts without --check-ids (seconds).
+constexpr uint64_t kScanTokens = 1'000'000'000;
+
 void setup_inspect(CLI::App& root) {
   CLI::App& data = command_group(root, "data", "prepare corpora: tokenize, inspect, mix");
   auto* cmd = data.add_subcommand("inspect", "show what an indexed dataset (PREFIX.bin + PREFIX.idx) holds");
@@ -45,9 +49,12 @@ void setup_inspect(CLI::App& root) {
   cmd->add_option("-t,--tokenizer", a->tokenizer, "decode the first documents with this tokenizer");
   cmd->add_option("--docs", a->docs, "documents to show decoded (with -t)")->capture_default_str();
   cmd->add_option("--chars", a->chars, "bytes of text shown per document")->capture_default_str();
-  cmd->add_flag("--check-ids", a->check_ids, "scan every token for the largest id (and compare with -t's vocabulary)");
+  cmd->add_flag("--check-ids", a->check_ids,
+                "scan every token for the largest id (and compare with -t's vocabulary); also gives the unigram "
+                "entropy of datasets too large to be scanned by default");
   cmd->footer(
-      "Opening validates the whole index (sizes, pointers, document indices, .bin size).\n\n"
+      "Opening validates the whole index (sizes, pointers, document indices, .bin size).\n"
+      "Datasets of up to 1e9 tokens are scanned for the unigram entropy (larger ones with --check-ids).\n\n"
       "Examples:\n"
       "  agpt data inspect out/corpus\n"
       "  agpt data inspect out/corpus.idx -t tokenizer.json --docs 5\n"
@@ -75,8 +82,25 @@ void setup_inspect(CLI::App& root) {
     }
     std::unique_ptr<text::Tokenizer> tok;
     if (!a->tokenizer.empty()) tok = text::load_tokenizer(a->tokenizer);
+    // One scan of the tokens gives the entropy and the largest id; by default only where it is quick.
+    std::optional<dataset::TokenCounts> counts;
+    if (a->check_ids || ds.num_tokens() <= kScanTokens) {
+      try {
+        counts = dataset::token_counts(ds);
+      } catch (const Error& e) {  // not token ids (negative, huge, float): the largest id is still shown
+        out += cat("\nunigram entropy  [cannot compute: ", e.what(), "]\n");
+      }
+    }
+    if (counts && counts->total > 0) {
+      char h[32];
+      std::snprintf(h, sizeof h, "%.2f", dataset::unigram_entropy(counts->counts));
+      out += cat("\nunigram entropy  ", h, " nats/token over ", commas(counts->distinct()),
+                 " distinct ids (a model must beat this loss to have learned more than token frequencies)\n");
+    } else if (!counts && ds.num_tokens() > kScanTokens) {
+      out += "\nunigram entropy  not computed for more than 1e9 tokens (pass --check-ids to scan them)\n";
+    }
     if (a->check_ids) {
-      int64_t mx = dataset::max_token_id(ds);
+      int64_t mx = counts ? counts->max_id : dataset::max_token_id(ds);
       out += "\nlargest token id  " + std::to_string(mx);
       if (tok) {
         out += mx < static_cast<int64_t>(tok->vocab_size())

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdio>
 
 #include "base/error.h"
@@ -134,6 +135,49 @@ int64_t max_token_id(const IndexedDataset& ds) {
     }
   }
   return best;
+}
+
+uint64_t TokenCounts::distinct() const {
+  return static_cast<uint64_t>(std::count_if(counts.begin(), counts.end(), [](uint64_t c) { return c > 0; }));
+}
+
+TokenCounts token_counts(const IndexedDataset& ds) {
+  constexpr int64_t kMaxId = (int64_t{1} << 27) - 1;  // a 1 GiB table
+  TokenCounts tc;
+  std::vector<int64_t> buf;
+  const size_t chunk = 1 << 16;
+  for (size_t d = 0; d < ds.num_documents(); ++d) {
+    const size_t len = static_cast<size_t>(ds.sizes()[d]);
+    for (size_t off = 0; off < len; off += chunk) {
+      const size_t n = std::min(chunk, len - off);
+      ds.read(d, off, n, buf);
+      for (int64_t v : buf) {
+        if (v < 0 || v > kMaxId)
+          fail(ds.prefix(), ": document ", d, " holds the value ", v, ", which is not a token id (0 .. ", kMaxId, ")");
+        if (v > tc.max_id) {
+          tc.max_id = v;
+          if (static_cast<size_t>(v) >= tc.counts.size())
+            tc.counts.resize(std::max(static_cast<size_t>(v) + 1, tc.counts.size() * 2));
+        }
+        ++tc.counts[static_cast<size_t>(v)];
+      }
+      tc.total += n;
+    }
+  }
+  tc.counts.resize(static_cast<size_t>(tc.max_id + 1));
+  return tc;
+}
+
+double unigram_entropy(std::span<const uint64_t> counts) {
+  double total = 0;
+  for (uint64_t c : counts) total += static_cast<double>(c);
+  double h = 0;
+  for (uint64_t c : counts)
+    if (c > 0) {
+      const double p = static_cast<double>(c) / total;
+      h -= p * std::log(p);
+    }
+  return h;
 }
 
 }  // namespace agpt::dataset

@@ -1,5 +1,6 @@
 // Summaries of an indexed dataset for `agpt data inspect`: document length statistics, a log2
-// length histogram drawn as ASCII bars, and safe one-line previews of decoded text.
+// length histogram drawn as ASCII bars, safe one-line previews of decoded text, and token counts
+// with their unigram entropy.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -38,5 +39,21 @@ std::string preview_text(std::string_view text, size_t max_bytes = 300);
 // The largest token id stored in the dataset (scans the whole .bin); -1 when it holds no tokens.
 // Throws agpt::Error where a value is not an integer (float dtypes).
 int64_t max_token_id(const IndexedDataset& ds);
+
+// How often each token id occurs in the whole dataset (one scan of the .bin).
+struct TokenCounts {
+  std::vector<uint64_t> counts;  // counts[id] for ids 0 .. max_id
+  uint64_t total = 0;
+  int64_t max_id = -1;           // -1: no tokens
+  uint64_t distinct() const;     // ids that occur at least once
+};
+// Throws agpt::Error for float dtypes, negative ids, and ids of 2^27 or more (a count table that
+// large means the data is not token ids).
+TokenCounts token_counts(const IndexedDataset& ds);
+
+// H = -Σ p·ln p in nats over the distribution the counts give (0 for no tokens). It is the loss of
+// the best model that ignores context (it predicts every token with its frequency), so a language
+// model has learned more than token frequencies only once its loss is below it.
+double unigram_entropy(std::span<const uint64_t> counts);
 
 }  // namespace agpt::dataset

@@ -59,6 +59,8 @@ MemoryEstimate estimate_memory(const LlamaConfig& c, int64_t B, int64_t T, doubl
 // HF's labels=input_ids: position t predicts ids[t+1]; the last position of each row is ignored.
 std::vector<int32_t> shift_targets(std::span<const int32_t> ids, int64_t B, int64_t T);
 
+class KvCache;  // model/kv_cache.h
+
 class Llama {
  public:
   // Parameters allocated on `backend` and zeroed; use init_weights() or load_weights().
@@ -100,6 +102,14 @@ class Llama {
   const ops::Tensor& logits() const { return acts_.logits; }
   // Per-position losses [B*T] of the last forward with targets (0 where ignored).
   const ops::Tensor& losses() const { return acts_.losses; }
+
+  // Inference with a KV cache (model/kv_cache.h), one sequence: runs the new tokens `ids`, which
+  // sit at positions pos0.., attending to the cache's positions 0..pos0-1 and to each other, and
+  // stores their keys and values in the cache. pos0 <= cache.length() (a smaller pos0 rewinds);
+  // afterwards cache.length() == pos0 + ids.size(). Returns the logits [1, V] of the last new token,
+  // or [ids.size(), V] of every new token with all_logits. The view is valid until the next call
+  // with this cache. Does not touch the training activations (forward/backward are unaffected).
+  ops::Tensor forward_cached(KvCache& cache, std::span<const int32_t> ids, int64_t pos0, bool all_logits = false);
 
   void zero_grad();
   // Adds the gradient of the last forward's loss to every parameter's grad. Overwrites logits()

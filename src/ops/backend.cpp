@@ -1,6 +1,7 @@
 // The checks every backend shares: shapes, dtypes, devices, aliasing. Backends implement do_*.
 #include "ops/backend.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "base/error.h"
@@ -56,7 +57,13 @@ void Backend::copy(Tensor& dst, const Tensor& src) {
   expect_shape("copy", "dst", dst, src.shape(), src.dtype());
   check_device("copy", dst, "dst");
   check_device("copy", src, "src");
-  if (!dst.same_storage(src)) do_copy(dst, src);
+  if (dst.same_storage(src)) {
+    // Views of one buffer: the same view is a no-op, disjoint rows copy, overlapping ones are a bug.
+    if (dst.offset() == src.offset()) return;
+    size_t lo = std::min(dst.offset(), src.offset()), hi = std::max(dst.offset(), src.offset());
+    if (hi - lo < src.bytes()) fail("copy: dst and src are overlapping views of one buffer");
+  }
+  do_copy(dst, src);
 }
 
 void Backend::upload(Tensor& dst, const void* host, size_t bytes) {
@@ -196,12 +203,15 @@ void Backend::rope_backward(Tensor& dx, const Tensor& cos, const Tensor& sin, in
 }
 
 namespace {
+// q [B, Tq, H, hd]; k, v [B, Tk, KV, hd] with Tk >= Tq and H a multiple of KV.
 void check_attention(const char* op, const Tensor& q, const Tensor& k, const Tensor& v) {
   expect_rank(op, "q", q, 4);
   expect_rank(op, "k", k, 4);
-  int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2), hd = q.dim(3), KV = k.dim(2);
-  expect_shape(op, "k", k, {B, T, KV, hd});
-  expect_shape(op, "v", v, {B, T, KV, hd});
+  int64_t B = q.dim(0), Tq = q.dim(1), H = q.dim(2), hd = q.dim(3), Tk = k.dim(1), KV = k.dim(2);
+  expect_shape(op, "k", k, {B, Tk, KV, hd});
+  expect_shape(op, "v", v, {B, Tk, KV, hd});
+  if (Tk < Tq)
+    fail(op, ": ", Tq, " queries but only ", Tk, " keys (the queries are the last Tq of the Tk positions)");
   if (KV == 0 || H % KV != 0) fail(op, ": ", H, " query heads are not a multiple of ", KV, " kv heads");
 }
 }  // namespace
@@ -221,6 +231,9 @@ void Backend::attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tenso
                                  const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse) {
   const char* op = "attention_backward";
   check_attention(op, q, k, v);
+  if (k.dim(1) != q.dim(1))
+    fail(op, ": needs as many keys as queries (training attends a whole sequence), got ", q.dim(1),
+         " queries and ", k.dim(1), " keys");
   expect_shape(op, "dq", dq, q.shape());
   expect_shape(op, "dk", dk, k.shape());
   expect_shape(op, "dv", dv, v.shape());

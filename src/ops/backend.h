@@ -84,11 +84,19 @@ class Backend {
   void rope_backward(Tensor& dx, const Tensor& cos, const Tensor& sin, int64_t pos0 = 0);
 
   // ---- causal self-attention with grouped-query heads --------------------------------------------
-  // q [B, T, H, hd]; k, v [B, T, KV, hd] with H % KV == 0 (query head h reads kv head h / (H/KV));
-  // out [B, T, H, hd] = softmax(q·kᵀ/sqrt(hd) + causal mask) · v;  lse [B, H, T] (log-sum-exp of
-  // each row of scaled scores) saved for backward.
+  // q [B, Tq, H, hd]; k, v [B, Tk, KV, hd] with Tk >= Tq >= 0 and H % KV == 0 (query head h reads
+  // kv head h / (H/KV)). The queries are the LAST Tq of the Tk positions whose keys and values are
+  // given: query t (0 <= t < Tq) sits at position p = Tk - Tq + t and attends keys 0..p inclusive.
+  // Tq == Tk is ordinary causal self-attention (training); Tq < Tk is a chunk of new tokens (Tq = 1
+  // when decoding one token) against a KV cache whose first Tk - Tq rows hold earlier positions.
+  // For each b, h and t, with g = h / (H/KV) and scores s_j = q[b,t,h,:]·k[b,j,g,:] / sqrt(hd):
+  //   out[b, t, h, :] = Σ_{j<=p} softmax_j(s) · v[b, j, g, :]      out [B, Tq, H, hd]
+  //   lse[b, h, t]    = log Σ_{j<=p} exp(s_j)                       lse [B, H, Tq]
+  // q, k and v may be views (Tensor::narrow) into larger buffers; out must not share storage with
+  // them. The result for a query depends only on its own row and keys 0..p, so the last Tq rows of
+  // a Tk-query call equal a Tq-query call against the same keys (up to float rounding).
   void attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v);
-  // dq += ∂L/∂q, dk += ∂L/∂k, dv += ∂L/∂v.
+  // dq += ∂L/∂q, dk += ∂L/∂k, dv += ∂L/∂v. Requires Tq == Tk (fails otherwise): training only.
   void attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout, const Tensor& q,
                           const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse);
 

@@ -52,10 +52,15 @@ int64_t shape_numel(const Shape& shape) {
   return n;
 }
 
-Tensor::Tensor(std::shared_ptr<Storage> storage, Shape shape, DType dtype)
-    : storage_(std::move(storage)), shape_(std::move(shape)), numel_(shape_numel(shape_)), dtype_(dtype) {
-  if (storage_ && bytes() > storage_->bytes())
-    fail("tensor ", describe(), " needs ", bytes(), " bytes but its storage holds ", storage_->bytes());
+Tensor::Tensor(std::shared_ptr<Storage> storage, Shape shape, DType dtype, size_t offset_bytes)
+    : storage_(std::move(storage)),
+      shape_(std::move(shape)),
+      numel_(shape_numel(shape_)),
+      dtype_(dtype),
+      offset_(offset_bytes) {
+  if (storage_ && (offset_ > storage_->bytes() || bytes() > storage_->bytes() - offset_))
+    fail("tensor ", describe(), " at byte offset ", offset_, " needs ", bytes(), " bytes but its storage holds ",
+         storage_->bytes());
 }
 
 int64_t Tensor::dim(int i) const {
@@ -67,12 +72,25 @@ int64_t Tensor::dim(int i) const {
 
 Device Tensor::device() const { return storage_ ? storage_->device() : Device::kCpu; }
 
-void* Tensor::raw() const { return storage_ ? storage_->data() : nullptr; }
+void* Tensor::raw() const { return storage_ ? static_cast<char*>(storage_->data()) + offset_ : nullptr; }
 
 Tensor Tensor::reshape(Shape shape) const {
   if (shape_numel(shape) != numel_)
     fail("cannot reshape ", describe(), " to ", shape_string(shape), ": element counts differ");
-  return Tensor(storage_, std::move(shape), dtype_);
+  return Tensor(storage_, std::move(shape), dtype_, offset_);
+}
+
+Tensor Tensor::narrow(int64_t begin, int64_t count) const {
+  if (rank() == 0) fail("cannot narrow ", describe(), ": it has no dimension 0");
+  int64_t rows = shape_[0];
+  if (begin < 0 || count < 0 || begin > rows || count > rows - begin)
+    fail("cannot narrow ", describe(), " to rows [", begin, ", ", begin + count, "): dimension 0 has ", rows);
+  Shape shape = shape_;
+  shape[0] = count;
+  // Elements per row from the shape itself (numel_ / rows would divide by zero for empty tensors).
+  Shape row_shape(shape_.begin() + 1, shape_.end());
+  size_t row_bytes = static_cast<size_t>(shape_numel(row_shape)) * dtype_size(dtype_);
+  return Tensor(storage_, std::move(shape), dtype_, offset_ + static_cast<size_t>(begin) * row_bytes);
 }
 
 std::string Tensor::describe() const {

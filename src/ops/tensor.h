@@ -3,7 +3,9 @@
 // compute; it never touches the elements, so the same model code drives every backend.
 //
 // Handles are cheap to copy and share their storage (like a shared_ptr). Tensors are dense and
-// row-major (the last dimension is contiguous); reshape() gives another view of the same storage.
+// row-major (the last dimension is contiguous); reshape() gives another view of the same storage,
+// narrow() a view of consecutive rows (a KV cache's filled prefix, one slot of a buffer). A view
+// starts `offset()` bytes into its storage; raw() already points there, so backends need not care.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -45,7 +47,8 @@ class Storage {
 class Tensor {
  public:
   Tensor() = default;  // undefined: no storage (used for "not needed" arguments)
-  Tensor(std::shared_ptr<Storage> storage, Shape shape, DType dtype);
+  // A view of `shape` starting offset_bytes into storage (which must hold it entirely).
+  Tensor(std::shared_ptr<Storage> storage, Shape shape, DType dtype, size_t offset_bytes = 0);
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }
@@ -56,16 +59,22 @@ class Tensor {
   Device device() const;
   size_t bytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
 
-  // The first element in the backend's memory space. Only a backend dereferences it.
+  // The first element in the backend's memory space (storage data + offset()). Only a backend
+  // dereferences it.
   void* raw() const;
+  size_t offset() const { return offset_; }  // bytes from the start of the storage
   template <typename T>
   T* data() const {
     return static_cast<T*>(raw());
   }
 
-  // Same storage, another shape with the same number of elements.
+  // Same storage and offset, another shape with the same number of elements.
   Tensor reshape(Shape shape) const;
-  // Two handles to the same memory (the model uses this to check aliasing rules).
+  // Rows [begin, begin + count) along dimension 0, sharing storage: t.narrow(2, 3) of an [8, 4, 16]
+  // tensor is a [3, 4, 16] view starting at row 2. Fails on a scalar or a range outside dim(0).
+  Tensor narrow(int64_t begin, int64_t count) const;
+  // Two handles into the same storage, whether or not their ranges overlap (the op checks use this
+  // to refuse aliasing, so disjoint views of one buffer count as aliases there too).
   bool same_storage(const Tensor& other) const { return storage_ == other.storage_; }
 
   std::string describe() const;  // "f32[2, 16, 64]"
@@ -75,6 +84,7 @@ class Tensor {
   Shape shape_;
   int64_t numel_ = 0;
   DType dtype_ = DType::kF32;
+  size_t offset_ = 0;
 };
 
 }  // namespace agpt::ops

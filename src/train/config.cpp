@@ -90,6 +90,7 @@ const std::vector<Entry>& entries() {
       AGPT_KEY(train, spike_window, Kind::kInt, true, "steps in the loss-spike window"),
       AGPT_KEY(train, peak_flops, Kind::kFloat, false, "machine peak FLOP/s for MFU; 0: MFU not reported"),
       AGPT_KEY(train, threads, Kind::kInt, false, "CPU threads; 0: all cores"),
+      AGPT_KEY(train, device, Kind::kString, false, "compute device: cpu, cuda or cuda:N"),
   };
   return table;
 }
@@ -346,6 +347,8 @@ void TrainConfig::validate() const {
   if (t.spike_window < 2) fail(w, ": train.spike_window must be at least 2");
   if (t.peak_flops < 0) fail(w, ": train.peak_flops must not be negative");
   if (t.threads < 0) fail(w, ": train.threads must not be negative");
+  if (t.device != "cpu" && t.device != "cuda" && !t.device.starts_with("cuda:"))
+    fail(w, ": train.device is '", t.device, "', expected cpu, cuda or cuda:N");
 }
 
 nlohmann::ordered_json TrainConfig::to_json() const {

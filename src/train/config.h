@@ -74,6 +74,7 @@ struct TrainSection {
   int64_t spike_window = 50;
   double peak_flops = 0;             // FLOP/s of the machine for MFU; 0: MFU not reported
   int64_t threads = 0;               // CPU threads; 0: all cores
+  std::string device = "cpu";        // cpu, cuda or cuda:N
 };
 
 struct TrainConfig {

@@ -12,7 +12,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "dataset/loader.h"
-#include "ops/cpu/cpu_backend.h"
+#include "ops/backend_factory.h"
 
 namespace fs = std::filesystem;
 
@@ -93,7 +93,7 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
   std::error_code ec;
   fs::create_directories(t.out_dir, ec);
   if (ec) fail(t.out_dir, ": cannot create the run directory (", ec.message(), ")");
-  backend_ = ops::make_cpu_backend(static_cast<int>(t.threads));
+  backend_ = ops::make_backend(t.device, static_cast<int>(t.threads));
   open_data();
 
   if (!config_.model.init_from.empty()) {
@@ -240,6 +240,10 @@ void Trainer::run() {
   dataset::Loader loader(mixture_, lo, state_.consumed);
   auto& params = model_->parameters();
   const double flops_per_token = model_->train_flops_per_token(T);
+  // MFU against the dense bf16 peak of an H100/H200 SXM (989 TFLOP/s) on a GPU, as Megatron and
+  // nanoGPT report it, unless train.peak_flops names the machine's own.
+  const double peak_flops =
+      t.peak_flops > 0 ? t.peak_flops : (backend_->device() == ops::Device::kCuda ? 989e12 : 0.0);
   const uint64_t tokens_per_step = static_cast<uint64_t>(B * T * t.grad_accum);
   std::vector<int32_t> ids, targets;
   if (!options_.quiet)
@@ -316,7 +320,7 @@ void Trainer::run() {
     j["tokens"] = state_.tokens;
     j["tokens_per_s"] = tps;
     j["flops_per_s"] = flops_per_token * tps;
-    if (t.peak_flops > 0) j["mfu"] = flops_per_token * tps / t.peak_flops;
+    if (peak_flops > 0) j["mfu"] = flops_per_token * tps / peak_flops;
     j["elapsed"] = state_.elapsed;
     j["rss_mib"] = rss_mib();
     if (r.skipped) j["skipped"] = r.reason;

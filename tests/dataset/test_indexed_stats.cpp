@@ -1,11 +1,18 @@
-// Length statistics, the log2 histogram and text previews of `agpt data inspect`.
+// Length statistics, the log2 histogram, text previews and token counts / unigram entropy of
+// `agpt data inspect`.
 #include "dataset/indexed_stats.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cmath>
+#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "base/error.h"
+
+namespace fs = std::filesystem;
 using namespace agpt::dataset;
 
 TEST(IndexedStats, LengthStatsAndBuckets) {
@@ -57,4 +64,49 @@ TEST(IndexedStats, PreviewText) {
   // Invalid UTF-8 and control bytes are shown as escapes.
   EXPECT_EQ(preview_text(std::string("a\xff\x01" "b")), "a\\xff\\x01b");
   EXPECT_EQ(preview_text(std::string("\xe2\x82")), "\\xe2\\x82");  // truncated sequence
+}
+
+TEST(IndexedStats, UnigramEntropyByHand) {
+  // p = 1/2, 1/4, 1/4 (id 2 never occurs): H = ½·ln 2 + 2·¼·ln 4 = 1.5·ln 2.
+  EXPECT_NEAR(unigram_entropy(std::vector<uint64_t>{2, 1, 0, 1}), 1.5 * std::log(2.0), 1e-12);
+  EXPECT_NEAR(unigram_entropy(std::vector<uint64_t>{5, 5, 5, 5}), std::log(4.0), 1e-12);  // uniform: ln V
+  EXPECT_EQ(unigram_entropy(std::vector<uint64_t>{0, 7}), 0.0);  // one token: nothing to learn
+  EXPECT_EQ(unigram_entropy(std::vector<uint64_t>{}), 0.0);
+}
+
+TEST(IndexedStats, TokenCountsOfADataset) {
+  const fs::path dir = fs::temp_directory_path() / ("agpt_test_stats_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string prefix = (dir / "tc").string();
+  {
+    IndexedDatasetWriter w(prefix, TokenDType::kUInt16);
+    w.add_document(std::vector<uint32_t>{0, 3});  // over both documents: 0 twice, 1 once, 3 once
+    w.add_document(std::vector<uint32_t>{});
+    w.add_document(std::vector<uint32_t>{1, 0});
+    w.finish();
+  }
+  TokenCounts tc = token_counts(IndexedDataset(prefix));
+  EXPECT_EQ(tc.counts, (std::vector<uint64_t>{2, 1, 0, 1}));
+  EXPECT_EQ(tc.total, 4u);
+  EXPECT_EQ(tc.max_id, 3);
+  EXPECT_EQ(tc.distinct(), 3u);
+  EXPECT_NEAR(unigram_entropy(tc.counts), 1.5 * std::log(2.0), 1e-12);
+
+  // A value far beyond any vocabulary is not counted into a giant table.
+  {
+    IndexedDatasetWriter w(prefix + "_big", TokenDType::kInt32);
+    w.add_document(std::vector<uint32_t>{1, 1u << 28});
+    w.finish();
+  }
+  EXPECT_THROW(token_counts(IndexedDataset(prefix + "_big")), agpt::Error);
+  {
+    IndexedDatasetWriter w(prefix + "_empty", TokenDType::kUInt16);
+    w.add_document(std::vector<uint32_t>{});
+    w.finish();
+  }
+  TokenCounts none = token_counts(IndexedDataset(prefix + "_empty"));
+  EXPECT_EQ(none.total, 0u);
+  EXPECT_EQ(none.max_id, -1);
+  EXPECT_TRUE(none.counts.empty());
+  fs::remove_all(dir);
 }

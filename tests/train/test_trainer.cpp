@@ -1,10 +1,12 @@
 // The trainer end to end on a tiny model and a synthetic mixture: it learns, resume is bit-exact,
-// damaged checkpoints are detected, non-finite steps are skipped and then stop the run.
+// damaged checkpoints are detected, non-finite steps are skipped and then stop the run, a loss
+// spike is skipped without touching the weights.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "base/error.h"
 #include "base/file.h"
@@ -29,28 +31,32 @@ fs::path fresh_dir(const std::string& name) {
   return d;
 }
 
-// A token dataset of 40 documents that repeat one 11-token cycle from a 256-token vocabulary
-// (each document starts at a different phase), and a mixture over it with a valid split.
-std::string make_mixture(const fs::path& dir, uint64_t train_samples) {
-  const uint32_t cycle[] = {3, 17, 42, 99, 7, 180, 255, 64, 12, 5, 200};
+const std::vector<uint32_t> kCycle = {3, 17, 42, 99, 7, 180, 255, 64, 12, 5, 200};
+
+// A token dataset DIR/NAME of 40 documents that repeat one cycle of tokens from a 256-token
+// vocabulary (each document starts at a different phase), and a mixture over it with a valid split
+// (DIR/NAME.mix, returned).
+std::string make_mixture(const fs::path& dir, uint64_t train_samples, const std::string& name = "syn",
+                         const std::vector<uint32_t>& cycle = kCycle) {
   {
-    dataset::IndexedDatasetWriter w((dir / "syn").string(), dataset::TokenDType::kUInt16);
-    for (int d = 0; d < 40; ++d) {
+    dataset::IndexedDatasetWriter w((dir / name).string(), dataset::TokenDType::kUInt16);
+    for (size_t d = 0; d < 40; ++d) {
       std::vector<uint32_t> doc(120);
-      for (size_t i = 0; i < doc.size(); ++i) doc[i] = cycle[(i + d) % 11];
+      for (size_t i = 0; i < doc.size(); ++i) doc[i] = cycle[(i + d) % cycle.size()];
       w.add_document(doc);
     }
     w.finish();
   }
-  std::ofstream((dir / "list.txt").string()) << "1.0 syn synthetic\n";
+  const fs::path list = dir / (name + ".list.txt");
+  std::ofstream(list.string()) << "1.0 " << name << " synthetic\n";
   dataset::MixtureOptions o;
-  o.list_path = (dir / "list.txt").string();
+  o.list_path = list.string();
   o.seq_len = 16;
   o.samples = {train_samples, 8, 0};
   o.seed = 7;
   o.split = {0.9, 0.1, 0};
   auto m = dataset::Mixture::plan(o);
-  fs::path mix = dir / "mix";
+  fs::path mix = dir / (name + ".mix");
   m.save(mix.string());
   return mix.string();
 }
@@ -237,6 +243,70 @@ TEST_F(TrainerTest, NonFiniteStepsAreSkippedThenStop) {
   EXPECT_TRUE(t.history().back().skipped);
   std::string m = read(dir_ / "run" / "metrics.jsonl");
   EXPECT_NE(m.find("\"skipped\""), std::string::npos);
+}
+
+TEST_F(TrainerTest, LossSpikeIsSkippedThenTrainingContinues) {
+  // A deterministic spike from public behaviour only: a run that has learned kCycle resumes for one
+  // step on data of another cycle (tokens it has never seen: its loss is far above the recent
+  // window), then resumes on its own data again. The resume under a changed mixture only warns.
+  const std::string shifted = make_mixture(dir_, 400, "shift", {1, 2, 4, 8, 16, 32, 128});
+  TrainConfig c = tiny_config(mix_, dir_ / "run", 30);
+  c.train.lr = 1e-2;
+  c.train.min_lr = 1e-3;
+  c.train.spike_zscore = 6;
+  c.train.spike_window = 8;
+  const fs::path root = dir_ / "run" / "checkpoints";
+  {
+    Trainer t(c, {.stop_after = 20, .quiet = true});
+    t.run();
+    for (const StepRecord& r : t.history()) EXPECT_FALSE(r.skipped) << "step " << r.step << ": " << r.reason;
+  }
+  TrainConfig s = c;
+  s.data.mixture = shifted;
+  double spike_loss = 0;
+  {
+    Trainer t(s, {.resume = true, .stop_after = 21, .quiet = true});
+    auto& params = t.model().parameters();
+    std::vector<std::vector<float>> before;
+    for (const auto& p : params) before.push_back(t.model().backend().to_host_f32(p.value));
+    t.run();
+    ASSERT_EQ(t.history().size(), 1u);
+    const StepRecord& r = t.history()[0];
+    EXPECT_EQ(r.step, 21);
+    EXPECT_TRUE(r.skipped);
+    EXPECT_NE(r.reason.find("loss spike"), std::string::npos) << r.reason;
+    spike_loss = r.loss;
+    for (size_t i = 0; i < params.size(); ++i)
+      EXPECT_TRUE(t.model().backend().to_host_f32(params[i].value) == before[i]) << params[i].name << " changed";
+    EXPECT_EQ(t.state().skipped, 1);
+    EXPECT_EQ(t.state().optimizer_steps, 20);
+  }
+  // The checkpoint after the skipped step holds the same weights and AdamW moments as the one before.
+  EXPECT_TRUE(read(root / "step_0000020" / "model.safetensors") == read(root / "step_0000021" / "model.safetensors"));
+  EXPECT_TRUE(read(root / "step_0000020" / "optimizer.safetensors") ==
+              read(root / "step_0000021" / "optimizer.safetensors"));
+  {
+    Trainer t(c, {.resume = true, .quiet = true});
+    t.run();
+    ASSERT_EQ(t.history().size(), 9u);
+    for (const StepRecord& r : t.history()) {
+      EXPECT_FALSE(r.skipped) << "step " << r.step << ": " << r.reason;
+      EXPECT_LT(r.loss, 0.25 * spike_loss) << "step " << r.step;
+    }
+    EXPECT_EQ(t.state().skipped, 1);
+    EXPECT_EQ(t.state().optimizer_steps, 29);
+  }
+  // metrics.jsonl: step 21, and only it, says why it was skipped.
+  std::istringstream metrics(read(dir_ / "run" / "metrics.jsonl"));
+  int skipped_lines = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (!j.contains("skipped")) continue;
+    ++skipped_lines;
+    EXPECT_EQ(j["step"], 21);
+    EXPECT_NE(j["skipped"].get<std::string>().find("loss spike"), std::string::npos) << line;
+  }
+  EXPECT_EQ(skipped_lines, 1);
 }
 
 TEST_F(TrainerTest, DataTooShortAndVocabMismatchAreClearErrors) {

@@ -1,6 +1,7 @@
 // The fp32 CPU reference backend. Each op is a plain loop over rows (or heads) run by parallel_for
 // over fixed chunks; reductions that cross chunks are summed afterwards in chunk order, so the
-// result never depends on the thread count. Matrix products go to cblas_sgemm.
+// result never depends on the thread count. Matrix products go to cblas_sgemm (one-row products,
+// as in decoding, to dot products split over the outputs).
 #include "ops/cpu/cpu_backend.h"
 
 #include <cblas.h>
@@ -169,6 +170,18 @@ class CpuBackend final : public Backend {
       do_zero(y);
       return;
     }
+    if (N == 1) {
+      // One token (decoding): one dot product per output, split over outputs. sgemm would pack all
+      // of W on every call (half the time of a decoding step), and OpenBLAS's threaded sgemv gives
+      // different bits for different thread counts.
+      const float* xp = x.data<float>();
+      const float* wp = w.data<float>();
+      float* yp = y.data<float>();
+      chunks(O, 64, [&](int64_t b, int64_t e) {
+        for (int64_t o = b; o < e; ++o) yp[o] = dot(wp + o * I, xp, I);
+      });
+      return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, I, 1.0f, x.data<float>(), I, w.data<float>(), I,
                 0.0f, y.data<float>(), O);
   }
@@ -212,7 +225,8 @@ class CpuBackend final : public Backend {
   }
 
   void do_attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v) override {
-    int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2), hd = q.dim(3), KV = k.dim(2), group = H / KV;
+    int64_t B = q.dim(0), Tq = q.dim(1), H = q.dim(2), hd = q.dim(3), Tk = k.dim(1), KV = k.dim(2),
+            group = H / KV, first = Tk - Tq;  // query t sits at position first + t
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
     const float* qp = q.data<float>();
     const float* kp = k.data<float>();
@@ -222,26 +236,27 @@ class CpuBackend final : public Backend {
     // One task per (batch, head).
     parallel_for(static_cast<size_t>(B * H), threads_, [&](size_t task) {
       int64_t b = static_cast<int64_t>(task) / H, h = static_cast<int64_t>(task) % H, g = h / group;
-      std::vector<float> p(static_cast<size_t>(T));
+      std::vector<float> p(static_cast<size_t>(Tk));
       std::vector<float> acc(static_cast<size_t>(hd));
-      for (int64_t t = 0; t < T; ++t) {
-        const float* qt = qp + ((b * T + t) * H + h) * hd;
+      for (int64_t t = 0; t < Tq; ++t) {
+        const int64_t last = first + t;  // the last key this query attends
+        const float* qt = qp + ((b * Tq + t) * H + h) * hd;
         float m = -INFINITY;
-        for (int64_t s = 0; s <= t; ++s) {
-          p[s] = dot(qt, kp + ((b * T + s) * KV + g) * hd, hd) * scale;
+        for (int64_t s = 0; s <= last; ++s) {
+          p[s] = dot(qt, kp + ((b * Tk + s) * KV + g) * hd, hd) * scale;
           m = std::max(m, p[s]);
         }
         double sum = 0;
-        for (int64_t s = 0; s <= t; ++s) {
+        for (int64_t s = 0; s <= last; ++s) {
           p[s] = std::exp(p[s] - m);
           sum += p[s];
         }
         std::fill(acc.begin(), acc.end(), 0.0f);
-        for (int64_t s = 0; s <= t; ++s) axpy(acc.data(), p[s], vp + ((b * T + s) * KV + g) * hd, hd);
+        for (int64_t s = 0; s <= last; ++s) axpy(acc.data(), p[s], vp + ((b * Tk + s) * KV + g) * hd, hd);
         float inv = static_cast<float>(1.0 / sum);
-        float* ot = op + ((b * T + t) * H + h) * hd;
+        float* ot = op + ((b * Tq + t) * H + h) * hd;
         for (int64_t i = 0; i < hd; ++i) ot[i] = acc[i] * inv;
-        lp[(b * H + h) * T + t] = m + static_cast<float>(std::log(sum));
+        lp[(b * H + h) * Tq + t] = m + static_cast<float>(std::log(sum));
       }
     });
   }

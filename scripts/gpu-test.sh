@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# GPU tests (GoogleTest label "gpu": every CUDA op against the CPU reference, the PyTorch
+# references on the GPU, training that tracks the CPU curve, bit-identical resume).
+#
+#   bash scripts/gpu-test.sh build   # on a build machine with nvcc (Debian 12, CUDA 13): builds for
+#                                     # sm_90 and stages binaries, libraries and test data in .carry/gpu
+#   bash scripts/gpu-test.sh run     # on the GPU machine, from the repository root with
+#                                     # .carry/gpu.tar.gz copied there: runs every GPU test, prints a summary
+#   bash scripts/gpu-test.sh         # both, when this machine has nvcc and a GPU
+#
+# The GPU machine needs only the CUDA 13 runtime and cuBLAS: OpenBLAS is linked statically and the
+# other libraries agpt uses are staged beside the binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STAGE=.carry/gpu
+BUILD_DIR=${BUILD_DIR:-build-gpu}
+mode=${1:-all}
+
+build() {
+  if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export CUDACXX=/usr/local/cuda/bin/nvcc; fi
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAGPT_CUDA=ON -DBLA_STATIC=ON >/dev/null
+  local benches
+  benches=$(cd bench && ls train_*.cpp 2>/dev/null | sed 's/\.cpp$//' | tr '\n' ' ')
+  ninja -C "$BUILD_DIR" test_gpu agpt $benches
+  rm -rf "$STAGE" && mkdir -p "$STAGE/bin" "$STAGE/lib" "$STAGE/testdata"
+  cp "$BUILD_DIR/test_gpu" "$BUILD_DIR/agpt" "$STAGE/bin/"
+  for b in "$BUILD_DIR"/train_*bench; do [ -x "$b" ] && cp "$b" "$STAGE/bin/"; done
+  # Libraries that a stock Ubuntu 24.04 + CUDA image may lack (not libc, libstdc++ or CUDA's own).
+  ldd "$BUILD_DIR/test_gpu" "$BUILD_DIR/agpt" | awk '/=> \// {print $3}' | sort -u |
+    grep -Ev '/(libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+|ld-linux|libcuda|libcudart|libcublas|libcublasLt|libcudnn[a-z_]*)[.-]' |
+    xargs -r -I{} cp -L {} "$STAGE/lib/"
+  cp -r ../shared/testdata/llama-ref "$STAGE/testdata/" 2>/dev/null || echo "note: ../shared/testdata/llama-ref not found"
+  strip "$STAGE"/bin/*
+  # One compressed file travels to the GPU machine (its copy limit is 64 MiB).
+  tar czf "$STAGE.tar.gz" -C "$(dirname "$STAGE")" "$(basename "$STAGE")"
+  du -sh "$STAGE" "$STAGE.tar.gz"
+}
+
+run() {
+  if [ ! -x "$STAGE/bin/test_gpu" ] && [ -f "$STAGE.tar.gz" ]; then tar xzf "$STAGE.tar.gz" -C "$(dirname "$STAGE")"; fi
+  [ -x "$STAGE/bin/test_gpu" ] || { echo "no $STAGE/bin/test_gpu: run 'scripts/gpu-test.sh build' first"; exit 1; }
+  export LD_LIBRARY_PATH="$PWD/$STAGE/lib:${LD_LIBRARY_PATH:-}"
+  export AGPT_TESTDATA="$PWD/$STAGE/testdata"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+  local log=${OUT:-/tmp}/gpu-test.log
+  set +e
+  "$STAGE/bin/test_gpu" --gtest_color=no 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  echo "== summary"
+  grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$log" || true
+  exit "$rc"
+}
+
+case "$mode" in
+  build) build ;;
+  run) run ;;
+  all) build; run ;;
+  *) echo "usage: scripts/gpu-test.sh [build|run]"; exit 2 ;;
+esac

@@ -1,0 +1,34 @@
+#include "ops/backend_factory.h"
+
+#include <charconv>
+#include <string>
+
+#include "base/error.h"
+#include "ops/cpu/cpu_backend.h"
+#include "ops/cuda/cuda_backend.h"
+
+namespace agpt::ops {
+
+#ifndef AGPT_HAVE_CUDA
+// Built without nvcc: the CUDA entry points exist and say so.
+bool cuda_compiled() { return false; }
+int cuda_device_count() { return 0; }
+std::unique_ptr<Backend> make_cuda_backend(int) {
+  fail("this agpt was built without the CUDA backend (nvcc was not found when CMake configured it). "
+       "Rebuild on a machine with the CUDA toolkit (scripts/build.sh), or use --device cpu");
+}
+#endif
+
+std::unique_ptr<Backend> make_backend(std::string_view device, int threads) {
+  if (device == "cpu") return make_cpu_backend(threads);
+  if (device == "cuda") return make_cuda_backend(0);
+  if (device.starts_with("cuda:")) {
+    std::string_view rest = device.substr(5);
+    int index = -1;
+    auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), index);
+    if (ec == std::errc() && end == rest.data() + rest.size() && index >= 0) return make_cuda_backend(index);
+  }
+  fail("unknown device '", std::string(device), "': expected cpu, cuda or cuda:N");
+}
+
+}  // namespace agpt::ops

@@ -1,0 +1,14 @@
+// Picks a compute backend by name, as users write it on the command line or in a config:
+// "cpu", "cuda" (device 0) or "cuda:N".
+#pragma once
+#include <memory>
+#include <string_view>
+
+#include "ops/backend.h"
+
+namespace agpt::ops {
+
+// threads: CPU threads for the CPU backend (<= 0: all cores); ignored by CUDA.
+std::unique_ptr<Backend> make_backend(std::string_view device, int threads = 0);
+
+}  // namespace agpt::ops

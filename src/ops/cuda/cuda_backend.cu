@@ -1,0 +1,276 @@
+// CudaBackend: memory, copies, cuBLAS matrix products and dispatch to the kernels in this folder.
+#include "ops/cuda/cuda_backend.h"
+
+#include <cublas_v2.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "ops/cuda/cuda_common.cuh"
+#include "ops/cuda/kernels.cuh"
+
+namespace agpt::ops {
+namespace {
+
+using namespace agpt::ops::cuda;
+
+#define AGPT_CUBLAS_CHECK(call)                                                                     \
+  do {                                                                                              \
+    cublasStatus_t agpt_st_ = (call);                                                               \
+    if (agpt_st_ != CUBLAS_STATUS_SUCCESS)                                                          \
+      ::agpt::fail("cuBLAS error in ", #call, ": ", cublasGetStatusString(agpt_st_));               \
+  } while (0)
+
+// Device memory from the stream-ordered pool: freeing is queued behind the work that uses it.
+class CudaStorage : public Storage {
+ public:
+  CudaStorage(void* data, size_t bytes, cudaStream_t stream) : Storage(Device::kCuda, data, bytes), stream_(stream) {}
+  ~CudaStorage() override { cudaFreeAsync(data(), stream_); }
+
+ private:
+  cudaStream_t stream_;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device) : device_(device) {
+    int count = cuda_device_count();
+    if (device < 0 || device >= count)
+      fail("CUDA device ", device, " does not exist (", count, " visible). Check CUDA_VISIBLE_DEVICES, or use --device cpu");
+    AGPT_CUDA_CHECK(cudaSetDevice(device));
+    AGPT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    // Keep freed blocks in the pool instead of returning them to the driver after each sync.
+    cudaMemPool_t pool;
+    AGPT_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+    uint64_t threshold = UINT64_MAX;
+    AGPT_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+    AGPT_CUBLAS_CHECK(cublasCreate(&blas_));
+    AGPT_CUBLAS_CHECK(cublasSetStream(blas_, stream_));
+    // fp32 means fp32 here: no TF32 (the reference must not lose mantissa bits silently).
+    AGPT_CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_PEDANTIC_MATH));
+    cudaDeviceProp prop{};
+    AGPT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+    device_name_ = prop.name;
+  }
+  ~CudaBackend() override {
+    cudaStreamSynchronize(stream_);
+    cublasDestroy(blas_);
+    // The stream outlives tensors freed later only if they are freed before this; the model owns
+    // its tensors and is destroyed before its backend.
+    cudaStreamDestroy(stream_);
+  }
+
+  std::string name() const override { return "cuda:" + std::to_string(device_) + " (" + device_name_ + ")"; }
+  Device device() const override { return Device::kCuda; }
+  void synchronize() override { AGPT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+ protected:
+  std::shared_ptr<Storage> do_allocate(size_t bytes) override {
+    void* p = nullptr;
+    size_t rounded = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
+    cudaError_t err = cudaMallocAsync(&p, rounded, stream_);
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      size_t free_b = 0, total_b = 0;
+      cudaMemGetInfo(&free_b, &total_b);
+      fail("out of GPU memory allocating ", bytes, " bytes on ", name(), " (", free_b >> 20, " MiB free of ",
+           total_b >> 20, " MiB): lower train.micro_batch or the sequence length");
+    }
+    return std::make_shared<CudaStorage>(p, rounded, stream_);
+  }
+  void do_zero(Tensor& t) override { AGPT_CUDA_CHECK(cudaMemsetAsync(t.raw(), 0, t.bytes(), stream_)); }
+  void do_copy(Tensor& dst, const Tensor& src) override {
+    AGPT_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.bytes(), cudaMemcpyDeviceToDevice, stream_));
+  }
+  void do_upload(Tensor& dst, const void* host) override {
+    AGPT_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), host, dst.bytes(), cudaMemcpyHostToDevice, stream_));
+    // The caller may free or reuse host memory right after upload() returns.
+    AGPT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  void do_download(const Tensor& src, void* host) const override {
+    AGPT_CUDA_CHECK(cudaMemcpyAsync(host, src.raw(), src.bytes(), cudaMemcpyDeviceToHost, stream_));
+    AGPT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+  void do_embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table) override {
+    int64_t N = ids.dim(0), V = table.dim(0), D = table.dim(1);
+    std::vector<int32_t> host(static_cast<size_t>(N));
+    do_download(ids, host.data());
+    for (int64_t n = 0; n < N; ++n)
+      if (host[n] < 0 || host[n] >= V)
+        fail("embedding: token id ", host[n], " at position ", n, " is outside [0, ", V, ")");
+    cuda::embedding_forward(out.data<float>(), ids.data<int32_t>(), table.data<float>(), N, D, stream_);
+  }
+
+  // Groups positions by token on the host (a counting sort, as the CPU reference does), then one
+  // block per distinct token sums its rows in position order.
+  void do_embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) override {
+    int64_t N = ids.dim(0), V = dtable.dim(0), D = dtable.dim(1);
+    std::vector<int32_t> id(static_cast<size_t>(N));
+    do_download(ids, id.data());
+    std::vector<int32_t> count(static_cast<size_t>(V), 0);
+    for (int64_t n = 0; n < N; ++n) {
+      if (id[n] < 0 || id[n] >= V) fail("embedding: token id ", id[n], " at position ", n, " is outside [0, ", V, ")");
+      ++count[id[n]];
+    }
+    std::vector<int32_t> token, start{0}, first(static_cast<size_t>(V), -1);
+    for (int64_t v = 0; v < V; ++v)
+      if (count[v]) {
+        first[v] = start.back();
+        token.push_back(static_cast<int32_t>(v));
+        start.push_back(start.back() + count[v]);
+      }
+    std::vector<int32_t> order(static_cast<size_t>(N));
+    for (int64_t n = 0; n < N; ++n) order[first[id[n]]++] = static_cast<int32_t>(n);
+    // One upload of [order | start | token].
+    std::vector<int32_t> packed;
+    packed.reserve(order.size() + start.size() + token.size());
+    packed.insert(packed.end(), order.begin(), order.end());
+    packed.insert(packed.end(), start.begin(), start.end());
+    packed.insert(packed.end(), token.begin(), token.end());
+    Tensor dev = empty({static_cast<int64_t>(packed.size())}, DType::kI32);
+    do_upload(dev, packed.data());
+    const int32_t* base = dev.data<int32_t>();
+    cuda::embedding_backward(dtable.data<float>(), base, base + N, base + N + start.size(), static_cast<int64_t>(token.size()),
+                       dout.data<float>(), D, stream_);
+  }
+
+  void do_rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& x, const Tensor& w, float eps) override {
+    cuda::rmsnorm_forward(out.data<float>(), rstd.data<float>(), x.data<float>(), w.data<float>(), x.dim(0), x.dim(1), eps,
+                    stream_);
+  }
+  void do_rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dout, const Tensor& x, const Tensor& w,
+                           const Tensor& rstd) override {
+    int64_t N = x.dim(0), D = x.dim(1);
+    Tensor partial = empty({std::max<int64_t>(rmsnorm_dw_chunks(N), 1), D});
+    cuda::rmsnorm_backward(dx.defined() ? dx.data<float>() : nullptr, dw.defined() ? dw.data<float>() : nullptr,
+                     partial.data<float>(), dout.data<float>(), x.data<float>(), w.data<float>(), rstd.data<float>(),
+                     N, D, stream_);
+  }
+
+  // Row-major y[N,O] = x[N,I]·wᵀ is column-major yᵀ = w'ᵀ·xᵀ where w' (= w read column-major) is I×O.
+  void do_matmul_forward(Tensor& y, const Tensor& x, const Tensor& w) override {
+    int N = dim32(x.dim(0)), I = dim32(x.dim(1)), O = dim32(w.dim(0));
+    if (N == 0 || O == 0) return;
+    if (I == 0) return do_zero(y);
+    const float one = 1, zero = 0;
+    AGPT_CUBLAS_CHECK(cublasSgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, O, N, I, &one, w.data<float>(), I, x.data<float>(),
+                                  I, &zero, y.data<float>(), O));
+  }
+  void do_matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w) override {
+    int N = dim32(x.dim(0)), I = dim32(x.dim(1)), O = dim32(w.dim(0));
+    if (N == 0 || I == 0 || O == 0) return;
+    const float one = 1;
+    if (dx.defined())  // dxᵀ (I×N) += w' (I×O) · dyᵀ (O×N)
+      AGPT_CUBLAS_CHECK(cublasSgemm(blas_, CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, &one, w.data<float>(), I,
+                                    dy.data<float>(), O, &one, dx.data<float>(), I));
+    if (dw.defined())  // dw' (I×O) += xᵀ (I×N) · dy (N×O)
+      AGPT_CUBLAS_CHECK(cublasSgemm(blas_, CUBLAS_OP_N, CUBLAS_OP_T, I, O, N, &one, x.data<float>(), I,
+                                    dy.data<float>(), O, &one, dw.data<float>(), I));
+  }
+
+  void do_rope(Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0, bool inverse) override {
+    cuda::rope(x.data<float>(), cos.data<float>(), sin.data<float>(), x.dim(0), x.dim(1), x.dim(2), x.dim(3), pos0, inverse,
+         stream_);
+  }
+
+  void do_attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v) override {
+    cuda::attention_forward(out.data<float>(), lse.data<float>(), q.data<float>(), k.data<float>(), v.data<float>(),
+                      q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3), stream_);
+  }
+  void do_attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout, const Tensor& q, const Tensor& k,
+                             const Tensor& v, const Tensor& out, const Tensor& lse) override {
+    int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2);
+    Tensor delta = empty({B * H * T});
+    cuda::attention_backward(dq.data<float>(), dk.data<float>(), dv.data<float>(), delta.data<float>(), dout.data<float>(),
+                       q.data<float>(), k.data<float>(), v.data<float>(), out.data<float>(), lse.data<float>(), B, T,
+                       H, k.dim(2), q.dim(3), stream_);
+  }
+
+  void do_swiglu_forward(Tensor& out, const Tensor& gate, const Tensor& up) override {
+    cuda::swiglu_forward(out.data<float>(), gate.data<float>(), up.data<float>(), gate.numel(), stream_);
+  }
+  void do_swiglu_backward(Tensor& dgate, Tensor& dup, const Tensor& dout, const Tensor& gate,
+                          const Tensor& up) override {
+    cuda::swiglu_backward(dgate.data<float>(), dup.data<float>(), dout.data<float>(), gate.data<float>(), up.data<float>(),
+                    gate.numel(), stream_);
+  }
+  void do_add(Tensor& out, const Tensor& a, const Tensor& b) override {
+    cuda::add(out.data<float>(), a.data<float>(), b.data<float>(), out.numel(), stream_);
+  }
+  void do_scale(Tensor& t, float s) override { cuda::scale(t.data<float>(), s, t.numel(), stream_); }
+
+  void check_targets(const Tensor& targets, int64_t V) {
+    std::vector<int32_t> y(static_cast<size_t>(targets.numel()));
+    do_download(targets, y.data());
+    for (size_t n = 0; n < y.size(); ++n)
+      if (y[n] >= V) fail("cross_entropy: target ", y[n], " at position ", n, " is outside [0, ", V, ")");
+  }
+  void do_cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets) override {
+    check_targets(targets, logits.dim(1));
+    cuda::cross_entropy_forward(losses.data<float>(), lse.data<float>(), logits.data<float>(), targets.data<int32_t>(),
+                          logits.dim(0), logits.dim(1), stream_);
+  }
+  void do_cross_entropy_backward(Tensor& dlogits, const Tensor& logits, const Tensor& lse, const Tensor& targets,
+                                 float scale) override {
+    check_targets(targets, logits.dim(1));
+    cuda::cross_entropy_backward(dlogits.data<float>(), logits.data<float>(), lse.data<float>(), targets.data<int32_t>(),
+                           logits.dim(0), logits.dim(1), scale, stream_);
+  }
+
+  double do_sum_squares(std::span<const Tensor> tensors) override {
+    Tensor acc = zeros({2}, DType::kF32);  // room for one double (tensors have no f64 type)
+    Tensor partial = empty({2 * static_cast<int64_t>(sum_squares_blocks())}, DType::kF32);
+    double* r = static_cast<double*>(acc.raw());
+    for (const Tensor& t : tensors)
+      cuda::sum_squares(r, static_cast<double*>(partial.raw()), t.data<float>(), t.numel(), stream_);
+    double host = 0;
+    AGPT_CUDA_CHECK(cudaMemcpyAsync(&host, r, sizeof host, cudaMemcpyDeviceToHost, stream_));
+    AGPT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return host;
+  }
+
+  void do_adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s) override {
+    double bias1 = 1.0 - std::pow(s.beta1, static_cast<double>(s.step));
+    double bias2 = 1.0 - std::pow(s.beta2, static_cast<double>(s.step));
+    AdamWConstants c{};
+    c.decay = static_cast<float>(1.0 - s.lr * s.weight_decay);
+    c.w1 = static_cast<float>(1.0 - s.beta1);
+    c.b2 = static_cast<float>(s.beta2);
+    c.w2 = static_cast<float>(1.0 - s.beta2);
+    c.step_size = static_cast<float>(-(s.lr / bias1));
+    c.bias2_sqrt = static_cast<float>(std::sqrt(bias2));
+    c.eps = static_cast<float>(s.eps);
+    c.grad_scale = s.grad_scale;
+    cuda::adamw(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(), param.numel(), c, stream_);
+  }
+
+ private:
+  static int dim32(int64_t d) {
+    if (d > INT32_MAX) fail("matmul: dimension ", d, " is above cuBLAS's 32-bit limit");
+    return static_cast<int>(d);
+  }
+
+  int device_;
+  std::string device_name_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+};
+
+}  // namespace
+
+bool cuda_compiled() { return true; }
+
+int cuda_device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(int device_index) { return std::make_unique<CudaBackend>(device_index); }
+
+}  // namespace agpt::ops

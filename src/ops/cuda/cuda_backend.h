@@ -1,0 +1,20 @@
+// The CUDA backend: the op interface of ops/backend.h on one NVIDIA GPU. Tensors live in device
+// memory (stream-ordered allocations from CUDA's pool); every op is queued on one stream, and
+// download() waits for it. This first version computes in fp32 like the CPU reference (cuBLAS
+// SGEMM without TF32, warp-per-row attention), so it can be checked against it op by op.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "ops/backend.h"
+
+namespace agpt::ops {
+
+// True when this binary was built with the CUDA backend (nvcc found at configure time).
+bool cuda_compiled();
+// Number of visible CUDA devices; 0 when none (or no driver, or not compiled in).
+int cuda_device_count();
+// Fails with a clear message when CUDA is not compiled in or the device does not exist.
+std::unique_ptr<Backend> make_cuda_backend(int device_index = 0);
+
+}  // namespace agpt::ops

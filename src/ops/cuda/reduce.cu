@@ -1,0 +1,172 @@
+// Row reductions of the CUDA backend: RMSNorm, cross-entropy, and the squared norm used for
+// gradient clipping. One block per row; reductions in a fixed tree order, and cross-row sums
+// (RMSNorm's weight gradient, the global norm) in two passes with partials summed in order, so
+// the results do not depend on scheduling.
+#include "ops/cuda/cuda_common.cuh"
+#include "ops/cuda/kernels.cuh"
+
+namespace agpt::ops::cuda {
+namespace {
+
+constexpr int kRowThreads = 256;
+constexpr int64_t kDwRowsPerChunk = 64;
+constexpr int kSumBlocks = 512;
+
+__global__ void rmsnorm_forward_kernel(float* out, float* rstd, const float* x, const float* w, int64_t D, float eps) {
+  __shared__ float shared[32];
+  const int64_t n = blockIdx.x;
+  const float* xr = x + n * D;
+  float ss = 0;
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) ss += xr[i] * xr[i];
+  ss = block_sum(ss, shared);
+  float r = rsqrtf(ss / static_cast<float>(D) + eps);
+  if (threadIdx.x == 0) rstd[n] = r;
+  float* orow = out + n * D;
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) orow[i] = w[i] * (xr[i] * r);
+}
+
+__global__ void rmsnorm_dx_kernel(float* dx, const float* dout, const float* x, const float* w, const float* rstd,
+                                  int64_t D) {
+  __shared__ float shared[32];
+  const int64_t n = blockIdx.x;
+  const float* xr = x + n * D;
+  const float* gr = dout + n * D;
+  float s = 0;
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) s += (w[i] * gr[i]) * xr[i];
+  s = block_sum(s, shared);
+  const float r = rstd[n];
+  const float c = r * r * r * s / static_cast<float>(D);
+  float* dr = dx + n * D;
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) dr[i] += r * (w[i] * gr[i]) - c * xr[i];
+}
+
+// partial[chunk, i] = Σ over the chunk's rows of dout * (x * rstd), one thread per column.
+__global__ void rmsnorm_dw_partial_kernel(float* partial, const float* dout, const float* x, const float* rstd,
+                                          int64_t N, int64_t D) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= D) return;
+  const int64_t begin = blockIdx.y * kDwRowsPerChunk;
+  const int64_t end = begin + kDwRowsPerChunk < N ? begin + kDwRowsPerChunk : N;
+  float acc = 0;
+  for (int64_t n = begin; n < end; ++n) acc += dout[n * D + i] * (x[n * D + i] * rstd[n]);
+  partial[blockIdx.y * D + i] = acc;
+}
+
+__global__ void rmsnorm_dw_sum_kernel(float* dw, const float* partial, int64_t chunks, int64_t D) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= D) return;
+  float acc = 0;
+  for (int64_t c = 0; c < chunks; ++c) acc += partial[c * D + i];
+  dw[i] += acc;
+}
+
+// Fixed grid: block b sums elements b*256+t, stepping by the grid; the partials are then summed in
+// block order by one block.
+__global__ void sum_squares_partial_kernel(double* partial, const float* x, int64_t n) {
+  __shared__ double shared[32];
+  double acc = 0;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    acc += static_cast<double>(x[i]) * x[i];
+  acc = block_sum(acc, shared);
+  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+
+__global__ void sum_squares_final_kernel(double* result, const double* partial, int count) {
+  __shared__ double shared[32];
+  double acc = 0;
+  for (int i = threadIdx.x; i < count; i += blockDim.x) acc += partial[i];
+  acc = block_sum(acc, shared);
+  if (threadIdx.x == 0) *result += acc;
+}
+
+__global__ void cross_entropy_forward_kernel(float* losses, float* lse, const float* logits, const int32_t* targets,
+                                             int64_t V) {
+  __shared__ float shared[32];
+  const int64_t n = blockIdx.x;
+  const float* row = logits + n * V;
+  float m = -INFINITY;
+  for (int64_t j = threadIdx.x; j < V; j += blockDim.x) m = fmaxf(m, row[j]);
+  m = block_max(m, shared);
+  float sum = 0;
+  for (int64_t j = threadIdx.x; j < V; j += blockDim.x) sum += expf(row[j] - m);
+  sum = block_sum(sum, shared);
+  if (threadIdx.x == 0) {
+    float l = m + logf(sum);
+    lse[n] = l;
+    int32_t y = targets[n];
+    losses[n] = y < 0 ? 0.0f : l - row[y];
+  }
+}
+
+// May run in place (dlogits == logits): each thread reads an element before writing it, and the
+// target element is fixed up by thread 0 after the barrier.
+__global__ void cross_entropy_backward_kernel(float* dlogits, const float* logits, const float* lse,
+                                              const int32_t* targets, int64_t V, float scale) {
+  const int64_t n = blockIdx.x;
+  const float* row = logits + n * V;
+  float* drow = dlogits + n * V;
+  const int32_t y = targets[n];
+  if (y < 0) {
+    for (int64_t j = threadIdx.x; j < V; j += blockDim.x) drow[j] = 0.0f;
+    return;
+  }
+  const float l = lse[n];
+  for (int64_t j = threadIdx.x; j < V; j += blockDim.x) drow[j] = expf(row[j] - l) * scale;
+  __syncthreads();
+  if (threadIdx.x == 0) drow[y] -= scale;
+}
+
+}  // namespace
+
+void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t N, int64_t D, float eps,
+                     cudaStream_t s) {
+  if (N == 0) return;
+  rmsnorm_forward_kernel<<<static_cast<unsigned>(N), kRowThreads, 0, s>>>(out, rstd, x, w, D, eps);
+  AGPT_CUDA_LAUNCHED("rmsnorm_forward");
+}
+
+int64_t rmsnorm_dw_chunks(int64_t N) { return (N + kDwRowsPerChunk - 1) / kDwRowsPerChunk; }
+
+void rmsnorm_backward(float* dx, float* dw, float* partial, const float* dout, const float* x, const float* w,
+                      const float* rstd, int64_t N, int64_t D, cudaStream_t s) {
+  if (N == 0 || D == 0) return;
+  if (dx) {
+    rmsnorm_dx_kernel<<<static_cast<unsigned>(N), kRowThreads, 0, s>>>(dx, dout, x, w, rstd, D);
+    AGPT_CUDA_LAUNCHED("rmsnorm_backward dx");
+  }
+  if (dw) {
+    const int64_t chunks = rmsnorm_dw_chunks(N);
+    dim3 grid(static_cast<unsigned>((D + 255) / 256), static_cast<unsigned>(chunks));
+    rmsnorm_dw_partial_kernel<<<grid, 256, 0, s>>>(partial, dout, x, rstd, N, D);
+    AGPT_CUDA_LAUNCHED("rmsnorm_backward dw");
+    rmsnorm_dw_sum_kernel<<<static_cast<unsigned>((D + 255) / 256), 256, 0, s>>>(dw, partial, chunks, D);
+    AGPT_CUDA_LAUNCHED("rmsnorm_backward dw sum");
+  }
+}
+
+int sum_squares_blocks() { return kSumBlocks; }
+
+void sum_squares(double* result, double* partial, const float* x, int64_t n, cudaStream_t s) {
+  if (n == 0) return;
+  sum_squares_partial_kernel<<<kSumBlocks, 256, 0, s>>>(partial, x, n);
+  AGPT_CUDA_LAUNCHED("sum_squares");
+  sum_squares_final_kernel<<<1, 256, 0, s>>>(result, partial, kSumBlocks);
+  AGPT_CUDA_LAUNCHED("sum_squares final");
+}
+
+void cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, int64_t N,
+                           int64_t V, cudaStream_t s) {
+  if (N == 0) return;
+  cross_entropy_forward_kernel<<<static_cast<unsigned>(N), 512, 0, s>>>(losses, lse, logits, targets, V);
+  AGPT_CUDA_LAUNCHED("cross_entropy_forward");
+}
+
+void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const int32_t* targets,
+                            int64_t N, int64_t V, float scale, cudaStream_t s) {
+  if (N == 0) return;
+  cross_entropy_backward_kernel<<<static_cast<unsigned>(N), 512, 0, s>>>(dlogits, logits, lse, targets, V, scale);
+  AGPT_CUDA_LAUNCHED("cross_entropy_backward");
+}
+
+}  // namespace agpt::ops::cuda

@@ -1,0 +1,216 @@
+// Every op of the CUDA backend against the CPU reference on the same random inputs. fp32 on both
+// sides, so the only differences are summation order and library rounding: tolerance 1e-5 on
+// ‖gpu − cpu‖/‖cpu‖ (1e-4 for the long sums of cross-entropy over a vocabulary and attention over
+// long sequences). Backward ops must ADD into their outputs, so gradients start from noise.
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "gpu_test_util.h"
+#include "base/error.h"
+#include "ops/cpu/cpu_backend.h"
+
+namespace agpt::ops {
+namespace {
+
+using gpu_testing::random_floats;
+using gpu_testing::Rng;
+
+class CudaOps : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    AGPT_REQUIRE_GPU();
+    cpu_ = make_cpu_backend(0);
+    gpu_ = make_cuda_backend(0);
+  }
+  // The same host values on both backends.
+  struct Pair {
+    Tensor c, g;
+  };
+  Pair both(const Shape& shape, const std::vector<float>& v) {
+    return {cpu_->from_host(shape, v), gpu_->from_host(shape, v)};
+  }
+  Pair both_i32(const Shape& shape, const std::vector<int32_t>& v) {
+    return {cpu_->from_host(shape, v), gpu_->from_host(shape, v)};
+  }
+  Pair random(const Shape& shape, double lo = -1, double hi = 1) {
+    return both(shape, random_floats(static_cast<size_t>(shape_numel(shape)), rng_, lo, hi));
+  }
+  void expect_close(const Pair& p, double tol, const char* what) {
+    EXPECT_REL_L2(gpu_->to_host_f32(p.g), cpu_->to_host_f32(p.c), tol, what);
+  }
+
+  std::unique_ptr<Backend> cpu_, gpu_;
+  Rng rng_{42};
+};
+
+TEST_F(CudaOps, Embedding) {
+  const int64_t N = 300, V = 97, D = 40;
+  std::vector<int32_t> ids(N);
+  for (auto& i : ids) i = rng_.below(11);  // many repeats: the backward sums rows per token
+  auto id = both_i32({N}, ids);
+  auto table = random({V, D});
+  auto out = random({N, D});
+  cpu_->embedding_forward(out.c, id.c, table.c);
+  gpu_->embedding_forward(out.g, id.g, table.g);
+  expect_close(out, 0, "embedding forward");
+  auto dout = random({N, D});
+  auto dtable = random({V, D});
+  cpu_->embedding_backward(dtable.c, id.c, dout.c);
+  gpu_->embedding_backward(dtable.g, id.g, dout.g);
+  expect_close(dtable, 1e-6, "embedding backward");
+  ids[7] = V;  // out of range: a clear error, not a wild write
+  auto bad = gpu_->from_host({N}, ids);
+  EXPECT_THROW(gpu_->embedding_forward(out.g, bad, table.g), Error);
+}
+
+TEST_F(CudaOps, RmsNorm) {
+  for (int64_t D : {64, 1000, 2048}) {
+    const int64_t N = 130;
+    auto x = random({N, D}, -3, 3), w = random({D}, 0.5, 1.5);
+    auto out = random({N, D}), rstd = random({N});
+    cpu_->rmsnorm_forward(out.c, rstd.c, x.c, w.c, 1e-5f);
+    gpu_->rmsnorm_forward(out.g, rstd.g, x.g, w.g, 1e-5f);
+    expect_close(out, 1e-6, "rmsnorm forward");
+    expect_close(rstd, 1e-6, "rmsnorm rstd");
+    auto dout = random({N, D}), dx = random({N, D}), dw = random({D});
+    cpu_->rmsnorm_backward(dx.c, dw.c, dout.c, x.c, w.c, rstd.c);
+    gpu_->rmsnorm_backward(dx.g, dw.g, dout.g, x.g, w.g, rstd.g);
+    expect_close(dx, 1e-5, "rmsnorm backward dx");
+    expect_close(dw, 1e-5, "rmsnorm backward dw");
+  }
+}
+
+TEST_F(CudaOps, Matmul) {
+  const int64_t N = 129, I = 96, O = 200;
+  auto x = random({N, I}), w = random({O, I});
+  auto y = random({N, O});
+  cpu_->matmul_forward(y.c, x.c, w.c);
+  gpu_->matmul_forward(y.g, x.g, w.g);
+  expect_close(y, 1e-6, "matmul forward");
+  auto dy = random({N, O}), dx = random({N, I}), dw = random({O, I});
+  cpu_->matmul_backward(dx.c, dw.c, dy.c, x.c, w.c);
+  gpu_->matmul_backward(dx.g, dw.g, dy.g, x.g, w.g);
+  expect_close(dx, 1e-6, "matmul backward dx");
+  expect_close(dw, 1e-6, "matmul backward dw");
+}
+
+TEST_F(CudaOps, Rope) {
+  const int64_t B = 2, T = 33, H = 3, hd = 16, P = 64;
+  auto cs = random({P, hd / 2}), sn = random({P, hd / 2});
+  for (int64_t pos0 : {0, 5}) {
+    auto x = random({B, T, H, hd});
+    cpu_->rope_forward(x.c, cs.c, sn.c, pos0);
+    gpu_->rope_forward(x.g, cs.g, sn.g, pos0);
+    expect_close(x, 1e-7, "rope forward");
+    cpu_->rope_backward(x.c, cs.c, sn.c, pos0);
+    gpu_->rope_backward(x.g, cs.g, sn.g, pos0);
+    expect_close(x, 1e-7, "rope backward");
+  }
+}
+
+// GQA with several head dims (lane widths 1, 2, 4) and sequence lengths.
+TEST_F(CudaOps, Attention) {
+  struct Case {
+    int64_t B, T, H, KV, hd;
+  };
+  for (Case c : {Case{2, 17, 4, 2, 32}, Case{1, 130, 6, 2, 64}, Case{2, 64, 4, 4, 128}, Case{1, 300, 2, 1, 48}}) {
+    auto q = random({c.B, c.T, c.H, c.hd}), k = random({c.B, c.T, c.KV, c.hd}), v = random({c.B, c.T, c.KV, c.hd});
+    auto out = random({c.B, c.T, c.H, c.hd}), lse = random({c.B, c.H, c.T});
+    cpu_->attention_forward(out.c, lse.c, q.c, k.c, v.c);
+    gpu_->attention_forward(out.g, lse.g, q.g, k.g, v.g);
+    expect_close(out, 1e-5, "attention forward");
+    expect_close(lse, 1e-6, "attention lse");
+    auto dout = random({c.B, c.T, c.H, c.hd});
+    auto dq = random(q.c.shape()), dk = random(k.c.shape()), dv = random(v.c.shape());
+    cpu_->attention_backward(dq.c, dk.c, dv.c, dout.c, q.c, k.c, v.c, out.c, lse.c);
+    gpu_->attention_backward(dq.g, dk.g, dv.g, dout.g, q.g, k.g, v.g, out.g, lse.g);
+    expect_close(dq, 1e-5, "attention backward dq");
+    expect_close(dk, 1e-5, "attention backward dk");
+    expect_close(dv, 1e-5, "attention backward dv");
+  }
+}
+
+// Queries at the end of a longer key sequence (the KV-cache case of generation).
+TEST_F(CudaOps, AttentionQueriesAfterCachedKeys) {
+  const int64_t B = 1, Tk = 40, H = 4, KV = 2, hd = 32;
+  for (int64_t Tq : {1, 7}) {
+    auto q = random({B, Tq, H, hd}), k = random({B, Tk, KV, hd}), v = random({B, Tk, KV, hd});
+    auto out = random({B, Tq, H, hd}), lse = random({B, H, Tq});
+    cpu_->attention_forward(out.c, lse.c, q.c, k.c, v.c);
+    gpu_->attention_forward(out.g, lse.g, q.g, k.g, v.g);
+    expect_close(out, 1e-5, "attention forward, cached keys");
+  }
+}
+
+TEST_F(CudaOps, SwigluAddScale) {
+  const Shape S{40, 25};
+  auto gate = random(S, -6, 6), up = random(S);
+  auto out = random(S);
+  cpu_->swiglu_forward(out.c, gate.c, up.c);
+  gpu_->swiglu_forward(out.g, gate.g, up.g);
+  expect_close(out, 1e-6, "swiglu forward");
+  auto dout = random(S), dg = random(S), du = random(S);
+  cpu_->swiglu_backward(dg.c, du.c, dout.c, gate.c, up.c);
+  gpu_->swiglu_backward(dg.g, du.g, dout.g, gate.g, up.g);
+  expect_close(dg, 1e-6, "swiglu backward dgate");
+  expect_close(du, 1e-6, "swiglu backward dup");
+  cpu_->add(out.c, out.c, up.c);
+  gpu_->add(out.g, out.g, up.g);
+  expect_close(out, 0, "add in place");
+  cpu_->scale(out.c, 0.37f);
+  gpu_->scale(out.g, 0.37f);
+  expect_close(out, 0, "scale");
+}
+
+TEST_F(CudaOps, CrossEntropy) {
+  const int64_t N = 37, V = 5000;
+  auto logits = random({N, V}, -8, 8);
+  std::vector<int32_t> y(N);
+  for (auto& t : y) t = rng_.below(V);
+  y[3] = -100;  // ignored
+  auto targets = both_i32({N}, y);
+  auto losses = random({N}), lse = random({N});
+  cpu_->cross_entropy_forward(losses.c, lse.c, logits.c, targets.c);
+  gpu_->cross_entropy_forward(losses.g, lse.g, logits.g, targets.g);
+  expect_close(losses, 1e-5, "cross-entropy losses");
+  expect_close(lse, 1e-6, "cross-entropy lse");
+  EXPECT_EQ(gpu_->to_host_f32(losses.g)[3], 0.0f);
+  // In place, as the model does it.
+  cpu_->cross_entropy_backward(logits.c, logits.c, lse.c, targets.c, 1.0f / N);
+  gpu_->cross_entropy_backward(logits.g, logits.g, lse.g, targets.g, 1.0f / N);
+  expect_close(logits, 1e-5, "cross-entropy backward");
+  y[0] = static_cast<int32_t>(V);
+  auto bad = gpu_->from_host({N}, y);
+  EXPECT_THROW(gpu_->cross_entropy_forward(losses.g, lse.g, logits.g, bad), Error);
+}
+
+TEST_F(CudaOps, SumSquaresAndAdamW) {
+  auto a = random({100000}), b = random({333});
+  std::vector<Tensor> tc{a.c, b.c}, tg{a.g, b.g};
+  double sc = cpu_->sum_squares(tc), sg = gpu_->sum_squares(tg);
+  EXPECT_NEAR(sg, sc, 1e-9 * sc);
+  EXPECT_EQ(sg, gpu_->sum_squares(tg)) << "sum_squares must be deterministic";
+  const int64_t n = 5000;
+  auto p = random({n}), g = random({n}), m = random({n}, -0.1, 0.1), v = random({n}, 0, 0.01);
+  AdamWStep s;
+  s.lr = 1e-2, s.weight_decay = 0.1, s.step = 3, s.grad_scale = 0.5f;
+  for (int i = 0; i < 3; ++i) {
+    cpu_->adamw(p.c, g.c, m.c, v.c, s);
+    gpu_->adamw(p.g, g.g, m.g, v.g, s);
+    s.step++;
+  }
+  expect_close(p, 1e-6, "adamw param");
+  expect_close(m, 1e-6, "adamw m");
+  expect_close(v, 1e-6, "adamw v");
+}
+
+TEST_F(CudaOps, DeviceChecks) {
+  auto x = cpu_->zeros({4, 4});
+  auto y = gpu_->zeros({4, 4});
+  EXPECT_THROW(gpu_->add(y, x, y), Error);  // a CPU tensor given to the GPU backend
+  EXPECT_THROW(make_cuda_backend(999), Error);
+}
+
+}  // namespace
+}  // namespace agpt::ops
