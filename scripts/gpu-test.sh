@@ -30,6 +30,8 @@ build() {
     grep -Ev '/(libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+|ld-linux|libcuda|libcudart|libcublas|libcublasLt|libcudnn[a-z_]*)[.-]' |
     xargs -r -I{} cp -L {} "$STAGE/lib/"
   cp -r ../shared/testdata/llama-ref "$STAGE/testdata/" 2>/dev/null || echo "note: ../shared/testdata/llama-ref not found"
+  # The PyTorch baseline for bench/gpu_vs_torch.sh.
+  mkdir -p "$STAGE/peers" && cp ../shared/peers/torch_llama_baseline.py "$STAGE/peers/" 2>/dev/null || true
   strip "$STAGE"/bin/*
   # One compressed file travels to the GPU machine (its copy limit is 64 MiB).
   tar czf "$STAGE.tar.gz" -C "$(dirname "$STAGE")" "$(basename "$STAGE")"

@@ -50,6 +50,8 @@ class Backend {
   void upload(Tensor& dst, const void* host, size_t bytes);  // bytes == dst.bytes()
   void download(const Tensor& src, void* host, size_t bytes) const;
   virtual void synchronize() {}
+  // Most device memory this backend has held at once, in bytes (0 where not tracked, e.g. CPU).
+  virtual int64_t peak_memory_bytes() const { return 0; }
 
   // Host convenience built on upload/download.
   Tensor from_host(const Shape& shape, std::span<const float> values);

@@ -13,20 +13,26 @@ namespace agpt::ops {
 // Built without nvcc: the CUDA entry points exist and say so.
 bool cuda_compiled() { return false; }
 int cuda_device_count() { return 0; }
-std::unique_ptr<Backend> make_cuda_backend(int) {
+std::unique_ptr<Backend> make_cuda_backend(int, const CudaOptions&) {
   fail("this agpt was built without the CUDA backend (nvcc was not found when CMake configured it). "
        "Rebuild on a machine with the CUDA toolkit (scripts/build.sh), or use --device cpu");
 }
 #endif
 
-std::unique_ptr<Backend> make_backend(std::string_view device, int threads) {
-  if (device == "cpu") return make_cpu_backend(threads);
-  if (device == "cuda") return make_cuda_backend(0);
+std::unique_ptr<Backend> make_backend(std::string_view device, int threads, std::string_view precision) {
+  if (precision != "fp32" && precision != "tf32")
+    fail("precision '", std::string(precision), "': expected fp32 or tf32");
+  if (device == "cpu") {
+    if (precision != "fp32") fail("precision ", std::string(precision), " needs a CUDA device; the CPU backend is fp32");
+    return make_cpu_backend(threads);
+  }
+  CudaOptions options{.matmul = std::string(precision)};
+  if (device == "cuda") return make_cuda_backend(0, options);
   if (device.starts_with("cuda:")) {
     std::string_view rest = device.substr(5);
     int index = -1;
     auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), index);
-    if (ec == std::errc() && end == rest.data() + rest.size() && index >= 0) return make_cuda_backend(index);
+    if (ec == std::errc() && end == rest.data() + rest.size() && index >= 0) return make_cuda_backend(index, options);
   }
   fail("unknown device '", std::string(device), "': expected cpu, cuda or cuda:N");
 }

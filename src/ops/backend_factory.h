@@ -9,6 +9,7 @@
 namespace agpt::ops {
 
 // threads: CPU threads for the CPU backend (<= 0: all cores); ignored by CUDA.
-std::unique_ptr<Backend> make_backend(std::string_view device, int threads = 0);
+// precision: "fp32" everywhere; "tf32" (CUDA only) runs fp32 matrix products on tensor cores.
+std::unique_ptr<Backend> make_backend(std::string_view device, int threads = 0, std::string_view precision = "fp32");
 
 }  // namespace agpt::ops

@@ -91,6 +91,8 @@ const std::vector<Entry>& entries() {
       AGPT_KEY(train, peak_flops, Kind::kFloat, false, "machine peak FLOP/s for MFU; 0: MFU not reported"),
       AGPT_KEY(train, threads, Kind::kInt, false, "CPU threads; 0: all cores"),
       AGPT_KEY(train, device, Kind::kString, false, "compute device: cpu, cuda or cuda:N"),
+      AGPT_KEY(train, plot, Kind::kBool, false, "draw the curves into OUT/plots/ (as `agpt plot`) at checkpoints and at the end"),
+      AGPT_KEY(train, precision, Kind::kString, true, "fp32, or tf32 (CUDA: fp32 matrix products on tensor cores)"),
   };
   return table;
 }
@@ -349,6 +351,9 @@ void TrainConfig::validate() const {
   if (t.threads < 0) fail(w, ": train.threads must not be negative");
   if (t.device != "cpu" && t.device != "cuda" && !t.device.starts_with("cuda:"))
     fail(w, ": train.device is '", t.device, "', expected cpu, cuda or cuda:N");
+  if (t.precision != "fp32" && t.precision != "tf32")
+    fail(w, ": train.precision is '", t.precision, "', expected fp32 or tf32");
+  if (t.precision == "tf32" && t.device == "cpu") fail(w, ": train.precision tf32 needs train.device cuda");
 }
 
 nlohmann::ordered_json TrainConfig::to_json() const {

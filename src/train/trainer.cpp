@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "dataset/loader.h"
 #include "ops/backend_factory.h"
+#include "plot/run_plots.h"
 
 namespace fs = std::filesystem;
 
@@ -93,7 +94,7 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
   std::error_code ec;
   fs::create_directories(t.out_dir, ec);
   if (ec) fail(t.out_dir, ": cannot create the run directory (", ec.message(), ")");
-  backend_ = ops::make_backend(t.device, static_cast<int>(t.threads));
+  backend_ = ops::make_backend(t.device, static_cast<int>(t.threads), t.precision);
   open_data();
 
   if (!config_.model.init_from.empty()) {
@@ -195,6 +196,19 @@ void Trainer::checkpoint() {
   const TrainSection& t = config_.train;
   last_checkpoint_ = save_checkpoint(checkpoint_root(), *model_, *optimizer_, state_, config_.data.tokenizer, t.keep_last);
   if (!options_.quiet) log_info("checkpoint ", last_checkpoint_);
+}
+
+// A plot is a convenience: failing to draw one (a full disk, say) must not stop training.
+bool Trainer::draw_plots() {
+  const std::string& out = config_.train.out_dir;
+  try {
+    plot::Run run{plot::run_label(out), plot::read_metrics(out)};
+    plot::write_plots({run}, plot::PlotOptions{});
+    return true;
+  } catch (const std::exception& e) {
+    log_warn("plots of ", out, " not drawn: ", e.what());
+    return false;
+  }
 }
 
 std::optional<EvalRecord> Trainer::evaluate() {
@@ -323,6 +337,7 @@ void Trainer::run() {
     if (peak_flops > 0) j["mfu"] = flops_per_token * tps / peak_flops;
     j["elapsed"] = state_.elapsed;
     j["rss_mib"] = rss_mib();
+    if (int64_t peak = backend_->peak_memory_bytes(); peak > 0) j["device_peak_mib"] = static_cast<double>(peak) / (1 << 20);
     if (r.skipped) j["skipped"] = r.reason;
     write_metrics(j);
 
@@ -358,7 +373,11 @@ void Trainer::run() {
         }
       }
     }
-    if ((t.checkpoint_every > 0 && step % t.checkpoint_every == 0) || step == last) checkpoint();
+    if ((t.checkpoint_every > 0 && step % t.checkpoint_every == 0) || step == last) {
+      checkpoint();
+      if (t.plot && draw_plots() && step == last && !options_.quiet)
+        log_info("plots in ", (fs::path(t.out_dir) / "plots").string(), " (overview.png: loss, lr, gradient norm, tokens/s)");
+    }
   }
 }
 

@@ -11,6 +11,9 @@
 // Face's labels=input_ids loss on the full window (its last position predicts nothing) without
 // computing that last position. Micro-batch losses are means over their tokens; the step's
 // gradient is their average (each micro-batch has the same number of tokens).
+//
+// With train.plot (the default) the curves are drawn into OUT/plots/ (as `agpt plot OUT`) after
+// every checkpoint, so the last ones include the final validation.
 #pragma once
 #include <cstdint>
 #include <fstream>
@@ -79,6 +82,7 @@ class Trainer {
   void open_data();
   void write_metrics(const nlohmann::ordered_json& j);
   void checkpoint();
+  bool draw_plots();  // OUT/plots/ from metrics.jsonl; false (after a warning) when that failed
 
   TrainConfig config_;
   TrainOptions options_;

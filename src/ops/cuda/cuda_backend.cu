@@ -4,7 +4,11 @@
 #include <cublas_v2.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <vector>
 
 #include "ops/cuda/cuda_common.cuh"
@@ -32,9 +36,50 @@ class CudaStorage : public Storage {
   cudaStream_t stream_;
 };
 
+// AGPT_CUDA_PROFILE=1: every op synchronizes before and after and its wall time is summed by
+// name; the table goes to stderr when the backend is destroyed. Slows training; for finding where
+// the time goes without a profiler.
+#define AGPT_PROFILE_OP(name) OpTimer agpt_op_timer_(profile_.get(), stream_, name)
+
+struct OpProfile {
+  std::map<std::string, std::pair<double, int64_t>> ops;  // seconds, calls
+  ~OpProfile() {
+    std::vector<std::pair<double, std::string>> rows;
+    double total = 0;
+    for (auto& [name, v] : ops) rows.push_back({v.first, name}), total += v.first;
+    std::sort(rows.rbegin(), rows.rend());
+    std::fprintf(stderr, "CUDA op profile (synchronized, wall time):\n");
+    for (auto& [sec, name] : rows)
+      std::fprintf(stderr, "  %-24s %9.2f ms  %5.1f%%  %8lld calls\n", name.c_str(), sec * 1e3, 100 * sec / total,
+                   static_cast<long long>(ops[name].second));
+  }
+};
+
+class OpTimer {
+ public:
+  OpTimer(OpProfile* p, cudaStream_t s, const char* name) : p_(p), s_(s), name_(name) {
+    if (!p_) return;
+    cudaStreamSynchronize(s_);
+    t0_ = std::chrono::steady_clock::now();
+  }
+  ~OpTimer() {
+    if (!p_) return;
+    cudaStreamSynchronize(s_);
+    auto& e = p_->ops[name_];
+    e.first += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    e.second++;
+  }
+
+ private:
+  OpProfile* p_;
+  cudaStream_t s_;
+  const char* name_;
+  std::chrono::steady_clock::time_point t0_;
+};
+
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(int device) : device_(device) {
+  CudaBackend(int device, const CudaOptions& options) : device_(device) {
     int count = cuda_device_count();
     if (device < 0 || device >= count)
       fail("CUDA device ", device, " does not exist (", count, " visible). Check CUDA_VISIBLE_DEVICES, or use --device cpu");
@@ -47,11 +92,15 @@ class CudaBackend final : public Backend {
     AGPT_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
     AGPT_CUBLAS_CHECK(cublasCreate(&blas_));
     AGPT_CUBLAS_CHECK(cublasSetStream(blas_, stream_));
-    // fp32 means fp32 here: no TF32 (the reference must not lose mantissa bits silently).
-    AGPT_CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_PEDANTIC_MATH));
+    // fp32 means fp32 unless TF32 is asked for (the reference must not lose mantissa bits silently).
+    if (options.matmul == "fp32") AGPT_CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_PEDANTIC_MATH));
+    else if (options.matmul == "tf32") AGPT_CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_TF32_TENSOR_OP_MATH));
+    else fail("CUDA matmul precision '", options.matmul, "': expected fp32 or tf32");
+    matmul_ = options.matmul;
     cudaDeviceProp prop{};
     AGPT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     device_name_ = prop.name;
+    if (const char* e = std::getenv("AGPT_CUDA_PROFILE"); e && std::string(e) == "1") profile_ = std::make_unique<OpProfile>();
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
@@ -61,7 +110,17 @@ class CudaBackend final : public Backend {
     cudaStreamDestroy(stream_);
   }
 
-  std::string name() const override { return "cuda:" + std::to_string(device_) + " (" + device_name_ + ")"; }
+  std::string name() const override {
+    return "cuda:" + std::to_string(device_) + " (" + device_name_ + ", " + matmul_ + " matmul)";
+  }
+  int64_t peak_memory_bytes() const override {
+    cudaMemPool_t pool;
+    uint64_t high = 0;
+    if (cudaDeviceGetDefaultMemPool(&pool, device_) != cudaSuccess ||
+        cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &high) != cudaSuccess)
+      return 0;
+    return static_cast<int64_t>(high);
+  }
   Device device() const override { return Device::kCuda; }
   void synchronize() override { AGPT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
@@ -81,19 +140,23 @@ class CudaBackend final : public Backend {
   }
   void do_zero(Tensor& t) override { AGPT_CUDA_CHECK(cudaMemsetAsync(t.raw(), 0, t.bytes(), stream_)); }
   void do_copy(Tensor& dst, const Tensor& src) override {
+    AGPT_PROFILE_OP("copy");
     AGPT_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.bytes(), cudaMemcpyDeviceToDevice, stream_));
   }
   void do_upload(Tensor& dst, const void* host) override {
+    AGPT_PROFILE_OP("upload");
     AGPT_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), host, dst.bytes(), cudaMemcpyHostToDevice, stream_));
     // The caller may free or reuse host memory right after upload() returns.
     AGPT_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
   void do_download(const Tensor& src, void* host) const override {
+    AGPT_PROFILE_OP("download");
     AGPT_CUDA_CHECK(cudaMemcpyAsync(host, src.raw(), src.bytes(), cudaMemcpyDeviceToHost, stream_));
     AGPT_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
   void do_embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table) override {
+    AGPT_PROFILE_OP("embedding_forward");
     int64_t N = ids.dim(0), V = table.dim(0), D = table.dim(1);
     std::vector<int32_t> host(static_cast<size_t>(N));
     do_download(ids, host.data());
@@ -106,6 +169,7 @@ class CudaBackend final : public Backend {
   // Groups positions by token on the host (a counting sort, as the CPU reference does), then one
   // block per distinct token sums its rows in position order.
   void do_embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) override {
+    AGPT_PROFILE_OP("embedding_backward");
     int64_t N = ids.dim(0), V = dtable.dim(0), D = dtable.dim(1);
     std::vector<int32_t> id(static_cast<size_t>(N));
     do_download(ids, id.data());
@@ -137,11 +201,13 @@ class CudaBackend final : public Backend {
   }
 
   void do_rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& x, const Tensor& w, float eps) override {
+    AGPT_PROFILE_OP("rmsnorm_forward");
     cuda::rmsnorm_forward(out.data<float>(), rstd.data<float>(), x.data<float>(), w.data<float>(), x.dim(0), x.dim(1), eps,
                     stream_);
   }
   void do_rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dout, const Tensor& x, const Tensor& w,
                            const Tensor& rstd) override {
+    AGPT_PROFILE_OP("rmsnorm_backward");
     int64_t N = x.dim(0), D = x.dim(1);
     Tensor partial = empty({std::max<int64_t>(rmsnorm_dw_chunks(N), 1), D});
     cuda::rmsnorm_backward(dx.defined() ? dx.data<float>() : nullptr, dw.defined() ? dw.data<float>() : nullptr,
@@ -151,6 +217,7 @@ class CudaBackend final : public Backend {
 
   // Row-major y[N,O] = x[N,I]·wᵀ is column-major yᵀ = w'ᵀ·xᵀ where w' (= w read column-major) is I×O.
   void do_matmul_forward(Tensor& y, const Tensor& x, const Tensor& w) override {
+    AGPT_PROFILE_OP("matmul_forward");
     int N = dim32(x.dim(0)), I = dim32(x.dim(1)), O = dim32(w.dim(0));
     if (N == 0 || O == 0) return;
     if (I == 0) return do_zero(y);
@@ -159,6 +226,7 @@ class CudaBackend final : public Backend {
                                   I, &zero, y.data<float>(), O));
   }
   void do_matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w) override {
+    AGPT_PROFILE_OP("matmul_backward");
     int N = dim32(x.dim(0)), I = dim32(x.dim(1)), O = dim32(w.dim(0));
     if (N == 0 || I == 0 || O == 0) return;
     const float one = 1;
@@ -171,16 +239,19 @@ class CudaBackend final : public Backend {
   }
 
   void do_rope(Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0, bool inverse) override {
+    AGPT_PROFILE_OP("rope");
     cuda::rope(x.data<float>(), cos.data<float>(), sin.data<float>(), x.dim(0), x.dim(1), x.dim(2), x.dim(3), pos0, inverse,
          stream_);
   }
 
   void do_attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v) override {
+    AGPT_PROFILE_OP("attention_forward");
     cuda::attention_forward(out.data<float>(), lse.data<float>(), q.data<float>(), k.data<float>(), v.data<float>(),
                       q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3), stream_);
   }
   void do_attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout, const Tensor& q, const Tensor& k,
                              const Tensor& v, const Tensor& out, const Tensor& lse) override {
+    AGPT_PROFILE_OP("attention_backward");
     int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2);
     Tensor delta = empty({B * H * T});
     cuda::attention_backward(dq.data<float>(), dk.data<float>(), dv.data<float>(), delta.data<float>(), dout.data<float>(),
@@ -189,14 +260,17 @@ class CudaBackend final : public Backend {
   }
 
   void do_swiglu_forward(Tensor& out, const Tensor& gate, const Tensor& up) override {
+    AGPT_PROFILE_OP("swiglu_forward");
     cuda::swiglu_forward(out.data<float>(), gate.data<float>(), up.data<float>(), gate.numel(), stream_);
   }
   void do_swiglu_backward(Tensor& dgate, Tensor& dup, const Tensor& dout, const Tensor& gate,
                           const Tensor& up) override {
+    AGPT_PROFILE_OP("swiglu_backward");
     cuda::swiglu_backward(dgate.data<float>(), dup.data<float>(), dout.data<float>(), gate.data<float>(), up.data<float>(),
                     gate.numel(), stream_);
   }
   void do_add(Tensor& out, const Tensor& a, const Tensor& b) override {
+    AGPT_PROFILE_OP("add");
     cuda::add(out.data<float>(), a.data<float>(), b.data<float>(), out.numel(), stream_);
   }
   void do_scale(Tensor& t, float s) override { cuda::scale(t.data<float>(), s, t.numel(), stream_); }
@@ -208,18 +282,21 @@ class CudaBackend final : public Backend {
       if (y[n] >= V) fail("cross_entropy: target ", y[n], " at position ", n, " is outside [0, ", V, ")");
   }
   void do_cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets) override {
+    AGPT_PROFILE_OP("cross_entropy_forward");
     check_targets(targets, logits.dim(1));
     cuda::cross_entropy_forward(losses.data<float>(), lse.data<float>(), logits.data<float>(), targets.data<int32_t>(),
                           logits.dim(0), logits.dim(1), stream_);
   }
   void do_cross_entropy_backward(Tensor& dlogits, const Tensor& logits, const Tensor& lse, const Tensor& targets,
                                  float scale) override {
+    AGPT_PROFILE_OP("cross_entropy_backward");
     check_targets(targets, logits.dim(1));
     cuda::cross_entropy_backward(dlogits.data<float>(), logits.data<float>(), lse.data<float>(), targets.data<int32_t>(),
                            logits.dim(0), logits.dim(1), scale, stream_);
   }
 
   double do_sum_squares(std::span<const Tensor> tensors) override {
+    AGPT_PROFILE_OP("sum_squares");
     Tensor acc = zeros({2}, DType::kF32);  // room for one double (tensors have no f64 type)
     Tensor partial = empty({2 * static_cast<int64_t>(sum_squares_blocks())}, DType::kF32);
     double* r = static_cast<double*>(acc.raw());
@@ -232,6 +309,7 @@ class CudaBackend final : public Backend {
   }
 
   void do_adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s) override {
+    AGPT_PROFILE_OP("adamw");
     double bias1 = 1.0 - std::pow(s.beta1, static_cast<double>(s.step));
     double bias2 = 1.0 - std::pow(s.beta2, static_cast<double>(s.step));
     AdamWConstants c{};
@@ -253,9 +331,10 @@ class CudaBackend final : public Backend {
   }
 
   int device_;
-  std::string device_name_;
+  std::string device_name_, matmul_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
+  std::unique_ptr<OpProfile> profile_;
 };
 
 }  // namespace
@@ -271,6 +350,8 @@ int cuda_device_count() {
   return n;
 }
 
-std::unique_ptr<Backend> make_cuda_backend(int device_index) { return std::make_unique<CudaBackend>(device_index); }
+std::unique_ptr<Backend> make_cuda_backend(int device_index, const CudaOptions& options) {
+  return std::make_unique<CudaBackend>(device_index, options);
+}
 
 }  // namespace agpt::ops

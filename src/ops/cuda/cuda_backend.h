@@ -14,7 +14,12 @@ namespace agpt::ops {
 bool cuda_compiled();
 // Number of visible CUDA devices; 0 when none (or no driver, or not compiled in).
 int cuda_device_count();
+// How fp32 matrix products run: "fp32" (exact IEEE products, the reference) or "tf32" (tensor
+// cores with 10-bit mantissa inputs, about 8x the rate; what PyTorch's allow_tf32 does).
+struct CudaOptions {
+  std::string matmul = "fp32";
+};
 // Fails with a clear message when CUDA is not compiled in or the device does not exist.
-std::unique_ptr<Backend> make_cuda_backend(int device_index = 0);
+std::unique_ptr<Backend> make_cuda_backend(int device_index = 0, const CudaOptions& options = {});
 
 }  // namespace agpt::ops

@@ -1,0 +1,133 @@
+// Training throughput of agpt on one GPU for the shapes of the CUDA issue's table (the PyTorch
+// baseline, ../shared/peers/torch_llama_baseline.py, runs the same shapes; bench/gpu_vs_torch.sh
+// runs both in one call). Random tokens, one micro-batch per step: forward, backward, global-norm
+// clipping and AdamW, timed after warm-up with the device synchronized.
+//
+//   train_gpu_bench [--shape 124M|1B|7B|all] [--batch B] [--seq T] [--steps 10] [--precision fp32|tf32] [--json]
+//
+// MFU = tokens/s × (6·N + 12·L·d·T) / 989e12, N = the matrix-product parameters (non-embedding
+// parameters plus lm_head), the formula of the issue and of PyTorch's baseline script.
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "model/adamw.h"
+#include "model/llama.h"
+#include "ops/backend_factory.h"
+
+namespace {
+
+using agpt::fail;
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+struct Shape {
+  std::string name;
+  agpt::model::LlamaConfig config;
+  int batch, seq;
+};
+
+Shape make_shape(const std::string& name) {
+  agpt::model::LlamaConfig c;
+  c.rms_norm_eps = 1e-5;
+  c.rope_theta = 500000.0;
+  c.tie_word_embeddings = true;
+  if (name == "124M") {
+    c.vocab_size = 50304, c.hidden_size = 768, c.intermediate_size = 2048, c.num_hidden_layers = 12;
+    c.num_attention_heads = 12, c.num_key_value_heads = 12;
+    return {name, c, 16, 1024};
+  }
+  if (name == "1B") {
+    c.vocab_size = 128256, c.hidden_size = 2048, c.intermediate_size = 8192, c.num_hidden_layers = 16;
+    c.num_attention_heads = 32, c.num_key_value_heads = 8;
+    return {name, c, 4, 2048};
+  }
+  if (name == "7B") {
+    c.vocab_size = 128256, c.hidden_size = 4096, c.intermediate_size = 14336, c.num_hidden_layers = 32;
+    c.num_attention_heads = 32, c.num_key_value_heads = 8, c.tie_word_embeddings = false;
+    return {name, c, 1, 4096};
+  }
+  fail("--shape must be 124M, 1B, 7B or all, not '", name, "'");
+}
+
+void run(const Shape& s, int B, int T, int steps, const std::string& device, const std::string& precision, bool json) {
+  auto backend = agpt::ops::make_backend(device, 0, precision);
+  agpt::model::LlamaConfig c = s.config;
+  c.max_position_embeddings = T;
+  agpt::model::Llama model(c, *backend);
+  model.init_weights(1234);
+  agpt::model::AdamW opt(*backend, model.parameters(), agpt::model::AdamWConfig{.lr = 1e-4});
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(c.vocab_size - 1));
+  std::vector<int32_t> ids(static_cast<size_t>(B) * T);
+  for (auto& t : ids) t = tok(rng);
+  std::vector<int32_t> targets = agpt::model::shift_targets(ids, B, T);
+  float loss = 0;
+  auto step = [&] {
+    loss = model.forward(ids, targets, B, T);
+    model.zero_grad();
+    model.backward();
+    double norm = agpt::model::global_grad_norm(*backend, model.parameters());
+    opt.step(model.parameters(), -1.0, agpt::model::clip_coefficient(norm, 1.0));
+  };
+  for (int i = 0; i < 2; ++i) step();
+  backend->synchronize();
+  const double t0 = now();
+  for (int i = 0; i < steps; ++i) step();
+  backend->synchronize();
+  const double dt = (now() - t0) / steps;
+  const double tps = B * T / dt;
+  const double flops = model.train_flops_per_token(T);
+  const double mfu = tps * flops / 989e12;
+  const double mem_gib = static_cast<double>(backend->peak_memory_bytes()) / (1ull << 30);
+  if (json)
+    std::printf("{\"engine\":\"agpt\",\"model\":\"%s\",\"params\":%lld,\"B\":%d,\"T\":%d,\"precision\":\"%s\",\"ms_per_step\":%.2f,"
+                "\"tokens_per_s\":%.0f,\"mfu_989\":%.4f,\"max_mem_gib\":%.2f,\"loss\":%.4f,\"device\":\"%s\"}\n",
+                s.name.c_str(), static_cast<long long>(model.num_parameters()), B, T, precision.c_str(), dt * 1e3, tps,
+                mfu, mem_gib, loss, backend->name().c_str());
+  else
+    std::printf("%-5s %5.0fM params  B=%d T=%d %s: %8.1f ms/step  %9.0f tok/s  MFU %5.1f%%  peak %.1f GiB  loss %.3f  [%s]\n",
+                s.name.c_str(), model.num_parameters() / 1e6, B, T, precision.c_str(), dt * 1e3, tps, 100 * mfu, mem_gib,
+                loss, backend->name().c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  std::string which = "all", device = "cuda", precision = "tf32";
+  int B = 0, T = 0, steps = 10;
+  bool json = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) fail(a, " needs a value");
+      return argv[++i];
+    };
+    if (a == "--shape") which = value();
+    else if (a == "--batch") B = std::stoi(value());
+    else if (a == "--seq") T = std::stoi(value());
+    else if (a == "--steps") steps = std::stoi(value());
+    else if (a == "--precision") precision = value();
+    else if (a == "--device") device = value();
+    else if (a == "--json") json = true;
+    else if (a == "-h" || a == "--help") {
+      std::printf("usage: train_gpu_bench [--shape 124M|1B|7B|all] [--batch B] [--seq T] [--steps 10] "
+                  "[--precision fp32|tf32] [--device cuda:N] [--json]\n");
+      return 0;
+    } else fail("unknown argument ", a, " (see --help)");
+  }
+  if (steps < 1) fail("--steps must be at least 1");
+  std::vector<std::string> names = which == "all" ? std::vector<std::string>{"124M", "1B"} : std::vector<std::string>{which};
+  for (const std::string& n : names) {
+    Shape s = make_shape(n);
+    run(s, B > 0 ? B : s.batch, T > 0 ? T : s.seq, steps, device, precision, json);
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "train_gpu_bench: %s\n", e.what());
+  return 1;
+}
