@@ -114,7 +114,10 @@ TEST_F(CudaOps, Attention) {
   struct Case {
     int64_t B, T, H, KV, hd;
   };
-  for (Case c : {Case{2, 17, 4, 2, 32}, Case{1, 130, 6, 2, 64}, Case{2, 64, 4, 4, 128}, Case{1, 300, 2, 1, 48}}) {
+  // hd 64 and 128 with T >= 16 take the tiled kernels (ragged last tiles included), the others the
+  // warp-per-row kernels.
+  for (Case c : {Case{2, 17, 4, 2, 32}, Case{1, 130, 6, 2, 64}, Case{2, 64, 4, 4, 128}, Case{1, 300, 2, 1, 48},
+                 Case{2, 257, 8, 2, 64}, Case{1, 200, 4, 1, 128}, Case{3, 16, 2, 2, 64}}) {
     auto q = random({c.B, c.T, c.H, c.hd}), k = random({c.B, c.T, c.KV, c.hd}), v = random({c.B, c.T, c.KV, c.hd});
     auto out = random({c.B, c.T, c.H, c.hd}), lse = random({c.B, c.H, c.T});
     cpu_->attention_forward(out.c, lse.c, q.c, k.c, v.c);
@@ -133,8 +136,8 @@ TEST_F(CudaOps, Attention) {
 
 // Queries at the end of a longer key sequence (the KV-cache case of generation).
 TEST_F(CudaOps, AttentionQueriesAfterCachedKeys) {
-  const int64_t B = 1, Tk = 40, H = 4, KV = 2, hd = 32;
-  for (int64_t Tq : {1, 7}) {
+  const int64_t B = 1, Tk = 140, H = 4, KV = 2;
+  for (auto [Tq, hd] : {std::pair<int64_t, int64_t>{1, 32}, {7, 32}, {1, 64}, {20, 64}, {77, 128}}) {
     auto q = random({B, Tq, H, hd}), k = random({B, Tk, KV, hd}), v = random({B, Tk, KV, hd});
     auto out = random({B, Tq, H, hd}), lse = random({B, H, Tq});
     cpu_->attention_forward(out.c, lse.c, q.c, k.c, v.c);

@@ -11,6 +11,7 @@
 #include <map>
 #include <vector>
 
+#include "ops/cuda/attention_tiled.cuh"
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/kernels.cuh"
 
@@ -246,17 +247,27 @@ class CudaBackend final : public Backend {
 
   void do_attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v) override {
     AGPT_PROFILE_OP("attention_forward");
+    const int64_t B = q.dim(0), Tq = q.dim(1), Tk = k.dim(1), H = q.dim(2), KV = k.dim(2), hd = q.dim(3);
+    // Tiled flash-style kernels for training-sized chunks (hd 64/128); the warp-per-row kernels
+    // for decoding a few tokens and for other head sizes.
+    if (Tq >= 16 && cuda::attention_forward_tiled(out.data<float>(), lse.data<float>(), q.data<float>(),
+                                                  k.data<float>(), v.data<float>(), B, Tq, Tk, H, KV, hd, stream_))
+      return;
     cuda::attention_forward(out.data<float>(), lse.data<float>(), q.data<float>(), k.data<float>(), v.data<float>(),
-                      q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3), stream_);
+                            B, Tq, Tk, H, KV, hd, stream_);
   }
   void do_attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout, const Tensor& q, const Tensor& k,
                              const Tensor& v, const Tensor& out, const Tensor& lse) override {
     AGPT_PROFILE_OP("attention_backward");
-    int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2);
+    int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2), KV = k.dim(2), hd = q.dim(3);
     Tensor delta = empty({B * H * T});
-    cuda::attention_backward(dq.data<float>(), dk.data<float>(), dv.data<float>(), delta.data<float>(), dout.data<float>(),
-                       q.data<float>(), k.data<float>(), v.data<float>(), out.data<float>(), lse.data<float>(), B, T,
-                       H, k.dim(2), q.dim(3), stream_);
+    if (cuda::attention_backward_tiled(dq.data<float>(), dk.data<float>(), dv.data<float>(), delta.data<float>(),
+                                       dout.data<float>(), q.data<float>(), k.data<float>(), v.data<float>(),
+                                       out.data<float>(), lse.data<float>(), B, T, H, KV, hd, stream_))
+      return;
+    cuda::attention_backward(dq.data<float>(), dk.data<float>(), dv.data<float>(), delta.data<float>(),
+                             dout.data<float>(), q.data<float>(), k.data<float>(), v.data<float>(), out.data<float>(),
+                             lse.data<float>(), B, T, H, KV, hd, stream_);
   }
 
   void do_swiglu_forward(Tensor& out, const Tensor& gate, const Tensor& up) override {
