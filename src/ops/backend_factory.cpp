@@ -20,8 +20,8 @@ std::unique_ptr<Backend> make_cuda_backend(int, const CudaOptions&) {
 #endif
 
 std::unique_ptr<Backend> make_backend(std::string_view device, int threads, std::string_view precision) {
-  if (precision != "fp32" && precision != "tf32")
-    fail("precision '", std::string(precision), "': expected fp32 or tf32");
+  if (precision != "fp32" && precision != "tf32" && precision != "bf16")
+    fail("precision '", std::string(precision), "': expected fp32, tf32 or bf16");
   if (device == "cpu") {
     if (precision != "fp32") fail("precision ", std::string(precision), " needs a CUDA device; the CPU backend is fp32");
     return make_cpu_backend(threads);

@@ -92,7 +92,7 @@ const std::vector<Entry>& entries() {
       AGPT_KEY(train, threads, Kind::kInt, false, "CPU threads; 0: all cores"),
       AGPT_KEY(train, device, Kind::kString, false, "compute device: cpu, cuda or cuda:N"),
       AGPT_KEY(train, plot, Kind::kBool, false, "draw the curves into OUT/plots/ (as `agpt plot`) at checkpoints and at the end"),
-      AGPT_KEY(train, precision, Kind::kString, true, "fp32, or tf32 (CUDA: fp32 matrix products on tensor cores)"),
+      AGPT_KEY(train, precision, Kind::kString, true, "fp32; or on CUDA tf32 or bf16: how matrix products run (tensors stay fp32)"),
   };
   return table;
 }
@@ -351,9 +351,10 @@ void TrainConfig::validate() const {
   if (t.threads < 0) fail(w, ": train.threads must not be negative");
   if (t.device != "cpu" && t.device != "cuda" && !t.device.starts_with("cuda:"))
     fail(w, ": train.device is '", t.device, "', expected cpu, cuda or cuda:N");
-  if (t.precision != "fp32" && t.precision != "tf32")
-    fail(w, ": train.precision is '", t.precision, "', expected fp32 or tf32");
-  if (t.precision == "tf32" && t.device == "cpu") fail(w, ": train.precision tf32 needs train.device cuda");
+  if (t.precision != "fp32" && t.precision != "tf32" && t.precision != "bf16")
+    fail(w, ": train.precision is '", t.precision, "', expected fp32, tf32 or bf16");
+  if (t.precision != "fp32" && t.device == "cpu")
+    fail(w, ": train.precision ", t.precision, " needs train.device cuda (the CPU backend is fp32)");
 }
 
 nlohmann::ordered_json TrainConfig::to_json() const {

@@ -95,6 +95,29 @@ TEST_F(CudaOps, Matmul) {
   expect_close(dw, 1e-6, "matmul backward dw");
 }
 
+// TF32 and bf16 operands with fp32 accumulation: METHOD.md's expected errors (near 3e-4 for tf32,
+// 1e-3..1e-2 for bf16), checked with margin.
+TEST_F(CudaOps, MatmulReducedPrecision) {
+  const int64_t N = 257, I = 512, O = 384;
+  for (auto [precision, tol] : {std::pair<const char*, double>{"tf32", 2e-3}, {"bf16", 1e-2}}) {
+    auto low = make_cuda_backend(0, CudaOptions{.matmul = precision});
+    auto x = random({N, I}), w = random({O, I}), dy = random({N, O});
+    auto y = random({N, O}), dx = random({N, I}), dw = random({O, I});
+    Tensor y16 = low->from_host({N, O}, gpu_->to_host_f32(y.g)), dx16 = low->from_host({N, I}, gpu_->to_host_f32(dx.g)),
+           dw16 = low->from_host({O, I}, gpu_->to_host_f32(dw.g));
+    Tensor x16 = low->from_host({N, I}, cpu_->to_host_f32(x.c)), w16 = low->from_host({O, I}, cpu_->to_host_f32(w.c)),
+           dy16 = low->from_host({N, O}, cpu_->to_host_f32(dy.c));
+    cpu_->matmul_forward(y.c, x.c, w.c);
+    low->matmul_forward(y16, x16, w16);
+    cpu_->matmul_backward(dx.c, dw.c, dy.c, x.c, w.c);
+    low->matmul_backward(dx16, dw16, dy16, x16, w16);
+    std::printf("    [%s]\n", precision);
+    EXPECT_REL_L2(low->to_host_f32(y16), cpu_->to_host_f32(y.c), tol, "matmul forward");
+    EXPECT_REL_L2(low->to_host_f32(dx16), cpu_->to_host_f32(dx.c), tol, "matmul backward dx");
+    EXPECT_REL_L2(low->to_host_f32(dw16), cpu_->to_host_f32(dw.c), tol, "matmul backward dw");
+  }
+}
+
 TEST_F(CudaOps, Rope) {
   const int64_t B = 2, T = 33, H = 3, hd = 16, P = 64;
   auto cs = random({P, hd / 2}), sn = random({P, hd / 2});

@@ -96,7 +96,8 @@ class CudaBackend final : public Backend {
     // fp32 means fp32 unless TF32 is asked for (the reference must not lose mantissa bits silently).
     if (options.matmul == "fp32") AGPT_CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_PEDANTIC_MATH));
     else if (options.matmul == "tf32") AGPT_CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_TF32_TENSOR_OP_MATH));
-    else fail("CUDA matmul precision '", options.matmul, "': expected fp32 or tf32");
+    else if (options.matmul == "bf16") AGPT_CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
+    else fail("CUDA matmul precision '", options.matmul, "': expected fp32, tf32 or bf16");
     matmul_ = options.matmul;
     cudaDeviceProp prop{};
     AGPT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
@@ -216,27 +217,42 @@ class CudaBackend final : public Backend {
                      N, D, stream_);
   }
 
+  // Column-major C (m×n) = alpha·op(A)·op(B) + beta·C with dense fp32 operands (lda/ldb are their
+  // row lengths). In bf16 mode both operands are rounded to bf16 first and the product accumulates
+  // in fp32 into the fp32 C (like PyTorch autocast's matmul, but keeping an fp32 output).
+  void gemm(cublasOperation_t opa, cublasOperation_t opb, int m, int n, int k, const float* a, int lda,
+            int64_t a_elems, const float* b, int ldb, int64_t b_elems, float beta, float* c, int ldc) {
+    const float one = 1;
+    if (matmul_ != "bf16") {
+      AGPT_CUBLAS_CHECK(cublasSgemm(blas_, opa, opb, m, n, k, &one, a, lda, b, ldb, &beta, c, ldc));
+      return;
+    }
+    Tensor a16 = empty({a_elems}, DType::kBF16), b16 = empty({b_elems}, DType::kBF16);
+    cuda::to_bf16(a16.raw(), a, a_elems, stream_);
+    cuda::to_bf16(b16.raw(), b, b_elems, stream_);
+    AGPT_CUBLAS_CHECK(cublasGemmEx(blas_, opa, opb, m, n, k, &one, a16.raw(), CUDA_R_16BF, lda, b16.raw(), CUDA_R_16BF,
+                                   ldb, &beta, c, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  }
+
   // Row-major y[N,O] = x[N,I]·wᵀ is column-major yᵀ = w'ᵀ·xᵀ where w' (= w read column-major) is I×O.
   void do_matmul_forward(Tensor& y, const Tensor& x, const Tensor& w) override {
     AGPT_PROFILE_OP("matmul_forward");
     int N = dim32(x.dim(0)), I = dim32(x.dim(1)), O = dim32(w.dim(0));
     if (N == 0 || O == 0) return;
     if (I == 0) return do_zero(y);
-    const float one = 1, zero = 0;
-    AGPT_CUBLAS_CHECK(cublasSgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, O, N, I, &one, w.data<float>(), I, x.data<float>(),
-                                  I, &zero, y.data<float>(), O));
+    gemm(CUBLAS_OP_T, CUBLAS_OP_N, O, N, I, w.data<float>(), I, w.numel(), x.data<float>(), I, x.numel(), 0.0f,
+         y.data<float>(), O);
   }
   void do_matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w) override {
     AGPT_PROFILE_OP("matmul_backward");
     int N = dim32(x.dim(0)), I = dim32(x.dim(1)), O = dim32(w.dim(0));
     if (N == 0 || I == 0 || O == 0) return;
-    const float one = 1;
     if (dx.defined())  // dxᵀ (I×N) += w' (I×O) · dyᵀ (O×N)
-      AGPT_CUBLAS_CHECK(cublasSgemm(blas_, CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, &one, w.data<float>(), I,
-                                    dy.data<float>(), O, &one, dx.data<float>(), I));
+      gemm(CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, w.data<float>(), I, w.numel(), dy.data<float>(), O, dy.numel(), 1.0f,
+           dx.data<float>(), I);
     if (dw.defined())  // dw' (I×O) += xᵀ (I×N) · dy (N×O)
-      AGPT_CUBLAS_CHECK(cublasSgemm(blas_, CUBLAS_OP_N, CUBLAS_OP_T, I, O, N, &one, x.data<float>(), I,
-                                    dy.data<float>(), O, &one, dw.data<float>(), I));
+      gemm(CUBLAS_OP_N, CUBLAS_OP_T, I, O, N, x.data<float>(), I, x.numel(), dy.data<float>(), O, dy.numel(), 1.0f,
+           dw.data<float>(), I);
   }
 
   void do_rope(Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0, bool inverse) override {

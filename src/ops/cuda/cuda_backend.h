@@ -14,8 +14,9 @@ namespace agpt::ops {
 bool cuda_compiled();
 // Number of visible CUDA devices; 0 when none (or no driver, or not compiled in).
 int cuda_device_count();
-// How fp32 matrix products run: "fp32" (exact IEEE products, the reference) or "tf32" (tensor
-// cores with 10-bit mantissa inputs, about 8x the rate; what PyTorch's allow_tf32 does).
+// How fp32 matrix products run: "fp32" (IEEE fp32 products, the reference), "tf32" (tensor cores
+// with 10-bit-mantissa inputs; PyTorch's allow_tf32) or "bf16" (operands rounded to bf16, fp32
+// accumulation and output; tensors and every other op stay fp32).
 struct CudaOptions {
   std::string matmul = "fp32";
 };

@@ -1,5 +1,7 @@
 // Elementwise and gather/scatter kernels of the CUDA backend: the same formulas, in the same
 // order, as the CPU reference (src/ops/cpu/cpu_backend.cpp), so fp32 results agree to rounding.
+#include <cuda_bf16.h>
+
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/kernels.cuh"
 
@@ -78,6 +80,10 @@ __global__ void scale_kernel(float* x, float f, int64_t n) {
   AGPT_GRID_LOOP(i, n) x[i] *= f;
 }
 
+__global__ void to_bf16_kernel(__nv_bfloat16* out, const float* in, int64_t n) {
+  AGPT_GRID_LOOP(i, n) out[i] = __float2bfloat16_rn(in[i]);
+}
+
 __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64_t n, AdamWConstants c) {
   AGPT_GRID_LOOP(i, n) {
     float gi = g[i] * c.grad_scale;
@@ -137,6 +143,12 @@ void scale(float* x, float f, int64_t n, cudaStream_t s) {
   if (n == 0) return;
   scale_kernel<<<blocks_for(n, kThreads), kThreads, 0, s>>>(x, f, n);
   AGPT_CUDA_LAUNCHED("scale");
+}
+
+void to_bf16(void* out, const float* in, int64_t n, cudaStream_t s) {
+  if (n == 0) return;
+  to_bf16_kernel<<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<__nv_bfloat16*>(out), in, n);
+  AGPT_CUDA_LAUNCHED("to_bf16");
 }
 
 void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConstants& c, cudaStream_t s) {

@@ -24,6 +24,9 @@ struct AdamWConstants {
 };
 void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConstants& c, cudaStream_t s);
 
+// Rounds fp32 to bf16 (round to nearest even), for bf16 matrix products of fp32 tensors.
+void to_bf16(void* out, const float* in, int64_t n, cudaStream_t s);
+
 // reduce.cu
 void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t N, int64_t D, float eps,
                      cudaStream_t s);
