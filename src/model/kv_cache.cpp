@@ -23,8 +23,8 @@ KvCache::KvCache(const LlamaConfig& config, ops::Backend& backend, int64_t capac
   config_.fill_defaults();
   if (capacity <= 0) fail("KV cache: capacity must be positive, got ", capacity);
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
-    keys_.push_back(backend.empty({capacity, config_.num_key_value_heads, config_.head_dim}));
-    values_.push_back(backend.empty({capacity, config_.num_key_value_heads, config_.head_dim}));
+    keys_.push_back(backend.empty({capacity, config_.num_key_value_heads, config_.head_dim}, backend.activation_dtype()));
+    values_.push_back(backend.empty({capacity, config_.num_key_value_heads, config_.head_dim}, backend.activation_dtype()));
   }
 }
 
@@ -41,17 +41,17 @@ void KvCache::ensure_scratch(int64_t rows) {
   Scratch s;
   s.rows = rows;
   s.ids = be.empty({rows}, ops::DType::kI32);
-  s.x = be.empty({rows, c.hidden_size});
-  s.n = be.empty({rows, c.hidden_size});
-  s.tmp = be.empty({rows, c.hidden_size});
+  s.x = be.empty({rows, c.hidden_size}, be.activation_dtype());
+  s.n = be.empty({rows, c.hidden_size}, be.activation_dtype());
+  s.tmp = be.empty({rows, c.hidden_size}, be.activation_dtype());
   s.rstd = be.empty({rows});
-  s.q = be.empty({rows, c.q_size()});
-  s.att = be.empty({rows, c.q_size()});
+  s.q = be.empty({rows, c.q_size()}, be.activation_dtype());
+  s.att = be.empty({rows, c.q_size()}, be.activation_dtype());
   s.lse = be.empty({c.num_attention_heads * rows});
-  s.gate = be.empty({rows, c.intermediate_size});
-  s.up = be.empty({rows, c.intermediate_size});
-  s.act = be.empty({rows, c.intermediate_size});
-  s.logits = be.empty({rows, c.vocab_size});
+  s.gate = be.empty({rows, c.intermediate_size}, be.activation_dtype());
+  s.up = be.empty({rows, c.intermediate_size}, be.activation_dtype());
+  s.act = be.empty({rows, c.intermediate_size}, be.activation_dtype());
+  s.logits = be.empty({rows, c.vocab_size}, be.activation_dtype());
   scratch_ = std::move(s);
 }
 

@@ -228,42 +228,43 @@ void Llama::ensure_activations(int64_t B, int64_t T) {
   const int64_t N = B * T, D = c.hidden_size, F = c.intermediate_size, H = c.num_attention_heads,
                 KV = c.num_key_value_heads, hd = c.head_dim;
   ops::Backend& be = *backend_;
+  const ops::DType act = be.activation_dtype();  // activations and their gradients
   acts_ = Activations{};
   acts_.B = B;
   acts_.T = T;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     LayerActs a;
-    a.x = be.empty({N, D});
+    a.x = be.empty({N, D}, act);
     a.rstd1 = be.empty({N});
-    a.n1 = be.empty({N, D});
-    a.q = be.empty({B, T, H, hd});
-    a.k = be.empty({B, T, KV, hd});
-    a.v = be.empty({B, T, KV, hd});
-    a.att = be.empty({B, T, H, hd});
+    a.n1 = be.empty({N, D}, act);
+    a.q = be.empty({B, T, H, hd}, act);
+    a.k = be.empty({B, T, KV, hd}, act);
+    a.v = be.empty({B, T, KV, hd}, act);
+    a.att = be.empty({B, T, H, hd}, act);
     a.lse = be.empty({B, H, T});
-    a.mid = be.empty({N, D});
+    a.mid = be.empty({N, D}, act);
     a.rstd2 = be.empty({N});
-    a.n2 = be.empty({N, D});
-    a.gate = be.empty({N, F});
-    a.up = be.empty({N, F});
-    a.act = be.empty({N, F});
+    a.n2 = be.empty({N, D}, act);
+    a.gate = be.empty({N, F}, act);
+    a.up = be.empty({N, F}, act);
+    a.act = be.empty({N, F}, act);
     acts_.layers.push_back(std::move(a));
   }
-  acts_.out = be.empty({N, D});
+  acts_.out = be.empty({N, D}, act);
   acts_.rstdf = be.empty({N});
-  acts_.nf = be.empty({N, D});
-  acts_.logits = be.empty({N, c.vocab_size});
+  acts_.nf = be.empty({N, D}, act);
+  acts_.logits = be.empty({N, c.vocab_size}, act);
   acts_.losses = be.empty({N});
   acts_.lse_ce = be.empty({N});
-  acts_.dres = be.empty({N, D});
-  acts_.dn = be.empty({N, D});
-  acts_.datt = be.empty({N, H * hd});
-  acts_.dq = be.empty({B, T, H, hd});
-  acts_.dk = be.empty({B, T, KV, hd});
-  acts_.dv = be.empty({B, T, KV, hd});
-  acts_.dact = be.empty({N, F});
-  acts_.dgate = be.empty({N, F});
-  acts_.dup = be.empty({N, F});
+  acts_.dres = be.empty({N, D}, act);
+  acts_.dn = be.empty({N, D}, act);
+  acts_.datt = be.empty({N, H * hd}, act);
+  acts_.dq = be.empty({B, T, H, hd}, act);
+  acts_.dk = be.empty({B, T, KV, hd}, act);
+  acts_.dv = be.empty({B, T, KV, hd}, act);
+  acts_.dact = be.empty({N, F}, act);
+  acts_.dgate = be.empty({N, F}, act);
+  acts_.dup = be.empty({N, F}, act);
 }
 
 void Llama::forward(std::span<const int32_t> ids, int64_t B, int64_t T) {

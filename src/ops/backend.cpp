@@ -94,10 +94,40 @@ Tensor Backend::from_host(const Shape& shape, std::span<const int32_t> values) {
 }
 
 std::vector<float> Backend::to_host_f32(const Tensor& t) const {
-  if (t.dtype() != DType::kF32) fail("to_host_f32: tensor is ", t.describe());
   std::vector<float> out(static_cast<size_t>(t.numel()));
+  if (t.dtype() == DType::kBF16) {
+    std::vector<uint16_t> raw(out.size());
+    download(t, raw.data(), raw.size() * sizeof(uint16_t));
+    for (size_t i = 0; i < raw.size(); ++i) out[i] = bf16_to_f32(raw[i]);
+    return out;
+  }
+  if (t.dtype() != DType::kF32) fail("to_host_f32: tensor is ", t.describe());
   download(t, out.data(), out.size() * sizeof(float));
   return out;
+}
+
+Tensor Backend::from_host(const Shape& shape, std::span<const float> values, DType dtype) {
+  if (dtype == DType::kF32) return from_host(shape, values);
+  if (dtype != DType::kBF16) fail("from_host: cannot convert floats to ", dtype_name(dtype));
+  std::vector<uint16_t> raw(values.size());
+  for (size_t i = 0; i < raw.size(); ++i) raw[i] = f32_to_bf16(values[i]);
+  Tensor t = empty(shape, DType::kBF16);
+  upload(t, raw.data(), raw.size() * sizeof(uint16_t));
+  return t;
+}
+
+void Backend::do_cast(Tensor& dst, const Tensor& src) {
+  fail("cast: the ", name(), " backend has no ", dtype_name(dst.dtype() == DType::kF32 ? src.dtype() : dst.dtype()), " tensors");
+}
+
+void Backend::cast(Tensor& dst, const Tensor& src) {
+  if (!dst.defined() || !src.defined()) fail("cast: a tensor is undefined");
+  if (dst.shape() != src.shape()) fail("cast: ", src.describe(), " into ", dst.describe());
+  for (const Tensor* t : {static_cast<const Tensor*>(&dst), &src})
+    if (t->dtype() == DType::kI32) fail("cast: ", t->describe(), " is not a floating-point tensor");
+  check_devices("cast", {&dst, &src});
+  if (dst.dtype() == src.dtype()) return copy(dst, src);
+  do_cast(dst, src);
 }
 
 std::vector<int32_t> Backend::to_host_i32(const Tensor& t) const {
@@ -111,7 +141,7 @@ void Backend::embedding_forward(Tensor& out, const Tensor& ids, const Tensor& ta
   const char* op = "embedding_forward";
   expect_rank(op, "table", table, 2);
   expect_rank(op, "ids", ids, 1, DType::kI32);
-  expect_shape(op, "out", out, {ids.dim(0), table.dim(1)});
+  expect_shape(op, "out", out, {ids.dim(0), table.dim(1)}, activation_dtype());
   check_devices(op, {&out, &ids, &table});
   do_embedding_forward(out, ids, table);
 }
@@ -120,16 +150,17 @@ void Backend::embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor
   const char* op = "embedding_backward";
   expect_rank(op, "dtable", dtable, 2);
   expect_rank(op, "ids", ids, 1, DType::kI32);
-  expect_shape(op, "dout", dout, {ids.dim(0), dtable.dim(1)});
+  expect_shape(op, "dout", dout, {ids.dim(0), dtable.dim(1)}, activation_dtype());
   check_devices(op, {&dtable, &ids, &dout});
   do_embedding_backward(dtable, ids, dout);
 }
 
 void Backend::rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& x, const Tensor& w, float eps) {
   const char* op = "rmsnorm_forward";
-  expect_rank(op, "x", x, 2);
+  const DType act = activation_dtype();
+  expect_rank(op, "x", x, 2, act);
   expect_shape(op, "w", w, {x.dim(1)});
-  expect_shape(op, "out", out, x.shape());
+  expect_shape(op, "out", out, x.shape(), act);
   expect_shape(op, "rstd", rstd, {x.dim(0)});
   if (out.same_storage(x)) fail(op, ": out must not alias x (x is needed for backward)");
   check_devices(op, {&out, &rstd, &x, &w});
@@ -139,11 +170,12 @@ void Backend::rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& x, const 
 void Backend::rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dout, const Tensor& x, const Tensor& w,
                                const Tensor& rstd) {
   const char* op = "rmsnorm_backward";
-  expect_rank(op, "x", x, 2);
+  const DType act = activation_dtype();
+  expect_rank(op, "x", x, 2, act);
   expect_shape(op, "w", w, {x.dim(1)});
-  expect_shape(op, "dx", dx, x.shape());
+  expect_shape(op, "dx", dx, x.shape(), act);
   expect_shape(op, "dw", dw, w.shape());
-  expect_shape(op, "dout", dout, x.shape());
+  expect_shape(op, "dout", dout, x.shape(), act);
   expect_shape(op, "rstd", rstd, {x.dim(0)});
   if (dx.same_storage(dout)) fail(op, ": dx must not alias dout");
   check_devices(op, {&dx, &dw, &dout, &x, &w, &rstd});
@@ -152,11 +184,12 @@ void Backend::rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dout, const
 
 void Backend::matmul_forward(Tensor& y, const Tensor& x, const Tensor& w) {
   const char* op = "matmul_forward";
-  expect_rank(op, "x", x, 2);
+  const DType act = activation_dtype();
+  expect_rank(op, "x", x, 2, act);
   expect_rank(op, "w", w, 2);
   if (w.dim(1) != x.dim(1))
     fail(op, ": x ", x.describe(), " and weight ", w.describe(), " disagree on the input size");
-  expect_shape(op, "y", y, {x.dim(0), w.dim(0)});
+  expect_shape(op, "y", y, {x.dim(0), w.dim(0)}, act);
   if (y.same_storage(x) || y.same_storage(w)) fail(op, ": y must not alias an input");
   check_devices(op, {&y, &x, &w});
   do_matmul_forward(y, x, w);
@@ -164,12 +197,13 @@ void Backend::matmul_forward(Tensor& y, const Tensor& x, const Tensor& w) {
 
 void Backend::matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w) {
   const char* op = "matmul_backward";
-  expect_rank(op, "x", x, 2);
+  const DType act = activation_dtype();
+  expect_rank(op, "x", x, 2, act);
   expect_rank(op, "w", w, 2);
   if (w.dim(1) != x.dim(1))
     fail(op, ": x ", x.describe(), " and weight ", w.describe(), " disagree on the input size");
-  expect_shape(op, "dy", dy, {x.dim(0), w.dim(0)});
-  if (dx.defined()) expect_shape(op, "dx", dx, x.shape());
+  expect_shape(op, "dy", dy, {x.dim(0), w.dim(0)}, act);
+  if (dx.defined()) expect_shape(op, "dx", dx, x.shape(), act);
   if (dw.defined()) expect_shape(op, "dw", dw, w.shape());
   if (dx.defined() && (dx.same_storage(dy) || dx.same_storage(w))) fail(op, ": dx must not alias dy or w");
   if (dw.defined() && (dw.same_storage(dy) || dw.same_storage(x))) fail(op, ": dw must not alias dy or x");
@@ -178,8 +212,8 @@ void Backend::matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Te
 }
 
 namespace {
-void check_rope(const char* op, const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0) {
-  expect_rank(op, "x", x, 4);
+void check_rope(const char* op, const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0, DType act) {
+  expect_rank(op, "x", x, 4, act);
   int64_t hd = x.dim(3);
   if (hd % 2 != 0) fail(op, ": head dim ", hd, " is odd");
   expect_rank(op, "cos", cos, 2);
@@ -191,25 +225,25 @@ void check_rope(const char* op, const Tensor& x, const Tensor& cos, const Tensor
 }  // namespace
 
 void Backend::rope_forward(Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0) {
-  check_rope("rope_forward", x, cos, sin, pos0);
+  check_rope("rope_forward", x, cos, sin, pos0, activation_dtype());
   check_devices("rope_forward", {&x, &cos, &sin});
   do_rope(x, cos, sin, pos0, false);
 }
 
 void Backend::rope_backward(Tensor& dx, const Tensor& cos, const Tensor& sin, int64_t pos0) {
-  check_rope("rope_backward", dx, cos, sin, pos0);
+  check_rope("rope_backward", dx, cos, sin, pos0, activation_dtype());
   check_devices("rope_backward", {&dx, &cos, &sin});
   do_rope(dx, cos, sin, pos0, true);
 }
 
 namespace {
 // q [B, Tq, H, hd]; k, v [B, Tk, KV, hd] with Tk >= Tq and H a multiple of KV.
-void check_attention(const char* op, const Tensor& q, const Tensor& k, const Tensor& v) {
-  expect_rank(op, "q", q, 4);
-  expect_rank(op, "k", k, 4);
+void check_attention(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, DType act) {
+  expect_rank(op, "q", q, 4, act);
+  expect_rank(op, "k", k, 4, act);
   int64_t B = q.dim(0), Tq = q.dim(1), H = q.dim(2), hd = q.dim(3), Tk = k.dim(1), KV = k.dim(2);
-  expect_shape(op, "k", k, {B, Tk, KV, hd});
-  expect_shape(op, "v", v, {B, Tk, KV, hd});
+  expect_shape(op, "k", k, {B, Tk, KV, hd}, act);
+  expect_shape(op, "v", v, {B, Tk, KV, hd}, act);
   if (Tk < Tq)
     fail(op, ": ", Tq, " queries but only ", Tk, " keys (the queries are the last Tq of the Tk positions)");
   if (KV == 0 || H % KV != 0) fail(op, ": ", H, " query heads are not a multiple of ", KV, " kv heads");
@@ -218,8 +252,9 @@ void check_attention(const char* op, const Tensor& q, const Tensor& k, const Ten
 
 void Backend::attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v) {
   const char* op = "attention_forward";
-  check_attention(op, q, k, v);
-  expect_shape(op, "out", out, q.shape());
+  const DType act = activation_dtype();
+  check_attention(op, q, k, v, act);
+  expect_shape(op, "out", out, q.shape(), act);
   expect_shape(op, "lse", lse, {q.dim(0), q.dim(2), q.dim(1)});
   for (const Tensor* in : {&q, &k, &v})
     if (out.same_storage(*in)) fail(op, ": out must not alias q, k or v");
@@ -230,15 +265,16 @@ void Backend::attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const
 void Backend::attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout, const Tensor& q,
                                  const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse) {
   const char* op = "attention_backward";
-  check_attention(op, q, k, v);
+  const DType act = activation_dtype();
+  check_attention(op, q, k, v, act);
   if (k.dim(1) != q.dim(1))
     fail(op, ": needs as many keys as queries (training attends a whole sequence), got ", q.dim(1),
          " queries and ", k.dim(1), " keys");
-  expect_shape(op, "dq", dq, q.shape());
-  expect_shape(op, "dk", dk, k.shape());
-  expect_shape(op, "dv", dv, v.shape());
-  expect_shape(op, "dout", dout, q.shape());
-  expect_shape(op, "out", out, q.shape());
+  expect_shape(op, "dq", dq, q.shape(), act);
+  expect_shape(op, "dk", dk, k.shape(), act);
+  expect_shape(op, "dv", dv, v.shape(), act);
+  expect_shape(op, "dout", dout, q.shape(), act);
+  expect_shape(op, "out", out, q.shape(), act);
   expect_shape(op, "lse", lse, {q.dim(0), q.dim(2), q.dim(1)});
   check_devices(op, {&dq, &dk, &dv, &dout, &q, &k, &v, &out, &lse});
   do_attention_backward(dq, dk, dv, dout, q, k, v, out, lse);
@@ -246,9 +282,10 @@ void Backend::attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tenso
 
 void Backend::swiglu_forward(Tensor& out, const Tensor& gate, const Tensor& up) {
   const char* op = "swiglu_forward";
-  expect_rank(op, "gate", gate, 2);
-  expect_shape(op, "up", up, gate.shape());
-  expect_shape(op, "out", out, gate.shape());
+  const DType act = activation_dtype();
+  expect_rank(op, "gate", gate, 2, act);
+  expect_shape(op, "up", up, gate.shape(), act);
+  expect_shape(op, "out", out, gate.shape(), act);
   if (out.same_storage(gate) || out.same_storage(up)) fail(op, ": out must not alias gate or up");
   check_devices(op, {&out, &gate, &up});
   do_swiglu_forward(out, gate, up);
@@ -257,11 +294,12 @@ void Backend::swiglu_forward(Tensor& out, const Tensor& gate, const Tensor& up) 
 void Backend::swiglu_backward(Tensor& dgate, Tensor& dup, const Tensor& dout, const Tensor& gate,
                               const Tensor& up) {
   const char* op = "swiglu_backward";
-  expect_rank(op, "gate", gate, 2);
-  expect_shape(op, "dgate", dgate, gate.shape());
-  expect_shape(op, "dup", dup, gate.shape());
-  expect_shape(op, "up", up, gate.shape());
-  expect_shape(op, "dout", dout, gate.shape());
+  const DType act = activation_dtype();
+  expect_rank(op, "gate", gate, 2, act);
+  expect_shape(op, "dgate", dgate, gate.shape(), act);
+  expect_shape(op, "dup", dup, gate.shape(), act);
+  expect_shape(op, "up", up, gate.shape(), act);
+  expect_shape(op, "dout", dout, gate.shape(), act);
   if (dgate.same_storage(dup)) fail(op, ": dgate and dup must be different tensors");
   check_devices(op, {&dgate, &dup, &dout, &gate, &up});
   do_swiglu_backward(dgate, dup, dout, gate, up);
@@ -269,22 +307,23 @@ void Backend::swiglu_backward(Tensor& dgate, Tensor& dup, const Tensor& dout, co
 
 void Backend::add(Tensor& out, const Tensor& a, const Tensor& b) {
   const char* op = "add";
-  if (!a.defined() || a.dtype() != DType::kF32) fail(op, ": a is ", a.describe());
-  expect_shape(op, "b", b, a.shape());
-  expect_shape(op, "out", out, a.shape());
+  if (!a.defined() || (a.dtype() != DType::kF32 && a.dtype() != activation_dtype())) fail(op, ": a is ", a.describe());
+  expect_shape(op, "b", b, a.shape(), a.dtype());
+  expect_shape(op, "out", out, a.shape(), a.dtype());
   check_devices(op, {&out, &a, &b});
   do_add(out, a, b);
 }
 
 void Backend::scale(Tensor& t, float s) {
-  if (!t.defined() || t.dtype() != DType::kF32) fail("scale: tensor is ", t.describe());
+  if (!t.defined() || (t.dtype() != DType::kF32 && t.dtype() != activation_dtype()))
+    fail("scale: tensor is ", t.describe());
   check_device("scale", t, "tensor");
   do_scale(t, s);
 }
 
 void Backend::cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets) {
   const char* op = "cross_entropy_forward";
-  expect_rank(op, "logits", logits, 2);
+  expect_rank(op, "logits", logits, 2, activation_dtype());
   expect_shape(op, "targets", targets, {logits.dim(0)}, DType::kI32);
   expect_shape(op, "losses", losses, {logits.dim(0)});
   expect_shape(op, "lse", lse, {logits.dim(0)});
@@ -295,8 +334,8 @@ void Backend::cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& l
 void Backend::cross_entropy_backward(Tensor& dlogits, const Tensor& logits, const Tensor& lse,
                                      const Tensor& targets, float scale) {
   const char* op = "cross_entropy_backward";
-  expect_rank(op, "logits", logits, 2);
-  expect_shape(op, "dlogits", dlogits, logits.shape());
+  expect_rank(op, "logits", logits, 2, activation_dtype());
+  expect_shape(op, "dlogits", dlogits, logits.shape(), activation_dtype());
   expect_shape(op, "targets", targets, {logits.dim(0)}, DType::kI32);
   expect_shape(op, "lse", lse, {logits.dim(0)});
   check_devices(op, {&dlogits, &logits, &lse, &targets});

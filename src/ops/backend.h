@@ -50,13 +50,22 @@ class Backend {
   void upload(Tensor& dst, const void* host, size_t bytes);  // bytes == dst.bytes()
   void download(const Tensor& src, void* host, size_t bytes) const;
   virtual void synchronize() {}
+  // The type of activation tensors (and their gradients) this backend computes with: every
+  // tensor the ops below call an activation. fp32 on the CPU; fp32 or bf16 on CUDA. Weights,
+  // norm weights, per-row statistics (rstd, lse, losses), weight gradients and optimizer state
+  // are always fp32; kernels compute in fp32 and round activations on store.
+  virtual DType activation_dtype() const { return DType::kF32; }
+  // dst = src converted between fp32 and bf16 (round to nearest even); same shape.
+  void cast(Tensor& dst, const Tensor& src);
   // Most device memory this backend has held at once, in bytes (0 where not tracked, e.g. CPU).
   virtual int64_t peak_memory_bytes() const { return 0; }
 
   // Host convenience built on upload/download.
   Tensor from_host(const Shape& shape, std::span<const float> values);
   Tensor from_host(const Shape& shape, std::span<const int32_t> values);
-  std::vector<float> to_host_f32(const Tensor& t) const;
+  // fp32 or bf16 values (converted on the host).
+  Tensor from_host(const Shape& shape, std::span<const float> values, DType dtype);
+  std::vector<float> to_host_f32(const Tensor& t) const;  // fp32 or bf16 tensors
   std::vector<int32_t> to_host_i32(const Tensor& t) const;
 
   // ---- embedding --------------------------------------------------------------------------------
@@ -137,6 +146,7 @@ class Backend {
   virtual void do_copy(Tensor& dst, const Tensor& src) = 0;
   virtual void do_upload(Tensor& dst, const void* host) = 0;
   virtual void do_download(const Tensor& src, void* host) const = 0;
+  virtual void do_cast(Tensor& dst, const Tensor& src);  // default: fails (fp32-only backend)
 
   virtual void do_embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table) = 0;
   virtual void do_embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) = 0;

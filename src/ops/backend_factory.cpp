@@ -26,7 +26,9 @@ std::unique_ptr<Backend> make_backend(std::string_view device, int threads, std:
     if (precision != "fp32") fail("precision ", std::string(precision), " needs a CUDA device; the CPU backend is fp32");
     return make_cpu_backend(threads);
   }
-  CudaOptions options{.matmul = std::string(precision)};
+  // bf16: mixed precision as Megatron runs it: bf16 activations and matrix products, fp32 master
+  // weights, gradients and optimizer state.
+  CudaOptions options{.matmul = std::string(precision), .activations = precision == "bf16" ? "bf16" : "fp32"};
   if (device == "cuda") return make_cuda_backend(0, options);
   if (device.starts_with("cuda:")) {
     std::string_view rest = device.substr(5);

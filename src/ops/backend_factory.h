@@ -9,8 +9,8 @@
 namespace agpt::ops {
 
 // threads: CPU threads for the CPU backend (<= 0: all cores); ignored by CUDA.
-// precision: "fp32" everywhere; "tf32" or "bf16" (CUDA only): how matrix products run (see
-// CudaOptions in ops/cuda/cuda_backend.h).
+// precision: "fp32" everywhere; CUDA only: "tf32" (fp32 tensors, TF32 matrix products) or "bf16"
+// (bf16 activations and matrix products, fp32 weights/gradients/optimizer; see CudaOptions).
 std::unique_ptr<Backend> make_backend(std::string_view device, int threads = 0, std::string_view precision = "fp32");
 
 }  // namespace agpt::ops

@@ -1,5 +1,6 @@
 #include "ops/tensor.h"
 
+#include <cstring>
 #include <limits>
 
 #include "base/error.h"
@@ -96,6 +97,21 @@ Tensor Tensor::narrow(int64_t begin, int64_t count) const {
 std::string Tensor::describe() const {
   if (!defined()) return "undefined";
   return std::string(dtype_name(dtype_)) + shape_string(shape_);
+}
+
+uint16_t f32_to_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+float bf16_to_f32(uint16_t x) {
+  uint32_t u = static_cast<uint32_t>(x) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
 }
 
 }  // namespace agpt::ops

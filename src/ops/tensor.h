@@ -23,6 +23,10 @@ size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
 const char* device_name(Device device);
 
+// bf16 <-> fp32 on the host (round to nearest even; NaN stays NaN).
+uint16_t f32_to_bf16(float x);
+float bf16_to_f32(uint16_t x);
+
 using Shape = std::vector<int64_t>;
 std::string shape_string(const Shape& shape);  // "[2, 16, 64]"
 int64_t shape_numel(const Shape& shape);        // fails on negative dims or overflow

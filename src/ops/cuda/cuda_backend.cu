@@ -99,6 +99,9 @@ class CudaBackend final : public Backend {
     else if (options.matmul == "bf16") AGPT_CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
     else fail("CUDA matmul precision '", options.matmul, "': expected fp32, tf32 or bf16");
     matmul_ = options.matmul;
+    if (options.activations == "bf16") act_ = DType::kBF16;
+    else if (options.activations != "fp32") fail("CUDA activations '", options.activations, "': expected fp32 or bf16");
+    if (act_ == DType::kBF16 && matmul_ != "bf16") fail("bf16 activations need bf16 matrix products");
     cudaDeviceProp prop{};
     AGPT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     device_name_ = prop.name;
@@ -113,8 +116,10 @@ class CudaBackend final : public Backend {
   }
 
   std::string name() const override {
-    return "cuda:" + std::to_string(device_) + " (" + device_name_ + ", " + matmul_ + " matmul)";
+    return "cuda:" + std::to_string(device_) + " (" + device_name_ + ", " + matmul_ + " matmul, " +
+           dtype_name(act_) + " activations)";
   }
+  DType activation_dtype() const override { return act_; }
   int64_t peak_memory_bytes() const override {
     cudaMemPool_t pool;
     uint64_t high = 0;
@@ -145,6 +150,10 @@ class CudaBackend final : public Backend {
     AGPT_PROFILE_OP("copy");
     AGPT_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.bytes(), cudaMemcpyDeviceToDevice, stream_));
   }
+  void do_cast(Tensor& dst, const Tensor& src) override {
+    AGPT_PROFILE_OP("cast");
+    cuda::cast(dst.raw(), elem(dst), src.raw(), elem(src), dst.numel(), stream_);
+  }
   void do_upload(Tensor& dst, const void* host) override {
     AGPT_PROFILE_OP("upload");
     AGPT_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), host, dst.bytes(), cudaMemcpyHostToDevice, stream_));
@@ -165,7 +174,7 @@ class CudaBackend final : public Backend {
     for (int64_t n = 0; n < N; ++n)
       if (host[n] < 0 || host[n] >= V)
         fail("embedding: token id ", host[n], " at position ", n, " is outside [0, ", V, ")");
-    cuda::embedding_forward(out.data<float>(), ids.data<int32_t>(), table.data<float>(), N, D, stream_);
+    cuda::embedding_forward(out.raw(), elem(out), ids.data<int32_t>(), table.data<float>(), N, D, stream_);
   }
 
   // Groups positions by token on the host (a counting sort, as the CPU reference does), then one
@@ -198,40 +207,47 @@ class CudaBackend final : public Backend {
     Tensor dev = empty({static_cast<int64_t>(packed.size())}, DType::kI32);
     do_upload(dev, packed.data());
     const int32_t* base = dev.data<int32_t>();
-    cuda::embedding_backward(dtable.data<float>(), base, base + N, base + N + start.size(), static_cast<int64_t>(token.size()),
-                       dout.data<float>(), D, stream_);
+    cuda::embedding_backward(dtable.data<float>(), base, base + N, base + N + start.size(),
+                             static_cast<int64_t>(token.size()), dout.raw(), elem(dout), D, stream_);
   }
 
   void do_rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& x, const Tensor& w, float eps) override {
     AGPT_PROFILE_OP("rmsnorm_forward");
-    cuda::rmsnorm_forward(out.data<float>(), rstd.data<float>(), x.data<float>(), w.data<float>(), x.dim(0), x.dim(1), eps,
-                    stream_);
+    cuda::rmsnorm_forward(out.raw(), rstd.data<float>(), x.raw(), w.data<float>(), elem(x), x.dim(0), x.dim(1), eps,
+                          stream_);
   }
   void do_rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dout, const Tensor& x, const Tensor& w,
                            const Tensor& rstd) override {
     AGPT_PROFILE_OP("rmsnorm_backward");
     int64_t N = x.dim(0), D = x.dim(1);
     Tensor partial = empty({std::max<int64_t>(rmsnorm_dw_chunks(N), 1), D});
-    cuda::rmsnorm_backward(dx.defined() ? dx.data<float>() : nullptr, dw.defined() ? dw.data<float>() : nullptr,
-                     partial.data<float>(), dout.data<float>(), x.data<float>(), w.data<float>(), rstd.data<float>(),
-                     N, D, stream_);
+    cuda::rmsnorm_backward(dx.defined() ? dx.raw() : nullptr, dw.defined() ? dw.data<float>() : nullptr,
+                           partial.data<float>(), dout.raw(), x.raw(), w.data<float>(), rstd.data<float>(), elem(x), N, D,
+                           stream_);
   }
 
-  // Column-major C (m×n) = alpha·op(A)·op(B) + beta·C with dense fp32 operands (lda/ldb are their
-  // row lengths). In bf16 mode both operands are rounded to bf16 first and the product accumulates
-  // in fp32 into the fp32 C (like PyTorch autocast's matmul, but keeping an fp32 output).
-  void gemm(cublasOperation_t opa, cublasOperation_t opb, int m, int n, int k, const float* a, int lda,
-            int64_t a_elems, const float* b, int ldb, int64_t b_elems, float beta, float* c, int ldc) {
+  // Column-major C (m×n) = op(A)·op(B) + beta·C over dense tensors (lda/ldb their row lengths).
+  // fp32/tf32 modes: SGEMM. bf16 mode: fp32 operands are rounded to bf16 scratch first (weights
+  // are fp32 masters), bf16 operands are used as they are, and the product accumulates in fp32
+  // into C of C's own type (bf16 activations, fp32 weight gradients).
+  void gemm(cublasOperation_t opa, cublasOperation_t opb, int m, int n, int k, const Tensor& a, int lda,
+            const Tensor& b, int ldb, float beta, Tensor& c, int ldc) {
     const float one = 1;
     if (matmul_ != "bf16") {
-      AGPT_CUBLAS_CHECK(cublasSgemm(blas_, opa, opb, m, n, k, &one, a, lda, b, ldb, &beta, c, ldc));
+      AGPT_CUBLAS_CHECK(cublasSgemm(blas_, opa, opb, m, n, k, &one, a.data<float>(), lda, b.data<float>(), ldb, &beta,
+                                    c.data<float>(), ldc));
       return;
     }
-    Tensor a16 = empty({a_elems}, DType::kBF16), b16 = empty({b_elems}, DType::kBF16);
-    cuda::to_bf16(a16.raw(), a, a_elems, stream_);
-    cuda::to_bf16(b16.raw(), b, b_elems, stream_);
+    auto as_bf16 = [&](const Tensor& t) {
+      if (t.dtype() == DType::kBF16) return t;
+      Tensor r = empty(t.shape(), DType::kBF16);
+      cuda::cast(r.raw(), cuda::Elem::kBF16, t.raw(), cuda::Elem::kF32, t.numel(), stream_);
+      return r;
+    };
+    Tensor a16 = as_bf16(a), b16 = as_bf16(b);
+    const cudaDataType_t ct = c.dtype() == DType::kBF16 ? CUDA_R_16BF : CUDA_R_32F;
     AGPT_CUBLAS_CHECK(cublasGemmEx(blas_, opa, opb, m, n, k, &one, a16.raw(), CUDA_R_16BF, lda, b16.raw(), CUDA_R_16BF,
-                                   ldb, &beta, c, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                                   ldb, &beta, c.raw(), ct, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   }
 
   // Row-major y[N,O] = x[N,I]·wᵀ is column-major yᵀ = w'ᵀ·xᵀ where w' (= w read column-major) is I×O.
@@ -240,67 +256,78 @@ class CudaBackend final : public Backend {
     int N = dim32(x.dim(0)), I = dim32(x.dim(1)), O = dim32(w.dim(0));
     if (N == 0 || O == 0) return;
     if (I == 0) return do_zero(y);
-    gemm(CUBLAS_OP_T, CUBLAS_OP_N, O, N, I, w.data<float>(), I, w.numel(), x.data<float>(), I, x.numel(), 0.0f,
-         y.data<float>(), O);
+    gemm(CUBLAS_OP_T, CUBLAS_OP_N, O, N, I, w, I, x, I, 0.0f, y, O);
   }
   void do_matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w) override {
     AGPT_PROFILE_OP("matmul_backward");
     int N = dim32(x.dim(0)), I = dim32(x.dim(1)), O = dim32(w.dim(0));
     if (N == 0 || I == 0 || O == 0) return;
-    if (dx.defined())  // dxᵀ (I×N) += w' (I×O) · dyᵀ (O×N)
-      gemm(CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, w.data<float>(), I, w.numel(), dy.data<float>(), O, dy.numel(), 1.0f,
-           dx.data<float>(), I);
-    if (dw.defined())  // dw' (I×O) += xᵀ (I×N) · dy (N×O)
-      gemm(CUBLAS_OP_N, CUBLAS_OP_T, I, O, N, x.data<float>(), I, x.numel(), dy.data<float>(), O, dy.numel(), 1.0f,
-           dw.data<float>(), I);
+    if (dx.defined()) gemm(CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, w, I, dy, O, 1.0f, dx, I);  // dxᵀ += w'·dyᵀ
+    if (dw.defined()) gemm(CUBLAS_OP_N, CUBLAS_OP_T, I, O, N, x, I, dy, O, 1.0f, dw, I);  // dw' += xᵀ·dy
   }
 
   void do_rope(Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0, bool inverse) override {
     AGPT_PROFILE_OP("rope");
-    cuda::rope(x.data<float>(), cos.data<float>(), sin.data<float>(), x.dim(0), x.dim(1), x.dim(2), x.dim(3), pos0, inverse,
-         stream_);
+    cuda::rope(x.raw(), elem(x), cos.data<float>(), sin.data<float>(), x.dim(0), x.dim(1), x.dim(2), x.dim(3), pos0,
+               inverse, stream_);
+  }
+
+  // The attention kernels are fp32: bf16 activations are widened into fp32 scratch around them
+  // (the scratch is a few activation rows; the T×T work dominates).
+  Tensor as_f32(const Tensor& t) {
+    if (t.dtype() == DType::kF32) return t;
+    Tensor r = empty(t.shape(), DType::kF32);
+    cuda::cast(r.raw(), cuda::Elem::kF32, t.raw(), elem(t), t.numel(), stream_);
+    return r;
   }
 
   void do_attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v) override {
     AGPT_PROFILE_OP("attention_forward");
     const int64_t B = q.dim(0), Tq = q.dim(1), Tk = k.dim(1), H = q.dim(2), KV = k.dim(2), hd = q.dim(3);
+    Tensor q32 = as_f32(q), k32 = as_f32(k), v32 = as_f32(v);
+    Tensor o32 = out.dtype() == DType::kF32 ? out : empty(out.shape(), DType::kF32);
     // Tiled flash-style kernels for training-sized chunks (hd 64/128); the warp-per-row kernels
     // for decoding a few tokens and for other head sizes.
-    if (Tq >= 16 && cuda::attention_forward_tiled(out.data<float>(), lse.data<float>(), q.data<float>(),
-                                                  k.data<float>(), v.data<float>(), B, Tq, Tk, H, KV, hd, stream_))
-      return;
-    cuda::attention_forward(out.data<float>(), lse.data<float>(), q.data<float>(), k.data<float>(), v.data<float>(),
-                            B, Tq, Tk, H, KV, hd, stream_);
+    if (!(Tq >= 16 && cuda::attention_forward_tiled(o32.data<float>(), lse.data<float>(), q32.data<float>(),
+                                                    k32.data<float>(), v32.data<float>(), B, Tq, Tk, H, KV, hd, stream_)))
+      cuda::attention_forward(o32.data<float>(), lse.data<float>(), q32.data<float>(), k32.data<float>(),
+                              v32.data<float>(), B, Tq, Tk, H, KV, hd, stream_);
+    if (!o32.same_storage(out)) cuda::cast(out.raw(), elem(out), o32.raw(), cuda::Elem::kF32, out.numel(), stream_);
   }
   void do_attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout, const Tensor& q, const Tensor& k,
                              const Tensor& v, const Tensor& out, const Tensor& lse) override {
     AGPT_PROFILE_OP("attention_backward");
     int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2), KV = k.dim(2), hd = q.dim(3);
     Tensor delta = empty({B * H * T});
-    if (cuda::attention_backward_tiled(dq.data<float>(), dk.data<float>(), dv.data<float>(), delta.data<float>(),
-                                       dout.data<float>(), q.data<float>(), k.data<float>(), v.data<float>(),
-                                       out.data<float>(), lse.data<float>(), B, T, H, KV, hd, stream_))
-      return;
-    cuda::attention_backward(dq.data<float>(), dk.data<float>(), dv.data<float>(), delta.data<float>(),
-                             dout.data<float>(), q.data<float>(), k.data<float>(), v.data<float>(), out.data<float>(),
-                             lse.data<float>(), B, T, H, KV, hd, stream_);
+    const bool wide = dq.dtype() == DType::kF32;
+    Tensor q32 = as_f32(q), k32 = as_f32(k), v32 = as_f32(v), o32 = as_f32(out), g32 = as_f32(dout);
+    // fp32 gradients accumulate in place; bf16 ones through zeroed fp32 scratch, added at the end.
+    Tensor dq32 = wide ? dq : zeros(dq.shape()), dk32 = wide ? dk : zeros(dk.shape()), dv32 = wide ? dv : zeros(dv.shape());
+    if (!cuda::attention_backward_tiled(dq32.data<float>(), dk32.data<float>(), dv32.data<float>(), delta.data<float>(),
+                                        g32.data<float>(), q32.data<float>(), k32.data<float>(), v32.data<float>(),
+                                        o32.data<float>(), lse.data<float>(), B, T, H, KV, hd, stream_))
+      cuda::attention_backward(dq32.data<float>(), dk32.data<float>(), dv32.data<float>(), delta.data<float>(),
+                               g32.data<float>(), q32.data<float>(), k32.data<float>(), v32.data<float>(),
+                               o32.data<float>(), lse.data<float>(), B, T, H, KV, hd, stream_);
+    if (!wide)
+      for (auto [g, g32p] : {std::pair<Tensor*, Tensor*>{&dq, &dq32}, {&dk, &dk32}, {&dv, &dv32}})
+        cuda::add_from_f32(g->raw(), elem(*g), g32p->data<float>(), g->numel(), stream_);
   }
 
   void do_swiglu_forward(Tensor& out, const Tensor& gate, const Tensor& up) override {
     AGPT_PROFILE_OP("swiglu_forward");
-    cuda::swiglu_forward(out.data<float>(), gate.data<float>(), up.data<float>(), gate.numel(), stream_);
+    cuda::swiglu_forward(out.raw(), gate.raw(), up.raw(), elem(gate), gate.numel(), stream_);
   }
   void do_swiglu_backward(Tensor& dgate, Tensor& dup, const Tensor& dout, const Tensor& gate,
                           const Tensor& up) override {
     AGPT_PROFILE_OP("swiglu_backward");
-    cuda::swiglu_backward(dgate.data<float>(), dup.data<float>(), dout.data<float>(), gate.data<float>(), up.data<float>(),
-                    gate.numel(), stream_);
+    cuda::swiglu_backward(dgate.raw(), dup.raw(), dout.raw(), gate.raw(), up.raw(), elem(gate), gate.numel(), stream_);
   }
   void do_add(Tensor& out, const Tensor& a, const Tensor& b) override {
     AGPT_PROFILE_OP("add");
-    cuda::add(out.data<float>(), a.data<float>(), b.data<float>(), out.numel(), stream_);
+    cuda::add(out.raw(), a.raw(), b.raw(), elem(a), out.numel(), stream_);
   }
-  void do_scale(Tensor& t, float s) override { cuda::scale(t.data<float>(), s, t.numel(), stream_); }
+  void do_scale(Tensor& t, float s) override { cuda::scale(t.raw(), elem(t), s, t.numel(), stream_); }
 
   void check_targets(const Tensor& targets, int64_t V) {
     std::vector<int32_t> y(static_cast<size_t>(targets.numel()));
@@ -311,15 +338,15 @@ class CudaBackend final : public Backend {
   void do_cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets) override {
     AGPT_PROFILE_OP("cross_entropy_forward");
     check_targets(targets, logits.dim(1));
-    cuda::cross_entropy_forward(losses.data<float>(), lse.data<float>(), logits.data<float>(), targets.data<int32_t>(),
-                          logits.dim(0), logits.dim(1), stream_);
+    cuda::cross_entropy_forward(losses.data<float>(), lse.data<float>(), logits.raw(), elem(logits),
+                                targets.data<int32_t>(), logits.dim(0), logits.dim(1), stream_);
   }
   void do_cross_entropy_backward(Tensor& dlogits, const Tensor& logits, const Tensor& lse, const Tensor& targets,
                                  float scale) override {
     AGPT_PROFILE_OP("cross_entropy_backward");
     check_targets(targets, logits.dim(1));
-    cuda::cross_entropy_backward(dlogits.data<float>(), logits.data<float>(), lse.data<float>(), targets.data<int32_t>(),
-                           logits.dim(0), logits.dim(1), scale, stream_);
+    cuda::cross_entropy_backward(dlogits.raw(), logits.raw(), elem(logits), lse.data<float>(), targets.data<int32_t>(),
+                                 logits.dim(0), logits.dim(1), scale, stream_);
   }
 
   double do_sum_squares(std::span<const Tensor> tensors) override {
@@ -352,6 +379,11 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  static cuda::Elem elem(const Tensor& t) {
+    if (t.dtype() == DType::kBF16) return cuda::Elem::kBF16;
+    if (t.dtype() != DType::kF32) fail("CUDA backend: ", t.describe(), " where a floating-point tensor was expected");
+    return cuda::Elem::kF32;
+  }
   static int dim32(int64_t d) {
     if (d > INT32_MAX) fail("matmul: dimension ", d, " is above cuBLAS's 32-bit limit");
     return static_cast<int>(d);
@@ -359,6 +391,7 @@ class CudaBackend final : public Backend {
 
   int device_;
   std::string device_name_, matmul_;
+  DType act_ = DType::kF32;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   std::unique_ptr<OpProfile> profile_;

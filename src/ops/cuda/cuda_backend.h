@@ -19,6 +19,9 @@ int cuda_device_count();
 // accumulation and output; tensors and every other op stay fp32).
 struct CudaOptions {
   std::string matmul = "fp32";
+  // Activations and their gradients: "fp32", or "bf16" (needs matmul "bf16"): half the memory and
+  // traffic; every kernel still computes in fp32.
+  std::string activations = "fp32";
 };
 // Fails with a clear message when CUDA is not compiled in or the device does not exist.
 std::unique_ptr<Backend> make_cuda_backend(int device_index = 0, const CudaOptions& options = {});

@@ -1,5 +1,7 @@
 // Elementwise and gather/scatter kernels of the CUDA backend: the same formulas, in the same
 // order, as the CPU reference (src/ops/cpu/cpu_backend.cpp), so fp32 results agree to rounding.
+// Activations are fp32 or bf16 (each kernel is a template on the element type T); values are
+// loaded to fp32, computed in fp32, and rounded to nearest even on store when T is bf16.
 #include <cuda_bf16.h>
 
 #include "ops/cuda/cuda_common.cuh"
@@ -15,26 +17,48 @@ constexpr int kThreads = 256;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n);            \
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
-__global__ void embedding_forward_kernel(float* out, const int32_t* ids, const float* table, int64_t N, int64_t D) {
+__device__ __forceinline__ float load(const float* p) { return *p; }
+__device__ __forceinline__ float load(const __nv_bfloat16* p) { return __bfloat162float(*p); }
+__device__ __forceinline__ void store(float* p, float v) { *p = v; }
+__device__ __forceinline__ void store(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+
+// Calls fn.template operator()<T>() with T the C++ type of `e`.
+template <typename Fn>
+void dispatch(Elem e, Fn&& fn) {
+  switch (e) {
+    case Elem::kF32:
+      fn.template operator()<float>();
+      return;
+    case Elem::kBF16:
+      fn.template operator()<__nv_bfloat16>();
+      return;
+  }
+  ::agpt::fail("CUDA backend: unknown element type ", static_cast<int>(e));
+}
+
+template <typename T>
+__global__ void embedding_forward_kernel(T* out, const int32_t* ids, const float* table, int64_t N, int64_t D) {
   AGPT_GRID_LOOP(i, N * D) {
     int64_t n = i / D, d = i % D;
-    out[i] = table[static_cast<int64_t>(ids[n]) * D + d];
+    store(out + i, table[static_cast<int64_t>(ids[n]) * D + d]);
   }
 }
 
 // One block per distinct token: its rows are summed in position order (deterministic, no atomics).
+template <typename T>
 __global__ void embedding_backward_kernel(float* dtable, const int32_t* order, const int32_t* start,
-                                          const int32_t* token, const float* dout, int64_t D) {
+                                          const int32_t* token, const T* dout, int64_t D) {
   const int64_t u = blockIdx.x;
   float* row = dtable + static_cast<int64_t>(token[u]) * D;
   for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
     float acc = row[d];
-    for (int32_t i = start[u]; i < start[u + 1]; ++i) acc += dout[static_cast<int64_t>(order[i]) * D + d];
+    for (int32_t i = start[u]; i < start[u + 1]; ++i) acc += load(dout + static_cast<int64_t>(order[i]) * D + d);
     row[d] = acc;
   }
 }
 
-__global__ void rope_kernel(float* x, const float* cs, const float* sn, int64_t B, int64_t T, int64_t H, int64_t hd,
+template <typename E>
+__global__ void rope_kernel(E* x, const float* cs, const float* sn, int64_t B, int64_t T, int64_t H, int64_t hd,
                             int64_t pos0, bool inverse) {
   const int64_t half = hd / 2;
   AGPT_GRID_LOOP(idx, B * T * H * half) {
@@ -43,45 +67,54 @@ __global__ void rope_kernel(float* x, const float* cs, const float* sn, int64_t 
     int64_t t = (bth / H) % T;
     int64_t pos = pos0 + t;
     float c = cs[pos * half + i], s = sn[pos * half + i];
-    float* v = x + bth * hd;
-    float x1 = v[i], x2 = v[i + half];
+    E* v = x + bth * hd;
+    float x1 = load(v + i), x2 = load(v + i + half);
     if (!inverse) {
-      v[i] = x1 * c - x2 * s;
-      v[i + half] = x2 * c + x1 * s;
+      store(v + i, x1 * c - x2 * s);
+      store(v + i + half, x2 * c + x1 * s);
     } else {
-      v[i] = x1 * c + x2 * s;
-      v[i + half] = x2 * c - x1 * s;
+      store(v + i, x1 * c + x2 * s);
+      store(v + i + half, x2 * c - x1 * s);
     }
   }
 }
 
-__global__ void swiglu_forward_kernel(float* out, const float* gate, const float* up, int64_t n) {
+template <typename T>
+__global__ void swiglu_forward_kernel(T* out, const T* gate, const T* up, int64_t n) {
   AGPT_GRID_LOOP(i, n) {
-    float g = gate[i];
-    out[i] = g / (1.0f + expf(-g)) * up[i];
+    float g = load(gate + i);
+    store(out + i, g / (1.0f + expf(-g)) * load(up + i));
   }
 }
 
-__global__ void swiglu_backward_kernel(float* dgate, float* dup, const float* dout, const float* gate,
-                                       const float* up, int64_t n) {
+template <typename T>
+__global__ void swiglu_backward_kernel(T* dgate, T* dup, const T* dout, const T* gate, const T* up, int64_t n) {
   AGPT_GRID_LOOP(i, n) {
-    float g = gate[i], u = up[i], d = dout[i];
+    float g = load(gate + i), u = load(up + i), d = load(dout + i);
     float sig = 1.0f / (1.0f + expf(-g));
-    dgate[i] += d * u * (sig * (1.0f + g * (1.0f - sig)));
-    dup[i] += d * (g * sig);
+    store(dgate + i, load(dgate + i) + d * u * (sig * (1.0f + g * (1.0f - sig))));
+    store(dup + i, load(dup + i) + d * (g * sig));
   }
 }
 
-__global__ void add_kernel(float* out, const float* a, const float* b, int64_t n) {
-  AGPT_GRID_LOOP(i, n) out[i] = a[i] + b[i];
+template <typename T>
+__global__ void add_kernel(T* out, const T* a, const T* b, int64_t n) {
+  AGPT_GRID_LOOP(i, n) store(out + i, load(a + i) + load(b + i));
 }
 
-__global__ void scale_kernel(float* x, float f, int64_t n) {
-  AGPT_GRID_LOOP(i, n) x[i] *= f;
+template <typename T>
+__global__ void scale_kernel(T* x, float f, int64_t n) {
+  AGPT_GRID_LOOP(i, n) store(x + i, load(x + i) * f);
 }
 
-__global__ void to_bf16_kernel(__nv_bfloat16* out, const float* in, int64_t n) {
-  AGPT_GRID_LOOP(i, n) out[i] = __float2bfloat16_rn(in[i]);
+template <typename To, typename From>
+__global__ void cast_kernel(To* out, const From* in, int64_t n) {
+  AGPT_GRID_LOOP(i, n) store(out + i, load(in + i));
+}
+
+template <typename T>
+__global__ void add_from_f32_kernel(T* out, const float* in, int64_t n) {
+  AGPT_GRID_LOOP(i, n) store(out + i, load(out + i) + in[i]);
 }
 
 __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64_t n, AdamWConstants c) {
@@ -99,56 +132,91 @@ __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64
 
 }  // namespace
 
-void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t D, cudaStream_t s) {
+void embedding_forward(void* out, Elem e, const int32_t* ids, const float* table, int64_t N, int64_t D,
+                       cudaStream_t s) {
   if (N * D == 0) return;
-  embedding_forward_kernel<<<blocks_for(N * D, kThreads), kThreads, 0, s>>>(out, ids, table, N, D);
+  dispatch(e, [&]<typename T>() {
+    embedding_forward_kernel<T><<<blocks_for(N * D, kThreads), kThreads, 0, s>>>(static_cast<T*>(out), ids, table,
+                                                                                 N, D);
+  });
   AGPT_CUDA_LAUNCHED("embedding_forward");
 }
 
 void embedding_backward(float* dtable, const int32_t* order, const int32_t* start, const int32_t* token,
-                        int64_t unique, const float* dout, int64_t D, cudaStream_t s) {
+                        int64_t unique, const void* dout, Elem e, int64_t D, cudaStream_t s) {
   if (unique == 0 || D == 0) return;
-  embedding_backward_kernel<<<static_cast<unsigned>(unique), kThreads, 0, s>>>(dtable, order, start, token, dout, D);
+  dispatch(e, [&]<typename T>() {
+    embedding_backward_kernel<T><<<static_cast<unsigned>(unique), kThreads, 0, s>>>(
+        dtable, order, start, token, static_cast<const T*>(dout), D);
+  });
   AGPT_CUDA_LAUNCHED("embedding_backward");
 }
 
-void rope(float* x, const float* cos, const float* sin, int64_t B, int64_t T, int64_t H, int64_t hd, int64_t pos0,
-          bool inverse, cudaStream_t s) {
+void rope(void* x, Elem e, const float* cos, const float* sin, int64_t B, int64_t T, int64_t H, int64_t hd,
+          int64_t pos0, bool inverse, cudaStream_t s) {
   int64_t n = B * T * H * (hd / 2);
   if (n == 0) return;
-  rope_kernel<<<blocks_for(n, kThreads), kThreads, 0, s>>>(x, cos, sin, B, T, H, hd, pos0, inverse);
+  dispatch(e, [&]<typename E>() {
+    rope_kernel<E><<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<E*>(x), cos, sin, B, T, H, hd, pos0,
+                                                                inverse);
+  });
   AGPT_CUDA_LAUNCHED("rope");
 }
 
-void swiglu_forward(float* out, const float* gate, const float* up, int64_t n, cudaStream_t s) {
+void swiglu_forward(void* out, const void* gate, const void* up, Elem e, int64_t n, cudaStream_t s) {
   if (n == 0) return;
-  swiglu_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, s>>>(out, gate, up, n);
+  dispatch(e, [&]<typename T>() {
+    swiglu_forward_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, s>>>(
+        static_cast<T*>(out), static_cast<const T*>(gate), static_cast<const T*>(up), n);
+  });
   AGPT_CUDA_LAUNCHED("swiglu_forward");
 }
 
-void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n,
+void swiglu_backward(void* dgate, void* dup, const void* dout, const void* gate, const void* up, Elem e, int64_t n,
                      cudaStream_t s) {
   if (n == 0) return;
-  swiglu_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, s>>>(dgate, dup, dout, gate, up, n);
+  dispatch(e, [&]<typename T>() {
+    swiglu_backward_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, s>>>(
+        static_cast<T*>(dgate), static_cast<T*>(dup), static_cast<const T*>(dout), static_cast<const T*>(gate),
+        static_cast<const T*>(up), n);
+  });
   AGPT_CUDA_LAUNCHED("swiglu_backward");
 }
 
-void add(float* out, const float* a, const float* b, int64_t n, cudaStream_t s) {
+void add(void* out, const void* a, const void* b, Elem e, int64_t n, cudaStream_t s) {
   if (n == 0) return;
-  add_kernel<<<blocks_for(n, kThreads), kThreads, 0, s>>>(out, a, b, n);
+  dispatch(e, [&]<typename T>() {
+    add_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<T*>(out), static_cast<const T*>(a),
+                                                               static_cast<const T*>(b), n);
+  });
   AGPT_CUDA_LAUNCHED("add");
 }
 
-void scale(float* x, float f, int64_t n, cudaStream_t s) {
+void scale(void* x, Elem e, float f, int64_t n, cudaStream_t s) {
   if (n == 0) return;
-  scale_kernel<<<blocks_for(n, kThreads), kThreads, 0, s>>>(x, f, n);
+  dispatch(e, [&]<typename T>() {
+    scale_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<T*>(x), f, n);
+  });
   AGPT_CUDA_LAUNCHED("scale");
 }
 
-void to_bf16(void* out, const float* in, int64_t n, cudaStream_t s) {
+void cast(void* out, Elem out_e, const void* in, Elem in_e, int64_t n, cudaStream_t s) {
   if (n == 0) return;
-  to_bf16_kernel<<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<__nv_bfloat16*>(out), in, n);
-  AGPT_CUDA_LAUNCHED("to_bf16");
+  dispatch(out_e, [&]<typename To>() {
+    dispatch(in_e, [&]<typename From>() {
+      cast_kernel<To, From><<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<To*>(out),
+                                                                         static_cast<const From*>(in), n);
+    });
+  });
+  AGPT_CUDA_LAUNCHED("cast");
+}
+
+void add_from_f32(void* out, Elem out_e, const float* in, int64_t n, cudaStream_t s) {
+  if (n == 0) return;
+  dispatch(out_e, [&]<typename T>() {
+    add_from_f32_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<T*>(out), in, n);
+  });
+  AGPT_CUDA_LAUNCHED("add_from_f32");
 }
 
 void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConstants& c, cudaStream_t s) {

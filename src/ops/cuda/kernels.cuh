@@ -1,4 +1,4 @@
-// Launchers of the CUDA backend's fp32 kernels (one .cu file per family). Each takes raw device
+// Launchers of the CUDA backend's kernels (one .cu file per family). Each takes raw device
 // pointers and the stream; shapes were checked by ops::Backend before we get here.
 #pragma once
 #include <cuda_runtime.h>
@@ -7,39 +7,49 @@
 
 namespace agpt::ops::cuda {
 
+// Activation tensors (embeddings out, norms, rope, swiglu, residual adds, logits and the gradients
+// of all of these) are fp32 or bf16; every kernel computes in fp32 and rounds on store (round to
+// nearest even). Weights, norm weights, per-row statistics (rstd, lse, losses), weight gradients
+// and optimizer state are always fp32.
+enum class Elem : uint8_t { kF32, kBF16 };
+
 // elementwise.cu
-void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t D, cudaStream_t s);
+void embedding_forward(void* out, Elem e, const int32_t* ids, const float* table, int64_t N, int64_t D,
+                       cudaStream_t s);
 // Rows of dout grouped by token: rows order[start[u]..start[u+1]) all have token token[u].
+// dtable (fp32) += Σ dout rows, summed in position order.
 void embedding_backward(float* dtable, const int32_t* order, const int32_t* start, const int32_t* token,
-                        int64_t unique, const float* dout, int64_t D, cudaStream_t s);
-void rope(float* x, const float* cos, const float* sin, int64_t B, int64_t T, int64_t H, int64_t hd, int64_t pos0,
-          bool inverse, cudaStream_t s);
-void swiglu_forward(float* out, const float* gate, const float* up, int64_t n, cudaStream_t s);
-void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n,
+                        int64_t unique, const void* dout, Elem e, int64_t D, cudaStream_t s);
+void rope(void* x, Elem e, const float* cos, const float* sin, int64_t B, int64_t T, int64_t H, int64_t hd,
+          int64_t pos0, bool inverse, cudaStream_t s);
+void swiglu_forward(void* out, const void* gate, const void* up, Elem e, int64_t n, cudaStream_t s);
+void swiglu_backward(void* dgate, void* dup, const void* dout, const void* gate, const void* up, Elem e, int64_t n,
                      cudaStream_t s);
-void add(float* out, const float* a, const float* b, int64_t n, cudaStream_t s);
-void scale(float* x, float f, int64_t n, cudaStream_t s);
+void add(void* out, const void* a, const void* b, Elem e, int64_t n, cudaStream_t s);
+void scale(void* x, Elem e, float f, int64_t n, cudaStream_t s);
+// out = in converted (fp32 <-> bf16, or a plain copy when the types match).
+void cast(void* out, Elem out_e, const void* in, Elem in_e, int64_t n, cudaStream_t s);
+// out += in converted (fp32 or bf16 out, fp32 in): folds fp32 scratch gradients into activations.
+void add_from_f32(void* out, Elem out_e, const float* in, int64_t n, cudaStream_t s);
 struct AdamWConstants {
   float decay, w1, b2, w2, step_size, bias2_sqrt, eps, grad_scale;
 };
 void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConstants& c, cudaStream_t s);
 
-// Rounds fp32 to bf16 (round to nearest even), for bf16 matrix products of fp32 tensors.
-void to_bf16(void* out, const float* in, int64_t n, cudaStream_t s);
-
 // reduce.cu
-void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t N, int64_t D, float eps,
+void rmsnorm_forward(void* out, float* rstd, const void* x, const float* w, Elem e, int64_t N, int64_t D, float eps,
                      cudaStream_t s);
-// partial: scratch of rmsnorm_dw_chunks(N) * D floats.
+// partial: scratch of rmsnorm_dw_chunks(N) * D floats. dx (Elem e) and dw (fp32) may be null.
 int64_t rmsnorm_dw_chunks(int64_t N);
-void rmsnorm_backward(float* dx, float* dw, float* partial, const float* dout, const float* x, const float* w,
-                      const float* rstd, int64_t N, int64_t D, cudaStream_t s);
+void rmsnorm_backward(void* dx, float* dw, float* partial, const void* dout, const void* x, const float* w,
+                      const float* rstd, Elem e, int64_t N, int64_t D, cudaStream_t s);
 // Adds Σ x² (in double) to *result (a device double). partial: sum_squares_blocks() doubles.
 int sum_squares_blocks();
 void sum_squares(double* result, double* partial, const float* x, int64_t n, cudaStream_t s);
-void cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, int64_t N,
+void cross_entropy_forward(float* losses, float* lse, const void* logits, Elem e, const int32_t* targets, int64_t N,
                            int64_t V, cudaStream_t s);
-void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const int32_t* targets,
+// May run in place (dlogits == logits).
+void cross_entropy_backward(void* dlogits, const void* logits, Elem e, const float* lse, const int32_t* targets,
                             int64_t N, int64_t V, float scale, cudaStream_t s);
 
 // attention.cu (q [B,Tq,H,hd], k/v [B,Tk,KV,hd], query t at position Tk-Tq+t; lse [B,H,Tq])

@@ -1,7 +1,11 @@
 // Row reductions of the CUDA backend: RMSNorm, cross-entropy, and the squared norm used for
 // gradient clipping. One block per row; reductions in a fixed tree order, and cross-row sums
 // (RMSNorm's weight gradient, the global norm) in two passes with partials summed in order, so
-// the results do not depend on scheduling.
+// the results do not depend on scheduling. Activations (x, out, dx, dout, logits, dlogits) are fp32
+// or bf16 (kernels are templates on the element type T): loaded to fp32, computed in fp32, rounded
+// on store; statistics, norm weights and their gradients are fp32.
+#include <cuda_bf16.h>
+
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/kernels.cuh"
 
@@ -12,43 +16,68 @@ constexpr int kRowThreads = 256;
 constexpr int64_t kDwRowsPerChunk = 64;
 constexpr int kSumBlocks = 512;
 
-__global__ void rmsnorm_forward_kernel(float* out, float* rstd, const float* x, const float* w, int64_t D, float eps) {
+__device__ __forceinline__ float load(const float* p) { return *p; }
+__device__ __forceinline__ float load(const __nv_bfloat16* p) { return __bfloat162float(*p); }
+__device__ __forceinline__ void store(float* p, float v) { *p = v; }
+__device__ __forceinline__ void store(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+
+// Calls fn.template operator()<T>() with T the C++ type of `e`.
+template <typename Fn>
+void dispatch(Elem e, Fn&& fn) {
+  switch (e) {
+    case Elem::kF32:
+      fn.template operator()<float>();
+      return;
+    case Elem::kBF16:
+      fn.template operator()<__nv_bfloat16>();
+      return;
+  }
+  ::agpt::fail("CUDA backend: unknown element type ", static_cast<int>(e));
+}
+
+template <typename T>
+__global__ void rmsnorm_forward_kernel(T* out, float* rstd, const T* x, const float* w, int64_t D, float eps) {
   __shared__ float shared[32];
   const int64_t n = blockIdx.x;
-  const float* xr = x + n * D;
+  const T* xr = x + n * D;
   float ss = 0;
-  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) ss += xr[i] * xr[i];
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
+    float v = load(xr + i);
+    ss += v * v;
+  }
   ss = block_sum(ss, shared);
   float r = rsqrtf(ss / static_cast<float>(D) + eps);
   if (threadIdx.x == 0) rstd[n] = r;
-  float* orow = out + n * D;
-  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) orow[i] = w[i] * (xr[i] * r);
+  T* orow = out + n * D;
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) store(orow + i, w[i] * (load(xr + i) * r));
 }
 
-__global__ void rmsnorm_dx_kernel(float* dx, const float* dout, const float* x, const float* w, const float* rstd,
-                                  int64_t D) {
+template <typename T>
+__global__ void rmsnorm_dx_kernel(T* dx, const T* dout, const T* x, const float* w, const float* rstd, int64_t D) {
   __shared__ float shared[32];
   const int64_t n = blockIdx.x;
-  const float* xr = x + n * D;
-  const float* gr = dout + n * D;
+  const T* xr = x + n * D;
+  const T* gr = dout + n * D;
   float s = 0;
-  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) s += (w[i] * gr[i]) * xr[i];
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) s += (w[i] * load(gr + i)) * load(xr + i);
   s = block_sum(s, shared);
   const float r = rstd[n];
   const float c = r * r * r * s / static_cast<float>(D);
-  float* dr = dx + n * D;
-  for (int64_t i = threadIdx.x; i < D; i += blockDim.x) dr[i] += r * (w[i] * gr[i]) - c * xr[i];
+  T* dr = dx + n * D;
+  for (int64_t i = threadIdx.x; i < D; i += blockDim.x)
+    store(dr + i, load(dr + i) + (r * (w[i] * load(gr + i)) - c * load(xr + i)));
 }
 
 // partial[chunk, i] = Σ over the chunk's rows of dout * (x * rstd), one thread per column.
-__global__ void rmsnorm_dw_partial_kernel(float* partial, const float* dout, const float* x, const float* rstd,
-                                          int64_t N, int64_t D) {
+template <typename T>
+__global__ void rmsnorm_dw_partial_kernel(float* partial, const T* dout, const T* x, const float* rstd, int64_t N,
+                                          int64_t D) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i >= D) return;
   const int64_t begin = blockIdx.y * kDwRowsPerChunk;
   const int64_t end = begin + kDwRowsPerChunk < N ? begin + kDwRowsPerChunk : N;
   float acc = 0;
-  for (int64_t n = begin; n < end; ++n) acc += dout[n * D + i] * (x[n * D + i] * rstd[n]);
+  for (int64_t n = begin; n < end; ++n) acc += load(dout + n * D + i) * (load(x + n * D + i) * rstd[n]);
   partial[blockIdx.y * D + i] = acc;
 }
 
@@ -80,65 +109,81 @@ __global__ void sum_squares_final_kernel(double* result, const double* partial, 
   if (threadIdx.x == 0) *result += acc;
 }
 
-__global__ void cross_entropy_forward_kernel(float* losses, float* lse, const float* logits, const int32_t* targets,
+template <typename T>
+__global__ void cross_entropy_forward_kernel(float* losses, float* lse, const T* logits, const int32_t* targets,
                                              int64_t V) {
   __shared__ float shared[32];
   const int64_t n = blockIdx.x;
-  const float* row = logits + n * V;
+  const T* row = logits + n * V;
   float m = -INFINITY;
-  for (int64_t j = threadIdx.x; j < V; j += blockDim.x) m = fmaxf(m, row[j]);
+  for (int64_t j = threadIdx.x; j < V; j += blockDim.x) m = fmaxf(m, load(row + j));
   m = block_max(m, shared);
   float sum = 0;
-  for (int64_t j = threadIdx.x; j < V; j += blockDim.x) sum += expf(row[j] - m);
+  for (int64_t j = threadIdx.x; j < V; j += blockDim.x) sum += expf(load(row + j) - m);
   sum = block_sum(sum, shared);
   if (threadIdx.x == 0) {
     float l = m + logf(sum);
     lse[n] = l;
     int32_t y = targets[n];
-    losses[n] = y < 0 ? 0.0f : l - row[y];
+    losses[n] = y < 0 ? 0.0f : l - load(row + y);
   }
 }
 
-// May run in place (dlogits == logits): each thread reads an element before writing it, and the
-// target element is fixed up by thread 0 after the barrier.
-__global__ void cross_entropy_backward_kernel(float* dlogits, const float* logits, const float* lse,
-                                              const int32_t* targets, int64_t V, float scale) {
+// May run in place (dlogits == logits): every element, the target included, is read and then
+// written by the same thread, so no thread sees another's output and no barrier is needed. The
+// target gets (p*scale) - scale computed in fp32 with explicit roundings (no fused multiply-add):
+// bit for bit what fp32 got when it was stored as p*scale and fixed up by `-= scale`, and rounded
+// to bf16 only once.
+template <typename T>
+__global__ void cross_entropy_backward_kernel(T* dlogits, const T* logits, const float* lse, const int32_t* targets,
+                                              int64_t V, float scale) {
   const int64_t n = blockIdx.x;
-  const float* row = logits + n * V;
-  float* drow = dlogits + n * V;
+  const T* row = logits + n * V;
+  T* drow = dlogits + n * V;
   const int32_t y = targets[n];
   if (y < 0) {
-    for (int64_t j = threadIdx.x; j < V; j += blockDim.x) drow[j] = 0.0f;
+    for (int64_t j = threadIdx.x; j < V; j += blockDim.x) store(drow + j, 0.0f);
     return;
   }
   const float l = lse[n];
-  for (int64_t j = threadIdx.x; j < V; j += blockDim.x) drow[j] = expf(row[j] - l) * scale;
-  __syncthreads();
-  if (threadIdx.x == 0) drow[y] -= scale;
+  for (int64_t j = threadIdx.x; j < V; j += blockDim.x) {
+    float g = expf(load(row + j) - l) * scale;
+    if (j == y) g = __fsub_rn(g, scale);
+    store(drow + j, g);
+  }
 }
 
 }  // namespace
 
-void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t N, int64_t D, float eps,
+void rmsnorm_forward(void* out, float* rstd, const void* x, const float* w, Elem e, int64_t N, int64_t D, float eps,
                      cudaStream_t s) {
   if (N == 0) return;
-  rmsnorm_forward_kernel<<<static_cast<unsigned>(N), kRowThreads, 0, s>>>(out, rstd, x, w, D, eps);
+  dispatch(e, [&]<typename T>() {
+    rmsnorm_forward_kernel<T><<<static_cast<unsigned>(N), kRowThreads, 0, s>>>(
+        static_cast<T*>(out), rstd, static_cast<const T*>(x), w, D, eps);
+  });
   AGPT_CUDA_LAUNCHED("rmsnorm_forward");
 }
 
 int64_t rmsnorm_dw_chunks(int64_t N) { return (N + kDwRowsPerChunk - 1) / kDwRowsPerChunk; }
 
-void rmsnorm_backward(float* dx, float* dw, float* partial, const float* dout, const float* x, const float* w,
-                      const float* rstd, int64_t N, int64_t D, cudaStream_t s) {
+void rmsnorm_backward(void* dx, float* dw, float* partial, const void* dout, const void* x, const float* w,
+                      const float* rstd, Elem e, int64_t N, int64_t D, cudaStream_t s) {
   if (N == 0 || D == 0) return;
   if (dx) {
-    rmsnorm_dx_kernel<<<static_cast<unsigned>(N), kRowThreads, 0, s>>>(dx, dout, x, w, rstd, D);
+    dispatch(e, [&]<typename T>() {
+      rmsnorm_dx_kernel<T><<<static_cast<unsigned>(N), kRowThreads, 0, s>>>(
+          static_cast<T*>(dx), static_cast<const T*>(dout), static_cast<const T*>(x), w, rstd, D);
+    });
     AGPT_CUDA_LAUNCHED("rmsnorm_backward dx");
   }
   if (dw) {
     const int64_t chunks = rmsnorm_dw_chunks(N);
     dim3 grid(static_cast<unsigned>((D + 255) / 256), static_cast<unsigned>(chunks));
-    rmsnorm_dw_partial_kernel<<<grid, 256, 0, s>>>(partial, dout, x, rstd, N, D);
+    dispatch(e, [&]<typename T>() {
+      rmsnorm_dw_partial_kernel<T><<<grid, 256, 0, s>>>(partial, static_cast<const T*>(dout),
+                                                        static_cast<const T*>(x), rstd, N, D);
+    });
     AGPT_CUDA_LAUNCHED("rmsnorm_backward dw");
     rmsnorm_dw_sum_kernel<<<static_cast<unsigned>((D + 255) / 256), 256, 0, s>>>(dw, partial, chunks, D);
     AGPT_CUDA_LAUNCHED("rmsnorm_backward dw sum");
@@ -155,17 +200,23 @@ void sum_squares(double* result, double* partial, const float* x, int64_t n, cud
   AGPT_CUDA_LAUNCHED("sum_squares final");
 }
 
-void cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, int64_t N,
+void cross_entropy_forward(float* losses, float* lse, const void* logits, Elem e, const int32_t* targets, int64_t N,
                            int64_t V, cudaStream_t s) {
   if (N == 0) return;
-  cross_entropy_forward_kernel<<<static_cast<unsigned>(N), 512, 0, s>>>(losses, lse, logits, targets, V);
+  dispatch(e, [&]<typename T>() {
+    cross_entropy_forward_kernel<T><<<static_cast<unsigned>(N), 512, 0, s>>>(losses, lse, static_cast<const T*>(logits),
+                                                                             targets, V);
+  });
   AGPT_CUDA_LAUNCHED("cross_entropy_forward");
 }
 
-void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const int32_t* targets,
+void cross_entropy_backward(void* dlogits, const void* logits, Elem e, const float* lse, const int32_t* targets,
                             int64_t N, int64_t V, float scale, cudaStream_t s) {
   if (N == 0) return;
-  cross_entropy_backward_kernel<<<static_cast<unsigned>(N), 512, 0, s>>>(dlogits, logits, lse, targets, V, scale);
+  dispatch(e, [&]<typename T>() {
+    cross_entropy_backward_kernel<T><<<static_cast<unsigned>(N), 512, 0, s>>>(
+        static_cast<T*>(dlogits), static_cast<const T*>(logits), lse, targets, V, scale);
+  });
   AGPT_CUDA_LAUNCHED("cross_entropy_backward");
 }
 
