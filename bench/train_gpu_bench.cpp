@@ -3,7 +3,7 @@
 // runs both in one call). Random tokens, one micro-batch per step: forward, backward, global-norm
 // clipping and AdamW, timed after warm-up with the device synchronized.
 //
-//   train_gpu_bench [--shape 124M|1B|7B|all] [--batch B] [--seq T] [--steps 10] [--precision fp32|tf32] [--json]
+//   train_gpu_bench [--shape 124M|1B|7B|all] [--batch B] [--seq T] [--steps 10] [--precision fp32|tf32|bf16] [--json] [--gemm]
 //
 // MFU = tokens/s × (6·N + 12·L·d·T) / 989e12, N = the matrix-product parameters (non-embedding
 // parameters plus lm_head), the formula of the issue and of PyTorch's baseline script.
@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "base/error.h"
@@ -95,12 +96,57 @@ void run(const Shape& s, int B, int T, int steps, const std::string& device, con
   std::fflush(stdout);
 }
 
+// --gemm: the model's matrix products alone (forward, dx, dw of every Linear shape and lm_head)
+// through the backend, with the rate each reaches: how far the products are from the card's peak.
+void gemm_table(const Shape& s, int B, int T, const std::string& device, const std::string& precision) {
+  auto backend = agpt::ops::make_backend(device, 0, precision);
+  const auto& c = s.config;
+  const int64_t N = static_cast<int64_t>(B) * T, D = c.hidden_size, F = c.intermediate_size;
+  const int64_t Q = c.num_attention_heads * (D / c.num_attention_heads), KV = c.num_key_value_heads * (D / c.num_attention_heads);
+  const agpt::ops::DType act = backend->activation_dtype();
+  std::printf("%s matrix products, N = %lld rows, %s [%s]\n", s.name.c_str(), static_cast<long long>(N),
+              precision.c_str(), backend->name().c_str());
+  for (auto [name, in, out] : std::initializer_list<std::tuple<const char*, int64_t, int64_t>>{
+           {"q_proj", D, Q}, {"k_proj", D, KV}, {"o_proj", Q, D}, {"gate_proj", D, F}, {"down_proj", F, D},
+           {"lm_head", D, c.vocab_size}}) {
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> u(-1, 1);
+    auto rnd = [&](int64_t n) {
+      std::vector<float> v(static_cast<size_t>(n));
+      for (float& x : v) x = u(rng);
+      return v;
+    };
+    auto x = backend->from_host({N, in}, rnd(N * in), act), w = backend->from_host({out, in}, rnd(out * in));
+    auto y = backend->from_host({N, out}, rnd(N * out), act), dx = backend->from_host({N, in}, rnd(N * in), act);
+    auto dw = backend->from_host({out, in}, rnd(out * in));
+    agpt::ops::Tensor none;
+    double t[3];
+    for (int kind = 0; kind < 3; ++kind) {
+      auto once = [&] {
+        if (kind == 0) backend->matmul_forward(y, x, w);
+        else if (kind == 1) backend->matmul_backward(dx, none, y, x, w);
+        else backend->matmul_backward(none, dw, y, x, w);
+      };
+      for (int i = 0; i < 3; ++i) once();
+      backend->synchronize();
+      const double t0 = now();
+      for (int i = 0; i < 20; ++i) once();
+      backend->synchronize();
+      t[kind] = (now() - t0) / 20;
+    }
+    const double f = 2.0 * N * in * out;
+    std::printf("  %-9s %5lld x %-6lld  fwd %7.3f ms %6.0f TFLOP/s | dx %7.3f ms %6.0f | dw %7.3f ms %6.0f\n", name,
+                static_cast<long long>(in), static_cast<long long>(out), t[0] * 1e3, f / t[0] / 1e12, t[1] * 1e3,
+                f / t[1] / 1e12, t[2] * 1e3, f / t[2] / 1e12);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
   std::string which = "all", device = "cuda", precision = "tf32";
   int B = 0, T = 0, steps = 10;
-  bool json = false;
+  bool json = false, gemm = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -114,6 +160,7 @@ int main(int argc, char** argv) try {
     else if (a == "--precision") precision = value();
     else if (a == "--device") device = value();
     else if (a == "--json") json = true;
+    else if (a == "--gemm") gemm = true;
     else if (a == "-h" || a == "--help") {
       std::printf("usage: train_gpu_bench [--shape 124M|1B|7B|all] [--batch B] [--seq T] [--steps 10] "
                   "[--precision fp32|tf32] [--device cuda:N] [--json]\n");
@@ -124,7 +171,8 @@ int main(int argc, char** argv) try {
   std::vector<std::string> names = which == "all" ? std::vector<std::string>{"124M", "1B"} : std::vector<std::string>{which};
   for (const std::string& n : names) {
     Shape s = make_shape(n);
-    run(s, B > 0 ? B : s.batch, T > 0 ? T : s.seq, steps, device, precision, json);
+    if (gemm) gemm_table(s, B > 0 ? B : s.batch, T > 0 ? T : s.seq, device, precision);
+    else run(s, B > 0 ? B : s.batch, T > 0 ? T : s.seq, steps, device, precision, json);
   }
   return 0;
 } catch (const std::exception& e) {
