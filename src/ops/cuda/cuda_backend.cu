@@ -11,6 +11,7 @@
 #include <map>
 #include <vector>
 
+#include "ops/cuda/attention_mma.cuh"
 #include "ops/cuda/attention_tiled.cuh"
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/kernels.cuh"
@@ -277,8 +278,8 @@ class CudaBackend final : public Backend {
                inverse, stream_);
   }
 
-  // The attention kernels are fp32: bf16 activations are widened into fp32 scratch around them
-  // (the scratch is a few activation rows; the T×T work dominates).
+  // Attention: bf16 activations take the tensor-core kernels (attention_mma.cu); other shapes and
+  // fp32 take the fp32 kernels, with bf16 widened into fp32 scratch around them.
   Tensor as_f32(const Tensor& t) {
     if (t.dtype() == DType::kF32) return t;
     Tensor r = empty(t.shape(), DType::kF32);
@@ -289,6 +290,10 @@ class CudaBackend final : public Backend {
   void do_attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v) override {
     AGPT_PROFILE_OP("attention_forward");
     const int64_t B = q.dim(0), Tq = q.dim(1), Tk = k.dim(1), H = q.dim(2), KV = k.dim(2), hd = q.dim(3);
+    // bf16: tensor-core flash attention (hd 64/128); otherwise fp32 kernels below.
+    if (q.dtype() == DType::kBF16 && cuda::attention_forward_mma(out.raw(), lse.data<float>(), q.raw(), k.raw(), v.raw(),
+                                                                 B, Tq, Tk, H, KV, hd, stream_))
+      return;
     Tensor q32 = as_f32(q), k32 = as_f32(k), v32 = as_f32(v);
     Tensor o32 = out.dtype() == DType::kF32 ? out : empty(out.shape(), DType::kF32);
     // Tiled flash-style kernels for training-sized chunks (hd 64/128); the warp-per-row kernels
@@ -305,18 +310,25 @@ class CudaBackend final : public Backend {
     int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2), KV = k.dim(2), hd = q.dim(3);
     Tensor delta = empty({B * H * T});
     const bool wide = dq.dtype() == DType::kF32;
-    Tensor q32 = as_f32(q), k32 = as_f32(k), v32 = as_f32(v), o32 = as_f32(out), g32 = as_f32(dout);
     // fp32 gradients accumulate in place; bf16 ones through zeroed fp32 scratch, added at the end.
     Tensor dq32 = wide ? dq : zeros(dq.shape()), dk32 = wide ? dk : zeros(dk.shape()), dv32 = wide ? dv : zeros(dv.shape());
+    auto fold = [&] {
+      if (!wide)
+        for (auto [g, g32p] : {std::pair<Tensor*, Tensor*>{&dq, &dq32}, {&dk, &dk32}, {&dv, &dv32}})
+          cuda::add_from_f32(g->raw(), elem(*g), g32p->data<float>(), g->numel(), stream_);
+    };
+    if (!wide && cuda::attention_backward_mma(dq32.data<float>(), dk32.data<float>(), dv32.data<float>(),
+                                              delta.data<float>(), dout.raw(), q.raw(), k.raw(), v.raw(), out.raw(),
+                                              lse.data<float>(), B, T, H, KV, hd, stream_))
+      return fold();
+    Tensor q32 = as_f32(q), k32 = as_f32(k), v32 = as_f32(v), o32 = as_f32(out), g32 = as_f32(dout);
     if (!cuda::attention_backward_tiled(dq32.data<float>(), dk32.data<float>(), dv32.data<float>(), delta.data<float>(),
                                         g32.data<float>(), q32.data<float>(), k32.data<float>(), v32.data<float>(),
                                         o32.data<float>(), lse.data<float>(), B, T, H, KV, hd, stream_))
       cuda::attention_backward(dq32.data<float>(), dk32.data<float>(), dv32.data<float>(), delta.data<float>(),
                                g32.data<float>(), q32.data<float>(), k32.data<float>(), v32.data<float>(),
                                o32.data<float>(), lse.data<float>(), B, T, H, KV, hd, stream_);
-    if (!wide)
-      for (auto [g, g32p] : {std::pair<Tensor*, Tensor*>{&dq, &dq32}, {&dk, &dk32}, {&dv, &dv32}})
-        cuda::add_from_f32(g->raw(), elem(*g), g32p->data<float>(), g->numel(), stream_);
+    fold();
   }
 
   void do_swiglu_forward(Tensor& out, const Tensor& gate, const Tensor& up) override {
