@@ -5,6 +5,7 @@
 #include <cuda_bf16.h>
 
 #include "ops/cuda/cuda_common.cuh"
+#include "ops/cuda/elem.cuh"
 #include "ops/cuda/kernels.cuh"
 
 namespace agpt::ops::cuda {
@@ -16,25 +17,6 @@ constexpr int kThreads = 256;
 #define AGPT_GRID_LOOP(i, n)                                                                        \
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n);            \
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-
-__device__ __forceinline__ float load(const float* p) { return *p; }
-__device__ __forceinline__ float load(const __nv_bfloat16* p) { return __bfloat162float(*p); }
-__device__ __forceinline__ void store(float* p, float v) { *p = v; }
-__device__ __forceinline__ void store(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
-
-// Calls fn.template operator()<T>() with T the C++ type of `e`.
-template <typename Fn>
-void dispatch(Elem e, Fn&& fn) {
-  switch (e) {
-    case Elem::kF32:
-      fn.template operator()<float>();
-      return;
-    case Elem::kBF16:
-      fn.template operator()<__nv_bfloat16>();
-      return;
-  }
-  ::agpt::fail("CUDA backend: unknown element type ", static_cast<int>(e));
-}
 
 template <typename T>
 __global__ void embedding_forward_kernel(T* out, const int32_t* ids, const float* table, int64_t N, int64_t D) {
