@@ -3,7 +3,7 @@
 // runs both in one call). Random tokens, one micro-batch per step: forward, backward, global-norm
 // clipping and AdamW, timed after warm-up with the device synchronized.
 //
-//   train_gpu_bench [--shape 124M|1B|7B|all] [--batch B] [--seq T] [--steps 10] [--precision fp32|tf32|bf16] [--json] [--gemm]
+//   train_gpu_bench [--shape 124M|1B|7B|all] [--batch B] [--seq T] [--steps 10] [--precision fp32|tf32|bf16] [--json] [--gemm] [--recompute]
 //
 // MFU = tokens/s × (6·N + 12·L·d·T) / 989e12, N = the matrix-product parameters (non-embedding
 // parameters plus lm_head), the formula of the issue and of PyTorch's baseline script.
@@ -54,12 +54,14 @@ Shape make_shape(const std::string& name) {
   fail("--shape must be 124M, 1B, 7B or all, not '", name, "'");
 }
 
-void run(const Shape& s, int B, int T, int steps, const std::string& device, const std::string& precision, bool json) {
+void run(const Shape& s, int B, int T, int steps, const std::string& device, const std::string& precision, bool json,
+         bool recompute) {
   auto backend = agpt::ops::make_backend(device, 0, precision);
   agpt::model::LlamaConfig c = s.config;
   c.max_position_embeddings = T;
   agpt::model::Llama model(c, *backend);
   model.init_weights(1234);
+  model.set_recompute(recompute);
   agpt::model::AdamW opt(*backend, model.parameters(), agpt::model::AdamWConfig{.lr = 1e-4});
   std::mt19937 rng(7);
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(c.vocab_size - 1));
@@ -146,7 +148,7 @@ void gemm_table(const Shape& s, int B, int T, const std::string& device, const s
 int main(int argc, char** argv) try {
   std::string which = "all", device = "cuda", precision = "tf32";
   int B = 0, T = 0, steps = 10;
-  bool json = false, gemm = false;
+  bool json = false, gemm = false, recompute = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -161,9 +163,10 @@ int main(int argc, char** argv) try {
     else if (a == "--device") device = value();
     else if (a == "--json") json = true;
     else if (a == "--gemm") gemm = true;
+    else if (a == "--recompute") recompute = true;
     else if (a == "-h" || a == "--help") {
       std::printf("usage: train_gpu_bench [--shape 124M|1B|7B|all] [--batch B] [--seq T] [--steps 10] "
-                  "[--precision fp32|tf32] [--device cuda:N] [--json]\n");
+                  "[--precision fp32|tf32|bf16] [--device cuda:N] [--json] [--gemm] [--recompute]\n");
       return 0;
     } else fail("unknown argument ", a, " (see --help)");
   }
@@ -172,7 +175,7 @@ int main(int argc, char** argv) try {
   for (const std::string& n : names) {
     Shape s = make_shape(n);
     if (gemm) gemm_table(s, B > 0 ? B : s.batch, T > 0 ? T : s.seq, device, precision);
-    else run(s, B > 0 ? B : s.batch, T > 0 ? T : s.seq, steps, device, precision, json);
+    else run(s, B > 0 ? B : s.batch, T > 0 ? T : s.seq, steps, device, precision, json, recompute);
   }
   return 0;
 } catch (const std::exception& e) {

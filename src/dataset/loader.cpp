@@ -4,8 +4,9 @@
 
 namespace agpt::dataset {
 
-Loader::Loader(std::shared_ptr<const Mixture> mixture, LoaderOptions options, uint64_t consumed)
-    : mixture_(std::move(mixture)), options_(options), consumed_(consumed) {
+Loader::Loader(std::shared_ptr<const SampleSource> source, LoaderOptions options, uint64_t consumed)
+    : source_(std::move(source)), options_(options), consumed_(consumed) {
+  if (!source_) fail("the loader needs a sample source");
   if (options_.micro_batch == 0) fail("micro-batch size must be at least 1");
   if (options_.world < 1 || options_.rank < 0 || options_.rank >= options_.world)
     fail("data-parallel rank ", options_.rank, " is not in [0, ", options_.world, ")");
@@ -13,8 +14,8 @@ Loader::Loader(std::shared_ptr<const Mixture> mixture, LoaderOptions options, ui
   if (consumed_ % round != 0)
     fail("consumed samples ", consumed_, " is not a multiple of micro-batch x data-parallel size (", round,
          "); resume with the layout the checkpoint was written with, or a compatible one");
-  if (consumed_ < mixture_->start_index(options_.split))
-    fail("consumed samples ", consumed_, " is before the plan's start index ", mixture_->start_index(options_.split));
+  if (consumed_ < source_->start_index(options_.split))
+    fail("consumed samples ", consumed_, " is before the plan's start index ", source_->start_index(options_.split));
   if (options_.prefetch == 0) options_.prefetch = 1;
   worker_ = std::thread([this] { produce(); });
 }
@@ -29,18 +30,18 @@ Loader::~Loader() {
 }
 
 Batch Loader::make_batch(uint64_t round_start) const {
-  const uint64_t width = mixture_->options().seq_len + 1;
+  const uint64_t width = source_->seq_len() + 1;
   Batch b;
   b.first_index = round_start + static_cast<uint64_t>(options_.rank) * options_.micro_batch;
-  if (b.first_index + options_.micro_batch > mixture_->end_index(options_.split))
+  if (b.first_index + options_.micro_batch > source_->end_index(options_.split))
     fail("the ", split_name(options_.split), " stream is exhausted: it was planned for ",
-         mixture_->end_index(options_.split), " samples; plan more with `agpt data mix --samples`");
+         source_->end_index(options_.split), " samples; plan more with `agpt data mix --samples`");
   b.tokens.resize(options_.micro_batch * width);
   b.refs.resize(options_.micro_batch);
-  for (uint64_t k = 0; k < options_.micro_batch; ++k) {
-    b.refs[k] = mixture_->sample(options_.split, b.first_index + k);
-    mixture_->read(b.refs[k], b.tokens.data() + k * width);
-  }
+  bool have_refs = true;
+  for (uint64_t k = 0; k < options_.micro_batch; ++k)
+    have_refs &= source_->read(options_.split, b.first_index + k, b.tokens.data() + k * width, &b.refs[k]);
+  if (!have_refs) b.refs.clear();
   return b;
 }
 

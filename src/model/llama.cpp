@@ -233,6 +233,12 @@ void Llama::ensure_activations(int64_t B, int64_t T) {
   acts_.B = B;
   acts_.T = T;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    if (recompute_ && l > 0) {  // every layer but its input shares layer 0's buffers
+      LayerActs a = acts_.layers[0];
+      a.x = be.empty({N, D}, act);
+      acts_.layers.push_back(a);
+      continue;
+    }
     LayerActs a;
     a.x = be.empty({N, D}, act);
     a.rstd1 = be.empty({N});
@@ -277,38 +283,54 @@ void Llama::forward(std::span<const int32_t> ids, int64_t B, int64_t T) {
   ensure_rope(T);
   ops::Backend& be = *backend_;
   Activations& A = acts_;
-  const int64_t N = B * T, H = config_.num_attention_heads, hd = config_.head_dim;
+  const int64_t N = B * T;
   const float eps = static_cast<float>(config_.rms_norm_eps);
   A.valid_targets = -1;
   A.ids = be.from_host({N}, ids);
-  Tensor& tmp = A.dn;  // [N, D] scratch during forward
 
   be.embedding_forward(A.layers.empty() ? A.out : A.layers[0].x, A.ids, embed_->value);
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const Layer& P = layers_[l];
-    LayerActs& a = A.layers[l];
-    // attention block
-    be.rmsnorm_forward(a.n1, a.rstd1, a.x, P.input_norm->value, eps);
-    Tensor q2 = a.q.reshape({N, config_.q_size()}), k2 = a.k.reshape({N, config_.kv_size()}),
-           v2 = a.v.reshape({N, config_.kv_size()});
-    be.matmul_forward(q2, a.n1, P.q->value);
-    be.matmul_forward(k2, a.n1, P.k->value);
-    be.matmul_forward(v2, a.n1, P.v->value);
-    be.rope_forward(a.q, rope_cos_, rope_sin_);
-    be.rope_forward(a.k, rope_cos_, rope_sin_);
-    be.attention_forward(a.att, a.lse, a.q, a.k, a.v);
-    be.matmul_forward(tmp, a.att.reshape({N, H * hd}), P.o->value);
-    be.add(a.mid, a.x, tmp);
-    // MLP block
-    be.rmsnorm_forward(a.n2, a.rstd2, a.mid, P.post_norm->value, eps);
-    be.matmul_forward(a.gate, a.n2, P.gate->value);
-    be.matmul_forward(a.up, a.n2, P.up->value);
-    be.swiglu_forward(a.act, a.gate, a.up);
-    be.matmul_forward(tmp, a.act, P.down->value);
-    be.add(l + 1 < layers_.size() ? A.layers[l + 1].x : A.out, a.mid, tmp);
-  }
+  for (size_t l = 0; l < layers_.size(); ++l) layer_forward(l, true);
   be.rmsnorm_forward(A.nf, A.rstdf, A.out, final_norm_->value, eps);
   be.matmul_forward(A.logits, A.nf, lm_head_->value);
+}
+
+// One layer from its input A.layers[l].x. full: also the MLP's down projection and the residual
+// add into the next layer's input (or A.out); recomputation in backward stops before them, since
+// the layer's backward needs only what comes earlier.
+void Llama::layer_forward(size_t l, bool full) {
+  ops::Backend& be = *backend_;
+  Activations& A = acts_;
+  const int64_t N = A.B * A.T, H = config_.num_attention_heads, hd = config_.head_dim;
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  Tensor& tmp = A.dn;  // [N, D] scratch
+  const Layer& P = layers_[l];
+  LayerActs& a = A.layers[l];
+  // attention block
+  be.rmsnorm_forward(a.n1, a.rstd1, a.x, P.input_norm->value, eps);
+  Tensor q2 = a.q.reshape({N, config_.q_size()}), k2 = a.k.reshape({N, config_.kv_size()}),
+         v2 = a.v.reshape({N, config_.kv_size()});
+  be.matmul_forward(q2, a.n1, P.q->value);
+  be.matmul_forward(k2, a.n1, P.k->value);
+  be.matmul_forward(v2, a.n1, P.v->value);
+  be.rope_forward(a.q, rope_cos_, rope_sin_);
+  be.rope_forward(a.k, rope_cos_, rope_sin_);
+  be.attention_forward(a.att, a.lse, a.q, a.k, a.v);
+  be.matmul_forward(tmp, a.att.reshape({N, H * hd}), P.o->value);
+  be.add(a.mid, a.x, tmp);
+  // MLP block
+  be.rmsnorm_forward(a.n2, a.rstd2, a.mid, P.post_norm->value, eps);
+  be.matmul_forward(a.gate, a.n2, P.gate->value);
+  be.matmul_forward(a.up, a.n2, P.up->value);
+  be.swiglu_forward(a.act, a.gate, a.up);
+  if (!full) return;
+  be.matmul_forward(tmp, a.act, P.down->value);
+  be.add(l + 1 < layers_.size() ? A.layers[l + 1].x : A.out, a.mid, tmp);
+}
+
+void Llama::set_recompute(bool on) {
+  if (on == recompute_) return;
+  recompute_ = on;
+  acts_ = Activations{};  // reallocated with the new layout at the next forward
 }
 
 float Llama::forward(std::span<const int32_t> ids, std::span<const int32_t> targets, int64_t B, int64_t T) {
@@ -358,6 +380,7 @@ void Llama::backward() {
   be.rmsnorm_backward(A.dres, final_norm_->grad, A.dn, A.out, final_norm_->value, A.rstdf);
   // A.dres now holds the gradient of the residual stream; each block adds its branch's share.
   for (size_t l = layers_.size(); l-- > 0;) {
+    if (recompute_) layer_forward(l, false);  // refill the shared buffers from this layer's input
     const Layer& P = layers_[l];
     LayerActs& a = A.layers[l];
     // MLP block: out = mid + down(swiglu(gate(n2), up(n2)))

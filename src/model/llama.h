@@ -111,6 +111,12 @@ class Llama {
   // with this cache. Does not touch the training activations (forward/backward are unaffected).
   ops::Tensor forward_cached(KvCache& cache, std::span<const int32_t> ids, int64_t pos0, bool all_logits = false);
 
+  // Activation recomputation: forward keeps only each layer's input; backward re-runs the layer's
+  // forward (up to its MLP activation) before the layer's backward. About one extra forward of
+  // compute for activation memory of one layer instead of all; gradients are bit-identical.
+  void set_recompute(bool on);
+  bool recompute() const { return recompute_; }
+
   void zero_grad();
   // Adds the gradient of the last forward's loss to every parameter's grad. Overwrites logits()
   // with the loss gradient (saving one [B*T, V] buffer).
@@ -152,6 +158,7 @@ class Llama {
   };
 
   void build_parameters();
+  void layer_forward(size_t l, bool full);
   void ensure_activations(int64_t B, int64_t T);
   void ensure_rope(int64_t positions);
 
@@ -164,6 +171,7 @@ class Llama {
   Parameter* lm_head_ = nullptr;  // == embed_ when tied
   Activations acts_;
   ops::Tensor rope_cos_, rope_sin_;  // [P, hd/2]
+  bool recompute_ = false;
 };
 
 }  // namespace agpt::model

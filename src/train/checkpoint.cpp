@@ -134,7 +134,11 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
   j["consumed_samples"] = state.consumed;
   nlohmann::ordered_json per_source = nlohmann::ordered_json::object();
   for (const auto& [prefix, n] : state.stream.per_source) per_source[prefix] = n;
-  j["data_stream"] = {{"split", "train"}, {"consumed", state.stream.consumed}, {"per_source", per_source}};
+  j["data_stream"] = {{"split", "train"},
+                      {"consumed", state.stream.consumed},
+                      {"per_source", per_source},
+                      {"order", state.data_order},
+                      {"plan", hex64(state.data_plan)}};
   j["rng"] = {{"kind", "splitmix64"}, {"seed", state.rng_seed}, {"state", hex64(state.rng_state)}};
   j["config_hash"] = hex64(state.config_hash);
   j["bad_streak"] = state.bad_streak;
@@ -269,6 +273,9 @@ TrainerState load_checkpoint(const std::string& dir, model::Llama& model, model:
     s.consumed = j.at("consumed_samples").get<uint64_t>();
     s.stream.consumed = j.at("data_stream").at("consumed").get<uint64_t>();
     for (const auto& [prefix, n] : j.at("data_stream").at("per_source").items()) s.stream.per_source[prefix] = n.get<uint64_t>();
+    s.data_order = j.at("data_stream").value("order", std::string("agpt"));  // older checkpoints: agpt only
+    if (j.at("data_stream").contains("plan"))
+      s.data_plan = parse_hex64(j.at("data_stream").at("plan").get<std::string>(), "data_stream.plan");
     s.rng_seed = j.at("rng").at("seed").get<uint64_t>();
     s.rng_state = parse_hex64(j.at("rng").at("state").get<std::string>(), "rng.state");
     s.config_hash = parse_hex64(j.at("config_hash").get<std::string>(), "config_hash");

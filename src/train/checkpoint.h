@@ -32,6 +32,8 @@ struct TrainerState {
   int64_t optimizer_steps = 0;  // AdamW updates applied (its bias-correction count)
   uint64_t consumed = 0;        // training samples consumed
   dataset::StreamState stream;  // per-source counts at `consumed` (resume under a changed mixture)
+  std::string data_order = "agpt";  // the sample order trained on ("agpt" or "megatron")
+  uint64_t data_plan = 0;           // SampleSource::fingerprint() of the plan (0: unknown, older checkpoints)
   uint64_t rng_seed = 0;        // the run's seed and generator state (no randomness is drawn per step
   uint64_t rng_state = 0;       // today; kept so dropout-like features resume exactly)
   uint64_t config_hash = 0;     // TrainConfig::trajectory_hash()

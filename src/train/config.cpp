@@ -92,6 +92,7 @@ const std::vector<Entry>& entries() {
       AGPT_KEY(train, threads, Kind::kInt, false, "CPU threads; 0: all cores"),
       AGPT_KEY(train, device, Kind::kString, false, "compute device: cpu, cuda or cuda:N"),
       AGPT_KEY(train, plot, Kind::kBool, false, "draw the curves into OUT/plots/ (as `agpt plot`) at checkpoints and at the end"),
+      AGPT_KEY(train, recompute, Kind::kBool, false, "activation recomputation: less memory, about one more forward of compute"),
       AGPT_KEY(train, precision, Kind::kString, true, "fp32; or on CUDA tf32 or bf16: how matrix products run (tensors stay fp32)"),
   };
   return table;

@@ -76,6 +76,7 @@ struct TrainSection {
   int64_t threads = 0;               // CPU threads; 0: all cores
   std::string device = "cpu";        // cpu, cuda or cuda:N
   int64_t plot = 1;                  // 0/1 (TOML booleans): draw OUT/plots/ at checkpoints and at the end
+  int64_t recompute = 0;             // 0/1: keep only each layer's input, recompute the rest in backward
   std::string precision = "fp32";    // fp32; tf32 or bf16 (CUDA): how matrix products run
 };
 

@@ -105,6 +105,7 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
   } else {
     model_ = std::make_unique<model::Llama>(config_.llama_config(seq_len_), *backend_);
   }
+  model_->set_recompute(t.recompute != 0);
   model::AdamWConfig ac;
   ac.lr = t.lr, ac.beta1 = t.beta1, ac.beta2 = t.beta2, ac.eps = t.eps, ac.weight_decay = t.weight_decay;
   optimizer_ = std::make_unique<model::AdamW>(*backend_, model_->parameters(), ac);
@@ -128,6 +129,7 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
       log_warn("resuming ", found, " with changed settings (config hash ", std::hex, state_.config_hash, " -> ", hash,
                std::dec, "): the run will not match an uninterrupted one");
     if (state_.step > t.steps) fail(found, " is at step ", state_.step, ", past train.steps = ", t.steps);
+    check_resumed_data();
     log_info("resumed from ", found, " at step ", state_.step, " (", state_.consumed, " samples consumed)");
   } else {
     if (config_.model.init_from.empty()) model_->init_weights(static_cast<uint64_t>(t.seed));
@@ -136,6 +138,8 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
   }
   state_.config_hash = hash;
   state_.config = config_.to_json();
+  state_.data_order = source_->order();
+  state_.data_plan = source_->fingerprint();
 
   const std::string metrics_path = (fs::path(t.out_dir) / "metrics.jsonl").string();
   if (!found.empty()) truncate_metrics(metrics_path, state_.step);
@@ -154,8 +158,8 @@ void Trainer::open_data() {
   const TrainSection& t = config_.train;
   const uint64_t needed = static_cast<uint64_t>(t.steps * t.micro_batch * t.grad_accum);
   if (!d.mixture.empty()) {
-    mixture_ = std::make_shared<const dataset::Mixture>(dataset::Mixture::load(d.mixture));
-    seq_len_ = static_cast<int64_t>(mixture_->options().seq_len);
+    source_ = dataset::load_sample_source(d.mixture);  // `agpt data mix --order agpt` or `--order megatron`
+    seq_len_ = static_cast<int64_t>(source_->seq_len());
     if (d.seq_len && d.seq_len != seq_len_)
       fail(config_.source, ": data.seq_len = ", d.seq_len, " but the mixture ", d.mixture, " was planned with seq_len ",
            seq_len_, " (re-plan it with `agpt data mix --seq-len`, or drop data.seq_len)");
@@ -178,13 +182,31 @@ void Trainer::open_data() {
     o.split = dataset::parse_split(d.split);
     auto m = dataset::Mixture::plan(o);
     m.save(dir.string());
-    mixture_ = std::make_shared<const dataset::Mixture>(std::move(m));
+    source_ = dataset::sample_source(std::make_shared<const dataset::Mixture>(std::move(m)));
   }
-  for (const std::string& w : mixture_->warnings()) log_warn("data: ", w);
-  if (mixture_->end_index(dataset::Split::kTrain) < needed)
-    fail("the training data is planned for ", mixture_->end_index(dataset::Split::kTrain), " samples, but ", t.steps,
+  for (const std::string& w : source_->warnings()) log_warn("data: ", w);
+  if (source_->end_index(dataset::Split::kTrain) < needed)
+    fail("the training data is planned for ", source_->end_index(dataset::Split::kTrain), " samples, but ", t.steps,
          " steps x micro_batch ", t.micro_batch, " x grad_accum ", t.grad_accum, " need ", needed,
          "; plan more with `agpt data mix --samples ", needed, "` or train fewer steps");
+}
+
+// A checkpoint continues the stream it was trained on: the same order, and for the Megatron order
+// the same plan (its order is only defined for a whole Megatron plan, so it cannot continue under a
+// changed mixture the way the agpt order can).
+void Trainer::check_resumed_data() const {
+  const std::string order = source_->order();
+  const std::string& where = config_.data.mixture.empty() ? std::string("the data section") : config_.data.mixture;
+  if (state_.data_order != order)
+    fail(resumed_from_, " was trained on the ", state_.data_order, " sample order, but ", where, " is in the ", order,
+         " order; resume with the plan the run was started with (a run cannot switch sample orders)");
+  if (order == "megatron" && state_.data_plan != 0 && state_.data_plan != source_->fingerprint())
+    fail(resumed_from_, " was trained on another Megatron-order plan than ", where,
+         ": resuming with a changed mixture is not supported for the Megatron order (its sample order is only "
+         "defined for a whole Megatron plan); resume with the original plan, or use `agpt data mix --order agpt`");
+  if (order == "agpt" && state_.data_plan != 0 && state_.data_plan != source_->fingerprint())
+    log_warn(resumed_from_, ": the data plan changed since this checkpoint; the stream continues at sample ",
+             state_.consumed, " of the new plan");
 }
 
 void Trainer::write_metrics(const nlohmann::ordered_json& j) {
@@ -214,7 +236,7 @@ bool Trainer::draw_plots() {
 std::optional<EvalRecord> Trainer::evaluate() {
   using dataset::Split;
   const int64_t B = config_.train.micro_batch, T = seq_len_;
-  const uint64_t begin = mixture_->start_index(Split::kValid), end = mixture_->end_index(Split::kValid);
+  const uint64_t begin = source_->start_index(Split::kValid), end = source_->end_index(Split::kValid);
   const uint64_t available = (end - begin) / static_cast<uint64_t>(B);
   const uint64_t batches = std::min<uint64_t>(available, static_cast<uint64_t>(config_.train.eval_batches));
   if (batches == 0) return std::nullopt;
@@ -225,8 +247,7 @@ std::optional<EvalRecord> Trainer::evaluate() {
   for (uint64_t i = 0; i < batches; ++i) {
     batch.first_index = begin + i * static_cast<uint64_t>(B);
     for (int64_t b = 0; b < B; ++b)
-      mixture_->read(mixture_->sample(Split::kValid, batch.first_index + static_cast<uint64_t>(b)),
-                     batch.tokens.data() + b * (T + 1));
+      source_->read(Split::kValid, batch.first_index + static_cast<uint64_t>(b), batch.tokens.data() + b * (T + 1));
     split_window(batch, B, T, model_->config().vocab_size, ids, targets);
     sum += model_->forward(ids, targets, B, T);
   }
@@ -251,7 +272,7 @@ void Trainer::run() {
   lo.split = dataset::Split::kTrain;
   lo.micro_batch = static_cast<uint64_t>(B);
   lo.prefetch = static_cast<size_t>(2 * t.grad_accum + 2);
-  dataset::Loader loader(mixture_, lo, state_.consumed);
+  dataset::Loader loader(source_, lo, state_.consumed);
   auto& params = model_->parameters();
   const double flops_per_token = model_->train_flops_per_token(T);
   // MFU against the dense bf16 peak of an H100/H200 SXM (989 TFLOP/s) on a GPU, as Megatron and

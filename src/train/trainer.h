@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "dataset/mixture.h"
+#include "dataset/sample_source.h"
 #include "model/adamw.h"
 #include "model/llama.h"
 #include "ops/backend.h"
@@ -77,9 +78,11 @@ class Trainer {
   const std::string& last_checkpoint() const { return last_checkpoint_; }
   std::string checkpoint_root() const;
   int64_t seq_len() const { return seq_len_; }
+  const dataset::SampleSource& data() const { return *source_; }
 
  private:
   void open_data();
+  void check_resumed_data() const;  // the checkpoint's data order and plan against data.mixture
   void write_metrics(const nlohmann::ordered_json& j);
   void checkpoint();
   bool draw_plots();  // OUT/plots/ from metrics.jsonl; false (after a warning) when that failed
@@ -87,7 +90,7 @@ class Trainer {
   TrainConfig config_;
   TrainOptions options_;
   std::unique_ptr<ops::Backend> backend_;
-  std::shared_ptr<const dataset::Mixture> mixture_;
+  std::shared_ptr<const dataset::SampleSource> source_;  // the planned stream, agpt or Megatron order
   std::unique_ptr<model::Llama> model_;
   std::unique_ptr<model::AdamW> optimizer_;
   ScheduleConfig schedule_;

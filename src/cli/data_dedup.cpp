@@ -1,0 +1,116 @@
+// `agpt data dedup`: exact, paragraph-level exact and MinHash LSH near-duplicate removal.
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "base/file.h"
+#include "cli/command.h"
+#include "corpus/json.h"
+#include "corpus/writer.h"
+#include "curate/dedup.h"
+
+namespace agpt::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// --output: a file, or a directory (existing, or written with a trailing '/') that receives
+// dedup.jsonl.zst.
+std::string output_path(const std::string& out) {
+  if (out.empty()) return out;
+  if (out.back() == '/' || fs::is_directory(out)) {
+    fs::create_directories(out);
+    return (fs::path(out) / "dedup.jsonl.zst").string();
+  }
+  auto parent = fs::path(out).parent_path();
+  if (!parent.empty()) fs::create_directories(parent);
+  return out;
+}
+
+void setup_dedup(CLI::App& root) {
+  CLI::App& data = command_group(root, "data", "prepare corpora: tokenize, inspect, mix");
+  auto* cmd = data.add_subcommand("dedup", "remove exact, paragraph-level and near-duplicate (MinHash LSH) documents");
+  struct Args {
+    curate::DedupOptions opt;
+    std::string output, report, removed, on_error = "skip";
+    bool no_exact = false, no_near = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("-i,--input", a->opt.inputs, "JSONL (.gz/.zst) or text files, directories, glob patterns")->required();
+  cmd->add_option("-o,--output", a->output,
+                  "kept documents, Dolma JSONL (.jsonl, .jsonl.gz, .jsonl.zst); a directory gets dedup.jsonl.zst")
+      ->required();
+  cmd->add_option("--report", a->report, "write the counts (documents and bytes per stage and reason) as JSON");
+  cmd->add_option("--removed", a->removed,
+                  "write every removed document as JSONL: id, reason, duplicate_of, origin, text (for audits)");
+  cmd->add_flag("--paragraphs", a->opt.paragraphs, "also remove paragraphs seen in earlier documents (exact, normalised)");
+  cmd->add_flag("--no-exact", a->no_exact, "skip exact document dedup");
+  cmd->add_flag("--no-near", a->no_near, "skip MinHash near-duplicate dedup");
+  cmd->add_option("--ngram", a->opt.minhash.ngram, "shingle size (words, or characters with --char-ngrams)")
+      ->capture_default_str();
+  cmd->add_flag("--char-ngrams", a->opt.minhash.char_ngrams, "character n-gram shingles instead of word n-grams");
+  cmd->add_option("--bands", a->opt.minhash.bands, "LSH bands")->capture_default_str();
+  cmd->add_option("--rows", a->opt.minhash.rows, "signature values per band")->capture_default_str();
+  cmd->add_option("--seed", a->opt.minhash.seed, "seed of the MinHash permutations")->capture_default_str();
+  cmd->add_option("--threshold", a->opt.threshold,
+                  "0: every LSH bucket collision is a duplicate (datatrove); else also require estimated Jaccard >= this")
+      ->capture_default_str();
+  cmd->add_option("--on-error", a->on_error, "bad input lines: skip (count them) or fail")
+      ->check(CLI::IsMember({"skip", "fail"}))
+      ->capture_default_str();
+  cmd->add_option("--batch-docs", a->opt.batch_documents, "documents per hashing batch")->capture_default_str();
+  add_threads_flag(*cmd, a->opt.threads);
+  cmd->footer(
+      "Stages, in order: paragraphs (with --paragraphs), exact (normalised text: ASCII lowercase, ASCII\n"
+      "punctuation deleted, whitespace collapsed; 128-bit hash), near (MinHash LSH over word 5-grams,\n"
+      "14 bands x 8 rows). The first document in input order is kept in each group of duplicates.\n"
+      "Reads the inputs twice. The output is identical for any -j. See docs/curation.md.\n\n"
+      "Examples:\n"
+      "  agpt data dedup -i 'corpus/*.jsonl.zst' -o out/dedup.jsonl.zst --report out/dedup.json\n"
+      "  agpt data dedup -i papers/ -o out/ --paragraphs --removed out/removed.jsonl.zst --threshold 0.8");
+  set_action(cmd, [a] {
+    a->opt.on_error = a->on_error == "fail" ? corpus::OnError::kFail : corpus::OnError::kSkip;
+    a->opt.exact = !a->no_exact;
+    a->opt.near = !a->no_near;
+    if (a->opt.batch_documents == 0) fail("--batch-docs must be at least 1");
+    curate::MinHasher check(a->opt.minhash);  // fails early on bad --ngram/--bands/--rows
+    if (a->opt.threshold < 0 || a->opt.threshold > 1) fail("--threshold must be within [0, 1]");
+    corpus::DocumentWriter kept(output_path(a->output));
+    std::unique_ptr<corpus::DocumentWriter> removed;
+    if (!a->removed.empty()) removed = std::make_unique<corpus::DocumentWriter>(output_path(a->removed));
+    std::string line;
+    curate::DedupSink sink;
+    sink.kept = [&](const corpus::Document& d) { kept.write(d); };
+    sink.removed = [&](const corpus::Document& d, const char* reason, const std::string& of_id) {
+      if (!removed) return;
+      line = "{\"id\":";
+      corpus::append_json_string(line, d.id);
+      line += ",\"reason\":";
+      corpus::append_json_string(line, reason);
+      if (!of_id.empty()) {
+        line += ",\"duplicate_of\":";
+        corpus::append_json_string(line, of_id);
+      }
+      line += ",\"origin\":";
+      corpus::append_json_string(line, d.origin);
+      line += ",\"text\":";
+      corpus::append_json_string(line, d.text);
+      line += "}";
+      removed->write_line(line);
+    };
+    auto report = curate::run_dedup(a->opt, sink);
+    kept.close();
+    if (removed) removed->close();
+    if (!a->report.empty()) write_file_atomic(a->report, report.to_json());
+    std::cerr << report.read.summary() << report.table();
+    std::cerr << "wrote " << report.documents_kept << " documents to " << kept.path() << "\n";
+  });
+}
+
+AGPT_COMMAND(47, setup_dedup);
+
+}  // namespace
+}  // namespace agpt::cli
