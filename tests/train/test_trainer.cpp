@@ -17,19 +17,16 @@
 #include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/trainer.h"
+#include "trainer_test_util.h"
 
 namespace fs = std::filesystem;
 using namespace agpt;
 using namespace agpt::train;
+using agpt::train::test_util::tiny_config;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("agpt_train_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path fresh_dir(const std::string& name) { return test_util::fresh_dir("train", name); }
 
 const std::vector<uint32_t> kCycle = {3, 17, 42, 99, 7, 180, 255, 64, 12, 5, 200};
 
@@ -61,30 +58,6 @@ std::string make_mixture(const fs::path& dir, uint64_t train_samples, const std:
   return mix.string();
 }
 
-TrainConfig tiny_config(const std::string& mixture, const fs::path& out, int64_t steps) {
-  std::string toml = R"(
-[model]
-preset = "none"
-vocab_size = 256
-hidden_size = 32
-intermediate_size = 64
-num_hidden_layers = 2
-num_attention_heads = 4
-num_key_value_heads = 2
-[train]
-micro_batch = 2
-grad_accum = 2
-lr = 3e-3
-min_lr = 3e-4
-warmup = 2
-weight_decay = 0.1
-eval_batches = 2
-log_every = 1000
-threads = 1
-)";
-  return TrainConfig::parse(toml, "test.toml",
-                            {{"data.mixture", mixture}, {"train.out_dir", out.string()}, {"train.steps", std::to_string(steps)}});
-}
 
 std::string read(const fs::path& p) { return read_file(p.string()); }
 

@@ -27,6 +27,7 @@
 #include <atomic>
 
 #include "ops/cuda/attention_mma.cuh"
+#include "ops/cuda/attention_launch.cuh"
 #include "ops/cuda/cuda_common.cuh"
 
 namespace agpt::ops::cuda {
@@ -626,8 +627,6 @@ __global__ void __launch_bounds__(kThreads, HD <= 64 ? kDqMinBlocks64 : kBwdMinB
 
 // ---- host helpers -------------------------------------------------------------------------------
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
-
 // Per device (0..63): bit set once checked. Tensor-core bf16 mma needs compute capability >= 8.0.
 std::atomic<uint64_t> arch_checked{0}, arch_ok{0};
 bool device_ok() {
@@ -644,40 +643,15 @@ bool device_ok() {
   return ok;
 }
 
-// One flag bit per device (0..63) per kernel: its dynamic shared memory limit has been raised.
-template <int Which, int HD>
-std::atomic<uint64_t> smem_raised{0};
-
-template <int Which, int HD, typename Kernel>
-bool allow_smem(Kernel kernel, size_t bytes) {
-  int dev = 0;
-  AGPT_CUDA_CHECK(cudaGetDevice(&dev));
-  const uint64_t bit = dev >= 0 && dev < 64 ? (uint64_t{1} << dev) : 0;
-  if (bit != 0 && (smem_raised<Which, HD>.load(std::memory_order_acquire) & bit) != 0) return true;
-  int optin = 0;
-  AGPT_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-  if (bytes > static_cast<size_t>(optin)) return false;
-  AGPT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
-  smem_raised<Which, HD>.fetch_or(bit, std::memory_order_acq_rel);
-  return true;
-}
-
-constexpr int64_t kMaxGridYZ = 65535;
-constexpr int64_t kMaxGridX = 2147483647;
-
 bool shape_ok(int64_t B, int64_t T, int64_t H, int64_t KV, int64_t hd) {
-  if (hd != 64 && hd != 128) return false;
-  if (B < 0 || T < 0 || H <= 0 || KV <= 0 || H % KV != 0) return false;
-  if (B > kMaxGridYZ || H > kMaxGridYZ) return false;
-  if ((T + kTile - 1) / kTile > kMaxGridX) return false;
-  return true;
+  return attention_shape_ok(B, T, H, KV, hd, kTile);
 }
 
 template <int HD>
 bool forward_impl(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, int64_t B, int64_t Tq,
                   int64_t Tk, int64_t H, int64_t KV, cudaStream_t s) {
   constexpr size_t smem = fwd_smem_bytes<HD>();
-  if (!allow_smem<0, HD>(attention_forward_mma_kernel<HD>, smem)) return false;
+  if (!allow_smem<attention_forward_mma_kernel<HD>>(smem)) return false;
   const dim3 grid(static_cast<unsigned>((Tq + kTile - 1) / kTile), static_cast<unsigned>(H),
                   static_cast<unsigned>(B));
   const float sl2 = kLog2e / sqrtf(static_cast<float>(HD));
@@ -693,8 +667,8 @@ bool backward_impl(float* dq, float* dk, float* dv, float* delta, const bf16* do
                    cudaStream_t s) {
   constexpr size_t smem_kv = dkdv_smem_bytes<HD>(), smem_q = dq_smem_bytes<HD>();
   // Check both before launching anything, so that false means nothing was done.
-  if (!allow_smem<1, HD>(attention_dkdv_mma_kernel<HD>, smem_kv)) return false;
-  if (!allow_smem<2, HD>(attention_dq_mma_kernel<HD>, smem_q)) return false;
+  if (!allow_smem<attention_dkdv_mma_kernel<HD>>(smem_kv)) return false;
+  if (!allow_smem<attention_dq_mma_kernel<HD>>(smem_q)) return false;
   const int64_t rows = B * T * H;
   const int64_t delta_blocks = (rows * (HD / 8) + kDeltaThreads - 1) / kDeltaThreads;
   if (delta_blocks > kMaxGridX) return false;
