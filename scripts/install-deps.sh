@@ -9,7 +9,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libsimdjson-dev
   zlib1g-dev libzstd-dev libpcre2-dev libutf8proc-dev
   libopenblas-dev libtomlplusplus-dev libxxhash-dev
-  libopenmpi-dev openmpi-bin libyaml-cpp-dev libpoppler-cpp-dev
+  libopenmpi-dev openmpi-bin libyaml-cpp-dev libpoppler-cpp-dev libxml2-dev
 )
 if [[ "${1:-}" == "--demo" ]]; then
   packages+=(python3.11-doc)  # the default corpus: Python 3.11's reStructuredText documentation

@@ -6,7 +6,9 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "base/progress.h"
 #include "cli/command.h"
+#include "dist/communicator.h"
 #include "model/llama.h"
 #include "train/config.h"
 #include "train/trainer.h"
@@ -25,7 +27,7 @@ std::string key_list() {
 }
 
 void setup(CLI::App& root) {
-  auto* cmd = root.add_subcommand("train", "train a Llama model on a token mixture (CPU), with checkpoints and resume");
+  auto* cmd = root.add_subcommand("train", "train a Llama model on a token mixture (CPU or CUDA; several ranks under mpirun), with checkpoints and resume");
   struct Args {
     bool resume = false, print_config = false;
     int64_t stop_after = -1;
@@ -45,7 +47,11 @@ void setup(CLI::App& root) {
       "  agpt data mix --list list.txt --seq-len 256 --samples 20000 --valid-samples 200 --split 98,2,0 --out runs/mix\n"
       "  agpt train examples/tiny.toml --data.mixture runs/mix --train.out_dir runs/tiny\n"
       "  agpt train examples/tiny.toml --train.lr 3e-4 --train.steps=2000 --resume\n"
-      "  agpt train examples/tiny.toml --print-config");
+      "  agpt train examples/tiny.toml --print-config\n"
+      "  mpirun -np 2 agpt train examples/tiny.toml --train.out_dir runs/dp2      # data parallel, 2 ranks\n"
+      "  mpirun -np 8 agpt train run.toml --train.device cuda                       # one GPU per rank (NCCL)\n\n"
+      "Several ranks: the global batch is micro_batch x grad_accum x ranks; rank 0 writes the run directory;\n"
+      "checkpoints do not depend on the number of ranks (resume with another one). See docs/distributed.md.");
   set_action(cmd, [a, cmd] {
     std::string config_path;
     std::vector<std::string> rest;
@@ -75,11 +81,29 @@ void setup(CLI::App& root) {
       }
       return;
     }
+    // Under mpirun/mpiexec every process is one data-parallel rank; alone, the world is this process.
+    std::unique_ptr<dist::Communicator> world = dist::make_world_communicator();
+    if (world->rank() != 0) {  // rank 0 speaks for the job; the others print warnings and errors only
+      set_log_level(LogLevel::kQuiet);
+      Progress::set_enabled(false);
+    }
     train::TrainOptions opt;
     opt.resume = a->resume;
     opt.stop_after = a->stop_after;
-    train::Trainer trainer(config, opt);
-    trainer.run();
+    opt.comm = world.get();
+    std::unique_ptr<train::Trainer> trainer_ptr;
+    try {
+      trainer_ptr = std::make_unique<train::Trainer>(config, opt);
+      trainer_ptr->run();
+    } catch (const std::exception& e) {
+      if (world->size() <= 1) throw;
+      // The other ranks may be waiting in a collective for this one: end the whole job now.
+      std::fprintf(stderr, "agpt error (rank %d of %d, host %s): %s\n", world->rank(), world->size(),
+                   world->host().c_str(), e.what());
+      world->abort(1);
+    }
+    train::Trainer& trainer = *trainer_ptr;
+    if (world->rank() != 0) return;
     if (!trainer.evals().empty()) {
       const auto& e = trainer.evals().back();
       std::printf("validation at step %lld: loss %.4f, perplexity %.3f\n", static_cast<long long>(e.step), e.loss,

@@ -94,6 +94,13 @@ Tensor Tensor::narrow(int64_t begin, int64_t count) const {
   return Tensor(storage_, std::move(shape), dtype_, offset_ + static_cast<size_t>(begin) * row_bytes);
 }
 
+Tensor Tensor::view(int64_t offset, Shape shape) const {
+  const int64_t n = shape_numel(shape);
+  if (offset < 0 || offset > numel_ || n > numel_ - offset)
+    fail("cannot view elements [", offset, ", ", offset + n, ") of ", describe(), " as ", shape_string(shape));
+  return Tensor(storage_, std::move(shape), dtype_, offset_ + static_cast<size_t>(offset) * dtype_size(dtype_));
+}
+
 std::string Tensor::describe() const {
   if (!defined()) return "undefined";
   return std::string(dtype_name(dtype_)) + shape_string(shape_);

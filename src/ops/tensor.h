@@ -77,6 +77,9 @@ class Tensor {
   // Rows [begin, begin + count) along dimension 0, sharing storage: t.narrow(2, 3) of an [8, 4, 16]
   // tensor is a [3, 4, 16] view starting at row 2. Fails on a scalar or a range outside dim(0).
   Tensor narrow(int64_t begin, int64_t count) const;
+  // Elements [offset, offset + numel(shape)) of this tensor's (contiguous) range, seen as `shape`,
+  // sharing storage: how one flat buffer holds many parameters' gradients (data parallel).
+  Tensor view(int64_t offset, Shape shape) const;
   // Two handles into the same storage, whether or not their ranges overlap (the op checks use this
   // to refuse aliasing, so disjoint views of one buffer count as aliases there too).
   bool same_storage(const Tensor& other) const { return storage_ == other.storage_; }

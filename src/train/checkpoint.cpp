@@ -98,6 +98,16 @@ std::vector<int64_t> list_checkpoints(const std::string& root) {
 
 std::string save_checkpoint(const std::string& root, const model::Llama& model, model::AdamW& optimizer,
                             const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last) {
+  ops::Backend& b = model.backend();
+  MomentSource moments = [&](size_t i, int which) {
+    return b.to_host_f32(which == 0 ? optimizer.m().at(i) : optimizer.v().at(i));
+  };
+  return save_checkpoint(root, model, moments, optimizer.steps(), state, tokenizer_path, keep_last);
+}
+
+std::string save_checkpoint(const std::string& root, const model::Llama& model, const MomentSource& moments,
+                            int64_t optimizer_steps, const TrainerState& state, const std::string& tokenizer_path,
+                            int64_t keep_last) {
   const std::string name = checkpoint_name(state.step);
   const fs::path final_dir = fs::path(root) / name;
   const fs::path tmp = fs::path(root) / (".tmp." + name);
@@ -112,16 +122,15 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
   {
     model::SafetensorsWriter w;
     const auto& params = model.parameters();
-    ops::Backend& b = model.backend();
     for (size_t i = 0; i < params.size(); ++i) {
       const auto& shape = params[i].value.shape();
       std::vector<int64_t> s(shape.begin(), shape.end());
-      w.add_f32("exp_avg." + params[i].name, s, b.to_host_f32(optimizer.m()[i]));
-      w.add_f32("exp_avg_sq." + params[i].name, s, b.to_host_f32(optimizer.v()[i]));
+      w.add_f32("exp_avg." + params[i].name, s, moments(i, 0));
+      w.add_f32("exp_avg_sq." + params[i].name, s, moments(i, 1));
     }
     w.set_metadata("format", "pt");
     w.set_metadata("optimizer", "AdamW");
-    w.set_metadata("step", std::to_string(optimizer.steps()));
+    w.set_metadata("step", std::to_string(optimizer_steps));
     w.write((tmp / kOptimizerFile).string());
   }
   if (!tokenizer_path.empty()) write_file_atomic((tmp / "tokenizer.json").string(), read_file(tokenizer_path));
@@ -263,6 +272,16 @@ std::string find_resume_checkpoint(const std::string& root) {
 }
 
 TrainerState load_checkpoint(const std::string& dir, model::Llama& model, model::AdamW& optimizer) {
+  ops::Backend& b = model.backend();
+  TrainerState s = load_checkpoint(dir, model, [&](size_t i, int which, std::span<const float> values) {
+    ops::Tensor& t = which == 0 ? optimizer.m().at(i) : optimizer.v().at(i);
+    b.upload(t, values.data(), values.size() * sizeof(float));
+  });
+  optimizer.set_steps(s.optimizer_steps);
+  return s;
+}
+
+TrainerState load_checkpoint(const std::string& dir, model::Llama& model, const MomentSink& moments) {
   std::string problem = verify_checkpoint(dir);
   if (!problem.empty()) fail("checkpoint ", dir, ": ", problem);
   auto j = nlohmann::ordered_json::parse(read_file((fs::path(dir) / kStateFile).string()));
@@ -295,7 +314,6 @@ TrainerState load_checkpoint(const std::string& dir, model::Llama& model, model:
   model.load_weights(weights);
   model::SafetensorsFile opt((fs::path(dir) / kOptimizerFile).string());
   auto& params = model.parameters();
-  ops::Backend& b = model.backend();
   for (size_t i = 0; i < params.size(); ++i) {
     for (int which = 0; which < 2; ++which) {
       std::string name = (which == 0 ? "exp_avg." : "exp_avg_sq.") + params[i].name;
@@ -304,14 +322,11 @@ TrainerState load_checkpoint(const std::string& dir, model::Llama& model, model:
       if (shape != params[i].value.shape())
         fail(opt.path(), ": '", name, "' has shape ", info.shape_string(), ", the model needs ",
              ops::shape_string(params[i].value.shape()));
-      std::vector<float> values = opt.read_f32(name);
-      ops::Tensor& t = which == 0 ? optimizer.m()[i] : optimizer.v()[i];
-      b.upload(t, values.data(), values.size() * sizeof(float));
+      moments(i, which, opt.read_f32(name));
     }
   }
   if (opt.tensors().size() != 2 * params.size())
     fail(opt.path(), ": holds ", opt.tensors().size(), " tensors, the model has ", params.size(), " parameters (x2 moments)");
-  optimizer.set_steps(s.optimizer_steps);
   return s;
 }
 

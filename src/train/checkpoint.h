@@ -15,6 +15,8 @@
 // words (the tail bytewise), plus one over trainer_state.json itself.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -51,10 +53,19 @@ uint64_t checksum_file(const std::string& path);
 
 std::string checkpoint_name(int64_t step);  // "step_0000100"
 
+// The AdamW moments of parameter i (which: 0 = exp_avg, 1 = exp_avg_sq), full shape, in host
+// memory: how a checkpoint reads the optimizer whatever its layout (one rank, or sharded ZeRO-1).
+using MomentSource = std::function<std::vector<float>(size_t param, int which)>;
+// Receives a full moment from a checkpoint (the sharded optimizer keeps its own part).
+using MomentSink = std::function<void(size_t param, int which, std::span<const float> values)>;
+
 // Writes a checkpoint of `state.step` under root (OUT/checkpoints) and returns its directory.
 // tokenizer_path: copied in when non-empty. Keeps the newest keep_last checkpoints.
 std::string save_checkpoint(const std::string& root, const model::Llama& model, model::AdamW& optimizer,
                             const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last);
+std::string save_checkpoint(const std::string& root, const model::Llama& model, const MomentSource& moments,
+                            int64_t optimizer_steps, const TrainerState& state, const std::string& tokenizer_path,
+                            int64_t keep_last);
 
 // Checks one checkpoint directory: trainer_state.json parses and matches its own checksum, every
 // listed file exists with its size and checksum. Returns "" when valid, else what is wrong.
@@ -67,6 +78,9 @@ std::string find_resume_checkpoint(const std::string& root);
 // Loads weights, AdamW moments and the trainer state from a verified checkpoint into a model and
 // optimizer of the same shape (errors name the mismatching tensor).
 TrainerState load_checkpoint(const std::string& dir, model::Llama& model, model::AdamW& optimizer);
+// The same for any optimizer layout: the moments go to `moments`; the caller sets its step count
+// from the returned state's optimizer_steps.
+TrainerState load_checkpoint(const std::string& dir, model::Llama& model, const MomentSink& moments);
 
 // Step numbers of the step_* directories under root, ascending.
 std::vector<int64_t> list_checkpoints(const std::string& root);

@@ -94,6 +94,12 @@ const std::vector<Entry>& entries() {
       AGPT_KEY(train, plot, Kind::kBool, false, "draw the curves into OUT/plots/ (as `agpt plot`) at checkpoints and at the end"),
       AGPT_KEY(train, recompute, Kind::kBool, false, "activation recomputation: less memory, about one more forward of compute"),
       AGPT_KEY(train, precision, Kind::kString, true, "fp32; or on CUDA tf32 or bf16: how matrix products run (tensors stay fp32)"),
+      AGPT_KEY(train, distributed_optimizer, Kind::kBool, false,
+               "with several ranks: shard the AdamW state (ZeRO-1, Megatron's --use-distributed-optimizer); off: all-reduce"),
+      AGPT_KEY(train, dist_timeout, Kind::kFloat, false,
+               "with several ranks: seconds a collective may wait before the rank exits with an error (code 3); 0: off"),
+      AGPT_KEY(train, straggler_every, Kind::kInt, false, "with several ranks: compare the ranks' step times every N steps; 0: off"),
+      AGPT_KEY(train, straggler_factor, Kind::kFloat, false, "a rank slower than the median step time by this factor is logged"),
   };
   return table;
 }
@@ -354,6 +360,9 @@ void TrainConfig::validate() const {
     fail(w, ": train.device is '", t.device, "', expected cpu, cuda or cuda:N");
   if (t.precision != "fp32" && t.precision != "tf32" && t.precision != "bf16")
     fail(w, ": train.precision is '", t.precision, "', expected fp32, tf32 or bf16");
+  if (t.dist_timeout < 0) fail(w, ": train.dist_timeout must not be negative (0: off)");
+  if (t.straggler_every < 0) fail(w, ": train.straggler_every must not be negative (0: off)");
+  if (!(t.straggler_factor > 1)) fail(w, ": train.straggler_factor must be above 1");
   if (t.precision != "fp32" && t.device == "cpu")
     fail(w, ": train.precision ", t.precision, " needs train.device cuda (the CPU backend is fp32)");
 }

@@ -78,6 +78,11 @@ struct TrainSection {
   int64_t plot = 1;                  // 0/1 (TOML booleans): draw OUT/plots/ at checkpoints and at the end
   int64_t recompute = 0;             // 0/1: keep only each layer's input, recompute the rest in backward
   std::string precision = "fp32";    // fp32; tf32 or bf16 (CUDA): how matrix products run
+  // Several ranks (mpirun): data parallel over every rank.
+  int64_t distributed_optimizer = 1; // 0/1: ZeRO-1 sharded AdamW state; 0: all-reduce, full state per rank
+  double dist_timeout = 600;         // seconds before a waiting collective ends the rank (0: off)
+  int64_t straggler_every = 100;     // steps between step-time comparisons (0: off)
+  double straggler_factor = 1.5;     // slower than median x this: logged as a straggler
 };
 
 struct TrainConfig {

@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -12,6 +15,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "dataset/loader.h"
+#include "dist/nccl_communicator.h"
 #include "ops/backend_factory.h"
 #include "plot/run_plots.h"
 
@@ -86,15 +90,58 @@ void truncate_metrics(const std::string& path, int64_t step) {
   write_file_atomic(path, kept);
 }
 
+// A test hook: AGPT_FAULT_HANG=RANK:STEP makes that rank stop responding before the gradient
+// reduction of that step, as a hung GPU or a dead node would (the watchdog test uses it).
+// AGPT_FAULT_SLOW=RANK:SECONDS makes that rank sleep so long in every step, as a slow node would
+// (the straggler test uses it).
+struct FaultHang {
+  int rank = -1;
+  int64_t step = -1;
+  int slow_rank = -1;
+  double slow_s = 0;
+};
+FaultHang fault_hang() {
+  FaultHang h;
+  if (const char* v = std::getenv("AGPT_FAULT_HANG")) {
+    long long rank = -1, step = -1;
+    if (std::sscanf(v, "%lld:%lld", &rank, &step) != 2)
+      fail("AGPT_FAULT_HANG='", v, "': expected RANK:STEP (a fault-injection hook for tests)");
+    h.rank = static_cast<int>(rank), h.step = step;
+  }
+  if (const char* v = std::getenv("AGPT_FAULT_SLOW")) {
+    long long rank = -1;
+    double s = 0;
+    if (std::sscanf(v, "%lld:%lf", &rank, &s) != 2 || !(s >= 0))
+      fail("AGPT_FAULT_SLOW='", v, "': expected RANK:SECONDS (a fault-injection hook for tests)");
+    h.slow_rank = static_cast<int>(rank), h.slow_s = s;
+  }
+  return h;
+}
+
 }  // namespace
 
 Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(config), options_(options) {
   config_.validate();
   const TrainSection& t = config_.train;
+  if (options_.comm) {
+    host_comm_ = options_.comm;
+  } else {
+    own_comm_ = dist::make_single_communicator();
+    host_comm_ = own_comm_.get();
+  }
+  comm_ = host_comm_;
   std::error_code ec;
   fs::create_directories(t.out_dir, ec);
   if (ec) fail(t.out_dir, ": cannot create the run directory (", ec.message(), ")");
-  backend_ = ops::make_backend(t.device, static_cast<int>(t.threads), t.precision);
+  // Under mpirun every rank takes the GPU of its local rank (one process per GPU, as Megatron).
+  std::string device = t.device;
+  if (world() > 1 && device == "cuda") device = "cuda:" + std::to_string(host_comm_->local_rank());
+  backend_ = ops::make_backend(device, static_cast<int>(t.threads), t.precision);
+  if (world() > 1 && backend_->device() == ops::Device::kCuda) {
+    nccl_ = dist::make_nccl_communicator(*host_comm_, *backend_);
+    comm_ = nccl_.get();
+  }
+  watchdog_ = std::make_unique<dist::Watchdog>(*host_comm_, world() > 1 ? t.dist_timeout : 0.0);
   open_data();
 
   if (!config_.model.init_from.empty()) {
@@ -108,7 +155,10 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
   model_->set_recompute(t.recompute != 0);
   model::AdamWConfig ac;
   ac.lr = t.lr, ac.beta1 = t.beta1, ac.beta2 = t.beta2, ac.eps = t.eps, ac.weight_decay = t.weight_decay;
-  optimizer_ = std::make_unique<model::AdamW>(*backend_, model_->parameters(), ac);
+  if (world() > 1 && t.distributed_optimizer)
+    dist_optimizer_ = std::make_unique<DistributedOptimizer>(*comm_, *backend_, model_->parameters(), ac);
+  else
+    optimizer_ = std::make_unique<model::AdamW>(*backend_, model_->parameters(), ac);
   schedule_ = {t.schedule, t.lr, t.min_lr, t.warmup, t.steps, t.decay_fraction};
 
   const std::string root = checkpoint_root();
@@ -123,7 +173,14 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
     fail(t.out_dir, " already holds checkpoints: pass --resume to continue that run, or choose another train.out_dir");
   }
   if (!found.empty()) {
-    state_ = load_checkpoint(found, *model_, *optimizer_);
+    if (dist_optimizer_) {
+      state_ = load_checkpoint(found, *model_, [&](size_t i, int which, std::span<const float> values) {
+        dist_optimizer_->load_moment(i, which, values);
+      });
+      dist_optimizer_->set_steps(state_.optimizer_steps);
+    } else {
+      state_ = load_checkpoint(found, *model_, *optimizer_);
+    }
     resumed_from_ = found;
     if (state_.config_hash != hash)
       log_warn("resuming ", found, " with changed settings (config hash ", std::hex, state_.config_hash, " -> ", hash,
@@ -141,6 +198,8 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
   state_.data_order = source_->order();
   state_.data_plan = source_->fingerprint();
 
+  if (world() > 1) hosts_ = host_comm_->all_gather(host_comm_->host());
+  if (!leader()) return;  // rank 0 writes the run directory
   const std::string metrics_path = (fs::path(t.out_dir) / "metrics.jsonl").string();
   if (!found.empty()) truncate_metrics(metrics_path, state_.step);
   else write_file_atomic(metrics_path, "");
@@ -156,7 +215,7 @@ std::string Trainer::checkpoint_root() const { return (fs::path(config_.train.ou
 void Trainer::open_data() {
   const DataSection& d = config_.data;
   const TrainSection& t = config_.train;
-  const uint64_t needed = static_cast<uint64_t>(t.steps * t.micro_batch * t.grad_accum);
+  const uint64_t needed = static_cast<uint64_t>(t.steps * t.micro_batch * t.grad_accum * world());
   if (!d.mixture.empty()) {
     source_ = dataset::load_sample_source(d.mixture);  // `agpt data mix --order agpt` or `--order megatron`
     seq_len_ = static_cast<int64_t>(source_->seq_len());
@@ -172,7 +231,9 @@ void Trainer::open_data() {
     std::string list = d.list;  // the mixture section of the config: planned here as `agpt data mix` would
     if (list.empty()) {
       list = (dir / "list.txt").string();
-      write_file_atomic(list, "# written by agpt train from data.dataset\n1 " + fs::absolute(d.dataset).string() + " data\n");
+      if (leader())
+        write_file_atomic(list, "# written by agpt train from data.dataset\n1 " + fs::absolute(d.dataset).string() + " data\n");
+      host_comm_->barrier();  // every rank plans from the list rank 0 wrote
     }
     dataset::MixtureOptions o;
     o.list_path = list;
@@ -181,13 +242,13 @@ void Trainer::open_data() {
     o.seed = static_cast<uint64_t>(d.seed);
     o.split = dataset::parse_split(d.split);
     auto m = dataset::Mixture::plan(o);
-    m.save(dir.string());
+    if (leader()) m.save(dir.string());
     source_ = dataset::sample_source(std::make_shared<const dataset::Mixture>(std::move(m)));
   }
   for (const std::string& w : source_->warnings()) log_warn("data: ", w);
   if (source_->end_index(dataset::Split::kTrain) < needed)
     fail("the training data is planned for ", source_->end_index(dataset::Split::kTrain), " samples, but ", t.steps,
-         " steps x micro_batch ", t.micro_batch, " x grad_accum ", t.grad_accum, " need ", needed,
+         " steps x micro_batch ", t.micro_batch, " x grad_accum ", t.grad_accum, " x ", world(), " ranks need ", needed,
          "; plan more with `agpt data mix --samples ", needed, "` or train fewer steps");
 }
 
@@ -210,18 +271,44 @@ void Trainer::check_resumed_data() const {
 }
 
 void Trainer::write_metrics(const nlohmann::ordered_json& j) {
+  if (!leader()) return;
   metrics_ << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   metrics_.flush();
 }
 
 void Trainer::checkpoint() {
   const TrainSection& t = config_.train;
-  last_checkpoint_ = save_checkpoint(checkpoint_root(), *model_, *optimizer_, state_, config_.data.tokenizer, t.keep_last);
+  if (dist_optimizer_) {
+    // The sharded moments meet on rank 0, which writes them under their parameter names: the
+    // checkpoint is the same whatever the number of ranks that wrote it.
+    std::vector<float> m, v;
+    {
+      auto guard = watchdog_->guard("gathering the optimizer state for the checkpoint of step " + std::to_string(state_.step));
+      m = dist_optimizer_->gather_moment(0);
+      v = dist_optimizer_->gather_moment(1);
+    }
+    if (leader()) {
+      MomentSource moments = [&](size_t i, int which) {
+        auto slice = dist_optimizer_->param_slice(which == 0 ? m : v, i);
+        return std::vector<float>(slice.begin(), slice.end());
+      };
+      last_checkpoint_ = save_checkpoint(checkpoint_root(), *model_, moments, dist_optimizer_->steps(), state_,
+                                         config_.data.tokenizer, t.keep_last);
+    }
+  } else if (leader()) {
+    last_checkpoint_ = save_checkpoint(checkpoint_root(), *model_, *optimizer_, state_, config_.data.tokenizer, t.keep_last);
+  }
+  if (world() > 1) {
+    // Every rank learns the path, and none runs ahead of a checkpoint that is not complete yet.
+    auto guard = watchdog_->guard("waiting for rank 0 to write the checkpoint of step " + std::to_string(state_.step));
+    host_comm_->broadcast(last_checkpoint_, 0);
+  }
   if (!options_.quiet) log_info("checkpoint ", last_checkpoint_);
 }
 
 // A plot is a convenience: failing to draw one (a full disk, say) must not stop training.
 bool Trainer::draw_plots() {
+  if (!leader()) return false;
   const std::string& out = config_.train.out_dir;
   try {
     plot::Run run{plot::run_label(out), plot::read_metrics(out)};
@@ -231,6 +318,49 @@ bool Trainer::draw_plots() {
     log_warn("plots of ", out, " not drawn: ", e.what());
     return false;
   }
+}
+
+double Trainer::reduce_gradients(int64_t step) {
+  const int64_t micro_batches = config_.train.grad_accum * world();
+  auto guard = watchdog_->guard("reduction of the gradients at step " + std::to_string(step));
+  if (dist_optimizer_) return dist_optimizer_->reduce_gradients(1.0f / static_cast<float>(micro_batches));
+  auto& params = model_->parameters();
+  if (world() > 1)
+    for (auto& p : params) comm_->all_reduce_sum(p.grad);
+  if (micro_batches > 1) {
+    const float inv = 1.0f / static_cast<float>(micro_batches);
+    for (auto& p : params) backend_->scale(p.grad, inv);
+  }
+  return model::global_grad_norm(*backend_, params);
+}
+
+// Ranks wait for the slowest at every collective, so a slow GPU or node slows all of them: compare
+// the time each rank spent computing (before the gradient reduction) and name the slow ones.
+void Trainer::report_stragglers(int64_t step, double busy_s) {
+  std::vector<double> times;
+  {
+    auto guard = watchdog_->guard("comparing step times at step " + std::to_string(step));
+    times = host_comm_->all_gather(busy_s);
+  }
+  if (!leader()) return;
+  std::vector<double> sorted = times;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted[(sorted.size() - 1) / 2];  // the lower median: with 2 ranks, the faster one
+  nlohmann::ordered_json slow = nlohmann::ordered_json::array();
+  for (size_t r = 0; r < times.size(); ++r) {
+    if (!(median > 0) || times[r] <= median * config_.train.straggler_factor) continue;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "straggler at step %lld: rank %zu (host %s) computed for %.3f s, the median rank %.3f s (%.2fx)",
+                  static_cast<long long>(step), r, r < hosts_.size() ? hosts_[r].c_str() : "?", times[r], median,
+                  times[r] / median);
+    log_warn(buf);
+    slow.push_back({{"rank", r}, {"host", r < hosts_.size() ? hosts_[r] : "?"}, {"compute_s", times[r]}});
+  }
+  nlohmann::ordered_json j;
+  j["step"] = step;
+  j["rank_compute_s"] = times;
+  if (!slow.empty()) j["stragglers"] = slow;
+  write_metrics(j);
 }
 
 std::optional<EvalRecord> Trainer::evaluate() {
@@ -244,12 +374,19 @@ std::optional<EvalRecord> Trainer::evaluate() {
   batch.tokens.resize(static_cast<size_t>(B * (T + 1)));
   std::vector<int32_t> ids, targets;
   double sum = 0;
-  for (uint64_t i = 0; i < batches; ++i) {
+  // Batch i is evaluated by rank i % world; the sum meets on every rank.
+  for (uint64_t i = static_cast<uint64_t>(comm_->rank()); i < batches; i += static_cast<uint64_t>(world())) {
     batch.first_index = begin + i * static_cast<uint64_t>(B);
     for (int64_t b = 0; b < B; ++b)
       source_->read(Split::kValid, batch.first_index + static_cast<uint64_t>(b), batch.tokens.data() + b * (T + 1));
     split_window(batch, B, T, model_->config().vocab_size, ids, targets);
     sum += model_->forward(ids, targets, B, T);
+  }
+  if (world() > 1) {
+    auto guard = watchdog_->guard("summing the validation loss at step " + std::to_string(state_.step));
+    double v[1] = {sum};
+    host_comm_->all_reduce_sum(v);
+    sum = v[0];
   }
   EvalRecord r;
   r.step = state_.step;
@@ -271,6 +408,8 @@ void Trainer::run() {
   dataset::LoaderOptions lo;
   lo.split = dataset::Split::kTrain;
   lo.micro_batch = static_cast<uint64_t>(B);
+  lo.rank = comm_->rank();
+  lo.world = world();
   lo.prefetch = static_cast<size_t>(2 * t.grad_accum + 2);
   dataset::Loader loader(source_, lo, state_.consumed);
   auto& params = model_->parameters();
@@ -279,12 +418,16 @@ void Trainer::run() {
   // nanoGPT report it, unless train.peak_flops names the machine's own.
   const double peak_flops =
       t.peak_flops > 0 ? t.peak_flops : (backend_->device() == ops::Device::kCuda ? 989e12 : 0.0);
-  const uint64_t tokens_per_step = static_cast<uint64_t>(B * T * t.grad_accum);
+  const uint64_t tokens_per_step = static_cast<uint64_t>(B * T * t.grad_accum * world());
+  const FaultHang hang = fault_hang();
   std::vector<int32_t> ids, targets;
   if (!options_.quiet)
     log_info("training ", model_->num_parameters(), " parameters, steps ", state_.step + 1, "..", last, " of ", t.steps,
-             ", ", tokens_per_step, " tokens per step (micro_batch ", B, " x grad_accum ", t.grad_accum, " x seq_len ", T,
-             ")");
+             ", ", tokens_per_step, " tokens per step (micro_batch ", B, " x grad_accum ", t.grad_accum,
+             world() > 1 ? " x " + std::to_string(world()) + " ranks" : std::string(), " x seq_len ", T, ")",
+             world() > 1 ? std::string(", data parallel over ") + comm_->name() +
+                               (dist_optimizer_ ? " with the distributed optimizer" : " with all-reduce")
+                         : std::string());
   const auto run_start = clock::now();
   const int64_t first = state_.step + 1;
 
@@ -298,14 +441,22 @@ void Trainer::run() {
       loss_sum += model_->forward(ids, targets, B, T);
       model_->backward();
     }
+    if (hang.slow_rank == comm_->rank()) std::this_thread::sleep_for(std::chrono::duration<double>(hang.slow_s));
+    const double busy = std::chrono::duration<double>(clock::now() - t0).count();
+    if (hang.rank == comm_->rank() && hang.step == step) {
+      log_warn("fault injection (AGPT_FAULT_HANG): rank ", hang.rank, " stops responding at step ", step);
+      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+    }
     StepRecord r;
     r.step = step;
-    r.loss = loss_sum / static_cast<double>(t.grad_accum);
-    if (t.grad_accum > 1) {
-      const float inv = 1.0f / static_cast<float>(t.grad_accum);
-      for (auto& p : params) backend_->scale(p.grad, inv);
+    if (world() > 1) {
+      auto guard = watchdog_->guard("summing the loss at step " + std::to_string(step));
+      double v[1] = {loss_sum};
+      host_comm_->all_reduce_sum(v);
+      loss_sum = v[0];
     }
-    r.grad_norm = model::global_grad_norm(*backend_, params);
+    r.loss = loss_sum / static_cast<double>(t.grad_accum * world());
+    r.grad_norm = reduce_gradients(step);
     r.lr = learning_rate(schedule_, step);
     const float loss_f = static_cast<float>(r.loss);
     if (!std::isfinite(r.loss)) {
@@ -326,8 +477,16 @@ void Trainer::run() {
       }
     }
     if (!r.skipped) {
-      optimizer_->step(params, r.lr, model::clip_coefficient(r.grad_norm, t.clip));
-      state_.optimizer_steps = optimizer_->steps();
+      const float clip = model::clip_coefficient(r.grad_norm, t.clip);
+      if (dist_optimizer_) {
+        auto guard = watchdog_->guard("all-gather of the updated parameters at step " + std::to_string(step));
+        dist_optimizer_->step(r.lr, clip);
+        backend_->synchronize();
+        state_.optimizer_steps = dist_optimizer_->steps();
+      } else {
+        optimizer_->step(params, r.lr, clip);
+        state_.optimizer_steps = optimizer_->steps();
+      }
       state_.bad_streak = 0;
       state_.loss_window.push_back(loss_f);
       if (static_cast<int64_t>(state_.loss_window.size()) > t.spike_window)
@@ -355,19 +514,21 @@ void Trainer::run() {
     j["tokens"] = state_.tokens;
     j["tokens_per_s"] = tps;
     j["flops_per_s"] = flops_per_token * tps;
-    if (peak_flops > 0) j["mfu"] = flops_per_token * tps / peak_flops;
+    if (peak_flops > 0) j["mfu"] = flops_per_token * tps / (peak_flops * world());  // per GPU
+    if (world() > 1) j["ranks"] = world();
     j["elapsed"] = state_.elapsed;
     j["rss_mib"] = rss_mib();
     if (int64_t peak = backend_->peak_memory_bytes(); peak > 0) j["device_peak_mib"] = static_cast<double>(peak) / (1 << 20);
     if (r.skipped) j["skipped"] = r.reason;
     write_metrics(j);
 
+    if (world() > 1 && t.straggler_every > 0 && step % t.straggler_every == 0) report_stragglers(step, busy);
     if (state_.bad_streak >= t.max_bad_steps)
       fail("training stopped at step ", step, ": ", state_.bad_streak, " steps in a row were skipped (last: ", r.reason,
            "). Lower train.lr, raise train.warmup, check the data, or resume from the last checkpoint in ",
            checkpoint_root());
 
-    if (!options_.quiet && (step % t.log_every == 0 || step == last || step == first)) {
+    if (!options_.quiet && leader() && (step % t.log_every == 0 || step == last || step == first)) {
       const double run_s = std::chrono::duration<double>(clock::now() - run_start).count();
       const double eta = run_s / static_cast<double>(step - first + 1) * static_cast<double>(last - step);
       char buf[256];
@@ -386,7 +547,7 @@ void Trainer::run() {
         ej["val_perplexity"] = e->perplexity;
         ej["val_tokens"] = e->tokens;
         write_metrics(ej);
-        if (!options_.quiet) {
+        if (!options_.quiet && leader()) {
           char buf[128];
           std::snprintf(buf, sizeof buf, "step %lld  validation loss %.4f  perplexity %.2f", static_cast<long long>(step),
                         e->loss, e->perplexity);

@@ -24,11 +24,14 @@
 
 #include "dataset/mixture.h"
 #include "dataset/sample_source.h"
+#include "dist/communicator.h"
+#include "dist/watchdog.h"
 #include "model/adamw.h"
 #include "model/llama.h"
 #include "ops/backend.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
+#include "train/distributed_optimizer.h"
 #include "train/schedule.h"
 
 namespace agpt::train {
@@ -37,6 +40,9 @@ struct TrainOptions {
   bool resume = false;        // continue from OUT/checkpoints (the newest valid checkpoint)
   int64_t stop_after = -1;    // >= 0: stop (with a checkpoint) once this step is done
   bool quiet = false;         // no console lines (metrics.jsonl is still written)
+  // The ranks training together (data parallel over all of them); nullptr: this process alone.
+  // Rank 0 writes metrics, plots and checkpoints; every rank reads its own part of the stream.
+  dist::Communicator* comm = nullptr;
 };
 
 // What one step did (also written to metrics.jsonl).
@@ -86,13 +92,26 @@ class Trainer {
   void write_metrics(const nlohmann::ordered_json& j);
   void checkpoint();
   bool draw_plots();  // OUT/plots/ from metrics.jsonl; false (after a warning) when that failed
+  void setup_parallel();  // after the backend: NCCL on GPUs, the optimizer layout, the watchdog
+  // Averages the micro-batch gradients over every rank; returns the global gradient norm.
+  double reduce_gradients(int64_t step);
+  void report_stragglers(int64_t step, double busy_s);
+  bool leader() const { return comm_->rank() == 0; }
+  int world() const { return comm_->size(); }
 
   TrainConfig config_;
   TrainOptions options_;
   std::unique_ptr<ops::Backend> backend_;
   std::shared_ptr<const dataset::SampleSource> source_;  // the planned stream, agpt or Megatron order
   std::unique_ptr<model::Llama> model_;
-  std::unique_ptr<model::AdamW> optimizer_;
+  std::unique_ptr<model::AdamW> optimizer_;                 // one rank, or all-reduce data parallel
+  std::unique_ptr<DistributedOptimizer> dist_optimizer_;    // ZeRO-1 over several ranks
+  std::unique_ptr<dist::Communicator> own_comm_;            // single, when options.comm is null
+  std::unique_ptr<dist::Communicator> nccl_;                // GPU tensors between ranks
+  dist::Communicator* comm_ = nullptr;                      // tensors: nccl_ on GPUs, else the host's
+  dist::Communicator* host_comm_ = nullptr;                 // host values
+  std::unique_ptr<dist::Watchdog> watchdog_;
+  std::vector<std::string> hosts_;                          // by rank (straggler lines)
   ScheduleConfig schedule_;
   TrainerState state_;
   int64_t seq_len_ = 0;

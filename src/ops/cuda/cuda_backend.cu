@@ -136,6 +136,7 @@ class CudaBackend final : public Backend {
   }
   Device device() const override { return Device::kCuda; }
   void synchronize() override { AGPT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  void* native_stream() const override { return stream_; }
 
  protected:
   std::shared_ptr<Storage> do_allocate(size_t bytes) override {

@@ -1,0 +1,66 @@
+// Communicator: the one small interface the trainer talks to for everything that crosses ranks.
+// Three implementations hide what carries the bytes (DESIGN.md, dist/):
+//   single  one process (size 1): every collective is a copy or nothing;
+//   mpi     processes started by mpirun/mpiexec (also under Slurm/PBS); tensors in host memory
+//           (the CPU backend) travel through MPI, which is how CI tests multi-rank training;
+//   nccl    GPU tensors travel through NCCL on the backend's stream; the host values (losses,
+//           step times, checkpoint moments) still go through MPI, which also bootstraps NCCL.
+//
+// Collectives are called by every rank in the same order (as in MPI). The tensor collectives take
+// fp32 tensors on the communicator's device; counts are elements per rank.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ops/tensor.h"
+
+namespace agpt::dist {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual std::string name() const = 0;  // "single", "mpi", "nccl"
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual int local_rank() const = 0;      // rank among the processes of this host (picks the GPU)
+  virtual std::string host() const = 0;    // this process's host name (straggler and hang reports)
+
+  // ---- tensors (the backend's memory) -----------------------------------------------------------
+  // t = Σ over ranks of t.
+  virtual void all_reduce_sum(ops::Tensor& t) = 0;
+  // out [n] = Σ over ranks of in[rank*n, (rank+1)*n); in [size*n].
+  virtual void reduce_scatter_sum(const ops::Tensor& in, ops::Tensor& out) = 0;
+  // out [size*n]: rank r's in [n] lands at out[r*n, (r+1)*n). in may be exactly that slice of out.
+  virtual void all_gather(const ops::Tensor& in, ops::Tensor& out) = 0;
+
+  // ---- host values (small, for control and checkpoints) -----------------------------------------
+  virtual void all_reduce_sum(std::span<double> values) = 0;
+  virtual std::vector<double> all_gather(double value) = 0;
+  virtual std::vector<std::string> all_gather(const std::string& value) = 0;
+  // Rank 0 receives every rank's `local` (equal sizes) concatenated in rank order; others get {}.
+  virtual std::vector<float> gather_to_root(std::span<const float> local) = 0;
+  virtual void broadcast(std::string& value, int root) = 0;
+  virtual void barrier() = 0;
+
+  // Ends every process of the job now with exit code `code` (a hung collective, a fatal error on
+  // one rank): the job script sees a failure and can restart from the last checkpoint.
+  [[noreturn]] virtual void abort(int code) = 0;
+};
+
+// size 1: no other process.
+std::unique_ptr<Communicator> make_single_communicator();
+
+// Whether this process was started by an MPI launcher (mpirun/mpiexec, srun with PMI/PMIx).
+bool launched_by_mpi();
+
+// MPI_COMM_WORLD. Initialises MPI on first use (finalised at exit); fails with advice when the MPI
+// library cannot start.
+std::unique_ptr<Communicator> make_mpi_communicator();
+
+// The world this process belongs to: MPI when launched by an MPI launcher, else single.
+std::unique_ptr<Communicator> make_world_communicator();
+
+}  // namespace agpt::dist

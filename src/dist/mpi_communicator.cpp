@@ -1,0 +1,144 @@
+#include "dist/mpi_communicator.h"
+
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include "base/error.h"
+#include "dist/host_name.h"
+
+namespace agpt::dist {
+namespace {
+
+void check(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char msg[MPI_MAX_ERROR_STRING] = {};
+  int len = 0;
+  MPI_Error_string(rc, msg, &len);
+  fail("MPI ", what, " failed: ", msg);
+}
+
+// MPI counts are ints; larger buffers would need derived types, which nothing here needs yet.
+int count_of(int64_t n, const char* what) {
+  if (n < 0 || n > INT_MAX)
+    fail("MPI ", what, ": ", n, " elements per rank exceed MPI's int count (", INT_MAX,
+         "); use the NCCL communicator (GPU) or more ranks");
+  return static_cast<int>(n);
+}
+
+void require_host_f32(const ops::Tensor& t, const char* what) {
+  if (t.device() != ops::Device::kCpu || t.dtype() != ops::DType::kF32)
+    fail("MPI ", what, ": needs fp32 tensors in host memory, got ", t.describe(), " on ", ops::device_name(t.device()),
+         " (GPU tensors go through the NCCL communicator)");
+}
+
+}  // namespace
+
+MpiCommunicator::MpiCommunicator() {
+  int initialised = 0;
+  MPI_Initialized(&initialised);
+  if (!initialised) {
+    int provided = 0;
+    // FUNNELED: only the main thread calls MPI (the watchdog and the data loader never do).
+    if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+      fail("MPI could not start; run under mpirun/mpiexec with a working MPI installation (Open MPI: openmpi-bin)");
+    initialised_here_ = true;
+  }
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  check(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "Comm_rank");
+  check(MPI_Comm_size(MPI_COMM_WORLD, &size_), "Comm_size");
+  MPI_Comm local;
+  check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local), "Comm_split_type");
+  check(MPI_Comm_rank(local, &local_rank_), "Comm_rank(local)");
+  MPI_Comm_free(&local);
+  host_ = host_name();
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  int finalised = 0;
+  MPI_Finalized(&finalised);
+  // While an error unwinds, finalising could wait forever for ranks still inside a collective; the
+  // caller aborts the job instead (see abort()).
+  if (initialised_here_ && !finalised && std::uncaught_exceptions() == 0) MPI_Finalize();
+}
+
+void MpiCommunicator::all_reduce_sum(ops::Tensor& t) {
+  require_host_f32(t, "all_reduce");
+  check(MPI_Allreduce(MPI_IN_PLACE, t.raw(), count_of(t.numel(), "all_reduce"), MPI_FLOAT, MPI_SUM, comm()),
+        "Allreduce");
+}
+
+void MpiCommunicator::reduce_scatter_sum(const ops::Tensor& in, ops::Tensor& out) {
+  require_host_f32(in, "reduce_scatter");
+  require_host_f32(out, "reduce_scatter");
+  if (in.numel() != out.numel() * size_)
+    fail("reduce_scatter: input ", in.describe(), " is not ", size_, " x output ", out.describe());
+  check(MPI_Reduce_scatter_block(in.raw(), out.raw(), count_of(out.numel(), "reduce_scatter"), MPI_FLOAT, MPI_SUM,
+                                 comm()),
+        "Reduce_scatter_block");
+}
+
+void MpiCommunicator::all_gather(const ops::Tensor& in, ops::Tensor& out) {
+  require_host_f32(in, "all_gather");
+  require_host_f32(out, "all_gather");
+  if (out.numel() != in.numel() * size_)
+    fail("all_gather: output ", out.describe(), " is not ", size_, " x input ", in.describe());
+  const int n = count_of(in.numel(), "all_gather");
+  const bool in_place = in.raw() == static_cast<float*>(out.raw()) + static_cast<int64_t>(rank_) * n;
+  check(MPI_Allgather(in_place ? MPI_IN_PLACE : in.raw(), n, MPI_FLOAT, out.raw(), n, MPI_FLOAT, comm()), "Allgather");
+}
+
+void MpiCommunicator::all_reduce_sum(std::span<double> values) {
+  check(MPI_Allreduce(MPI_IN_PLACE, values.data(), count_of(static_cast<int64_t>(values.size()), "all_reduce"),
+                      MPI_DOUBLE, MPI_SUM, comm()),
+        "Allreduce");
+}
+
+std::vector<double> MpiCommunicator::all_gather(double value) {
+  std::vector<double> out(static_cast<size_t>(size_));
+  check(MPI_Allgather(&value, 1, MPI_DOUBLE, out.data(), 1, MPI_DOUBLE, comm()), "Allgather");
+  return out;
+}
+
+std::vector<std::string> MpiCommunicator::all_gather(const std::string& value) {
+  int len = count_of(static_cast<int64_t>(value.size()), "all_gather");
+  std::vector<int> lens(static_cast<size_t>(size_)), offsets(static_cast<size_t>(size_));
+  check(MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, comm()), "Allgather");
+  int64_t total = 0;
+  for (int r = 0; r < size_; ++r) offsets[r] = static_cast<int>(total), total += lens[r];
+  std::string all(static_cast<size_t>(count_of(total, "all_gather")), '\0');
+  check(MPI_Allgatherv(value.data(), len, MPI_CHAR, all.data(), lens.data(), offsets.data(), MPI_CHAR, comm()),
+        "Allgatherv");
+  std::vector<std::string> out;
+  for (int r = 0; r < size_; ++r) out.push_back(all.substr(static_cast<size_t>(offsets[r]), static_cast<size_t>(lens[r])));
+  return out;
+}
+
+std::vector<float> MpiCommunicator::gather_to_root(std::span<const float> local) {
+  const int n = count_of(static_cast<int64_t>(local.size()), "gather");
+  std::vector<float> out;
+  if (rank_ == 0) out.resize(local.size() * static_cast<size_t>(size_));
+  check(MPI_Gather(local.data(), n, MPI_FLOAT, rank_ == 0 ? out.data() : nullptr, n, MPI_FLOAT, 0, comm()), "Gather");
+  return out;
+}
+
+void MpiCommunicator::broadcast(std::string& value, int root) {
+  int len = static_cast<int>(value.size());
+  check(MPI_Bcast(&len, 1, MPI_INT, root, comm()), "Bcast");
+  value.resize(static_cast<size_t>(len));
+  check(MPI_Bcast(value.data(), len, MPI_CHAR, root, comm()), "Bcast");
+}
+
+void MpiCommunicator::barrier() { check(MPI_Barrier(comm()), "Barrier"); }
+
+void MpiCommunicator::abort(int code) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, code);
+  std::_Exit(code);  // MPI_Abort should not return
+}
+
+std::unique_ptr<Communicator> make_mpi_communicator() { return std::make_unique<MpiCommunicator>(); }
+
+}  // namespace agpt::dist

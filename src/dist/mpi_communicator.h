@@ -1,0 +1,41 @@
+// The MPI communicator (MPI_COMM_WORLD), also the host-side half of the NCCL communicator.
+#pragma once
+#include <mpi.h>
+
+#include "dist/communicator.h"
+
+namespace agpt::dist {
+
+class MpiCommunicator : public Communicator {
+ public:
+  MpiCommunicator();  // initialises MPI if needed
+  ~MpiCommunicator() override;  // finalises MPI when it initialised it (not while unwinding an error)
+
+  std::string name() const override { return "mpi"; }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  int local_rank() const override { return local_rank_; }
+  std::string host() const override { return host_; }
+
+  // Host-memory (CPU backend) tensors only.
+  void all_reduce_sum(ops::Tensor& t) override;
+  void reduce_scatter_sum(const ops::Tensor& in, ops::Tensor& out) override;
+  void all_gather(const ops::Tensor& in, ops::Tensor& out) override;
+
+  void all_reduce_sum(std::span<double> values) override;
+  std::vector<double> all_gather(double value) override;
+  std::vector<std::string> all_gather(const std::string& value) override;
+  std::vector<float> gather_to_root(std::span<const float> local) override;
+  void broadcast(std::string& value, int root) override;
+  void barrier() override;
+  [[noreturn]] void abort(int code) override;
+
+  MPI_Comm comm() const { return MPI_COMM_WORLD; }
+
+ private:
+  bool initialised_here_ = false;
+  int rank_ = 0, size_ = 1, local_rank_ = 0;
+  std::string host_;
+};
+
+}  // namespace agpt::dist

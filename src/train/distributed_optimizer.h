@@ -1,0 +1,72 @@
+// The distributed optimizer (ZeRO stage 1; Megatron's --use-distributed-optimizer): data-parallel
+// ranks hold the whole model, but each keeps the fp32 AdamW state of only its 1/world of the
+// parameters. After the backward passes of a step:
+//   1. the gradients, packed in one flat buffer, are reduce-scattered: rank r receives the sum over
+//      ranks of its shard [r*S, (r+1)*S) (S = padded parameter count / world);
+//   2. the global gradient norm comes from each rank's shard (one all-reduce of a double);
+//   3. each rank runs AdamW on its shard (the same arithmetic as model::AdamW, parameter by
+//      parameter, so weight decay follows each parameter);
+//   4. the updated parameters, packed in one flat buffer too, are all-gathered.
+// Every parameter's value and grad become views into the two flat buffers (Tensor::view); each
+// parameter starts at a multiple of 64 elements (aligned for GEMMs and NCCL).
+//
+// Checkpoints stay independent of the layout: gather_moments() collects the full moments on rank 0,
+// which writes them under their parameter names as model::AdamW would; load_moment() takes a full
+// moment and keeps this rank's shard, so a run saved with N ranks resumes with any other number.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "dist/communicator.h"
+#include "model/adamw.h"
+#include "model/llama.h"
+#include "ops/backend.h"
+
+namespace agpt::train {
+
+// Where each parameter sits in the flat buffers, and which slice is whose.
+struct FlatLayout {
+  std::vector<int64_t> offsets;  // per parameter, elements from the start of the flat buffer
+  std::vector<int64_t> numels;
+  int64_t total = 0;             // padded: a multiple of world (and of the alignment)
+  int64_t shard = 0;             // total / world
+  static FlatLayout plan(const std::vector<model::Parameter>& params, int world, int64_t align = 64);
+};
+
+class DistributedOptimizer {
+ public:
+  DistributedOptimizer(dist::Communicator& comm, ops::Backend& backend, std::vector<model::Parameter>& params,
+                       const model::AdamWConfig& config);
+
+  // Steps 1 and 2 above: reduce-scatter the gradient sums, multiply them by `scale` (1 / the
+  // number of micro-batches over all ranks, for a mean), return the global norm of the result.
+  double reduce_gradients(float scale);
+  // Steps 3 and 4: AdamW on this rank's shard with grad_scale (clipping), then all-gather.
+  void step(double lr, float grad_scale);
+
+  int64_t steps() const { return steps_; }
+  void set_steps(int64_t steps) { steps_ = steps; }
+  const FlatLayout& layout() const { return layout_; }
+  const model::AdamWConfig& config() const { return config_; }
+
+  // Collective: the full first (which 0) or second (which 1) moment, flat, on rank 0 ({} elsewhere).
+  std::vector<float> gather_moment(int which);
+  // Parameter i's slice of a flat moment from gather_moment.
+  std::span<const float> param_slice(std::span<const float> flat, size_t i) const;
+  // Keeps this rank's part of parameter i's full moment `values` (every rank calls it).
+  void load_moment(size_t i, int which, std::span<const float> values);
+
+ private:
+  dist::Communicator* comm_;
+  ops::Backend* backend_;
+  std::vector<model::Parameter>* params_;
+  model::AdamWConfig config_;
+  FlatLayout layout_;
+  ops::Tensor values_, grads_;     // [total]: every parameter's value and grad are views into these
+  ops::Tensor grad_shard_;         // [shard]: this rank's reduced gradient
+  ops::Tensor m_, v_;              // [shard]: this rank's AdamW moments
+  int64_t steps_ = 0;
+};
+
+}  // namespace agpt::train

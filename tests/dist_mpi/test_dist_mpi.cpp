@@ -1,0 +1,291 @@
+// Multi-rank checks, run under `mpirun -np 2` by ctest (test dist_mpi_2_ranks): the MPI
+// collectives, the distributed optimizer against one AdamW on the averaged gradient, and data-parallel
+// training against one process with the same global batch, including resumes that change the
+// number of ranks. Every rank runs every test in the same order (collectives inside).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+
+#include "base/error.h"
+#include "base/file.h"
+#include "dataset/indexed_dataset.h"
+#include "dataset/mixture.h"
+#include "dist/communicator.h"
+#include "model/adamw.h"
+#include "model/llama.h"
+#include "ops/backend_factory.h"
+#include "train/config.h"
+#include "train/distributed_optimizer.h"
+#include "train/trainer.h"
+
+namespace fs = std::filesystem;
+using namespace agpt;
+
+namespace {
+
+dist::Communicator* g_comm = nullptr;
+
+// One directory name for every rank: rank 0's choice, broadcast.
+fs::path shared_dir(const std::string& name) {
+  std::string dir;
+  if (g_comm->rank() == 0) {
+    fs::path d = fs::temp_directory_path() / ("agpt_dist_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    dir = d.string();
+  }
+  g_comm->broadcast(dir, 0);
+  return dir;
+}
+
+std::vector<float> host(const ops::Tensor& t) { return ops::make_backend("cpu", 1, "fp32")->to_host_f32(t); }
+
+TEST(Collectives, TensorsAndHostValues) {
+  auto be = ops::make_backend("cpu", 1, "fp32");
+  const int r = g_comm->rank(), n = g_comm->size();
+  ASSERT_EQ(n, 2) << "run under mpirun -np 2";
+  std::vector<float> vals = {1.0f + r, 10.0f * (r + 1), -3.0f, 0.5f};
+  ops::Tensor t = be->from_host({4}, vals);
+  g_comm->all_reduce_sum(t);
+  EXPECT_EQ(host(t), (std::vector<float>{3, 30, -6, 1}));
+
+  // reduce-scatter: rank r gets the sum of slice r.
+  ops::Tensor full = be->from_host({4}, std::vector<float>{1.0f * (r + 1), 2.0f * (r + 1), 3.0f * (r + 1), 4.0f * (r + 1)});
+  ops::Tensor part = be->zeros({2});
+  g_comm->reduce_scatter_sum(full, part);
+  EXPECT_EQ(host(part), r == 0 ? (std::vector<float>{3, 6}) : (std::vector<float>{9, 12}));
+
+  // all-gather, in place (the input is this rank's slice of the output) and not.
+  ops::Tensor out = be->zeros({4});
+  ops::Tensor mine = out.view(2 * r, {2});
+  be->upload(mine, std::vector<float>{float(r), float(r) + 0.5f}.data(), 2 * sizeof(float));
+  g_comm->all_gather(mine, out);
+  EXPECT_EQ(host(out), (std::vector<float>{0, 0.5f, 1, 1.5f}));
+  ops::Tensor src = be->from_host({2}, std::vector<float>{float(7 + r), float(8 + r)});
+  ops::Tensor out2 = be->zeros({4});
+  g_comm->all_gather(src, out2);
+  EXPECT_EQ(host(out2), (std::vector<float>{7, 8, 8, 9}));
+
+  double d[2] = {1.5, double(r)};
+  g_comm->all_reduce_sum(d);
+  EXPECT_EQ(d[0], 3.0);
+  EXPECT_EQ(d[1], 1.0);
+  EXPECT_EQ(g_comm->all_gather(double(r) * 2), (std::vector<double>{0, 2}));
+  EXPECT_EQ(g_comm->all_gather(std::string(r + 1, 'x')), (std::vector<std::string>{"x", "xx"}));
+  std::vector<float> local = {float(r), float(r)};
+  auto gathered = g_comm->gather_to_root(local);
+  if (r == 0) EXPECT_EQ(gathered, (std::vector<float>{0, 0, 1, 1}));
+  else EXPECT_TRUE(gathered.empty());
+  std::string msg = r == 0 ? "from rank 0" : "";
+  g_comm->broadcast(msg, 0);
+  EXPECT_EQ(msg, "from rank 0");
+  // A host tensor collective of mismatched sizes fails before communicating.
+  ops::Tensor bad = be->zeros({3});
+  EXPECT_THROW(g_comm->reduce_scatter_sum(bad, part), agpt::Error);
+}
+
+// Each rank holds its own gradient; the sharded update must equal one AdamW update on their mean,
+// exactly: the sum of two floats does not depend on the order, and halving is exact.
+TEST(DistributedOptimizer, EqualsAdamWOnTheMeanGradient) {
+  auto be = ops::make_backend("cpu", 1, "fp32");
+  const int r = g_comm->rank();
+  std::vector<model::Parameter> params(3), ref(3);
+  const ops::Shape shapes[] = {{7, 5}, {13}, {3, 33}};
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0, 1);
+  std::vector<std::vector<float>> g0(3), g1(3);
+  for (int i = 0; i < 3; ++i) {
+    int64_t n = ops::shape_numel(shapes[i]);
+    std::vector<float> v(n);
+    for (auto& x : v) x = nd(rng);
+    for (int k = 0; k < int(n); ++k) g0[i].push_back(nd(rng)), g1[i].push_back(nd(rng));
+    params[i] = {"p" + std::to_string(i), be->from_host(shapes[i], v), {}, shapes[i].size() > 1};
+    ref[i] = {"p" + std::to_string(i), be->from_host(shapes[i], v), {}, shapes[i].size() > 1};
+    std::vector<float> mean(n);
+    for (int k = 0; k < int(n); ++k) mean[k] = (g0[i][k] + g1[i][k]) * 0.5f;
+    ref[i].grad = be->from_host(shapes[i], mean);
+  }
+  model::AdamWConfig cfg;
+  cfg.lr = 1e-2;
+  train::DistributedOptimizer opt(*g_comm, *be, params, cfg);
+  model::AdamW adam(*be, ref, cfg);
+  for (int step = 0; step < 3; ++step) {
+    for (int i = 0; i < 3; ++i) {
+      const auto& g = r == 0 ? g0[i] : g1[i];
+      be->upload(params[i].grad, g.data(), g.size() * sizeof(float));
+    }
+    double norm = opt.reduce_gradients(0.5f);
+    double ref_norm = model::global_grad_norm(*be, ref);
+    EXPECT_NEAR(norm, ref_norm, 1e-9 * ref_norm);
+    opt.step(1e-2, 0.9f);
+    adam.step(ref, 1e-2, 0.9f);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(host(params[i].value), host(ref[i].value)) << "parameter " << i << " step " << step;
+  }
+  // The gathered moments are the reference's, under the parameters' own layout.
+  std::vector<float> m = opt.gather_moment(0), v = opt.gather_moment(1);
+  if (r == 0)
+    for (size_t i = 0; i < 3; ++i) {
+      auto ms = opt.param_slice(m, i), vs = opt.param_slice(v, i);
+      EXPECT_EQ(std::vector<float>(ms.begin(), ms.end()), host(adam.m()[i]));
+      EXPECT_EQ(std::vector<float>(vs.begin(), vs.end()), host(adam.v()[i]));
+    }
+}
+
+// ---- training ---------------------------------------------------------------------------------
+
+const std::vector<uint32_t> kCycle = {3, 17, 42, 99, 7, 180, 255, 64, 12, 5, 200};
+
+std::string make_mixture(const fs::path& dir) {
+  if (g_comm->rank() == 0) {
+    dataset::IndexedDatasetWriter w((dir / "syn").string(), dataset::TokenDType::kUInt16);
+    for (size_t d = 0; d < 40; ++d) {
+      std::vector<uint32_t> doc(120);
+      for (size_t i = 0; i < doc.size(); ++i) doc[i] = kCycle[(i * 7 + d * 3 + i / 5) % kCycle.size()];
+      w.add_document(doc);
+    }
+    w.finish();
+    std::ofstream((dir / "list.txt").string()) << "1.0 syn synthetic\n";
+    dataset::MixtureOptions o;
+    o.list_path = (dir / "list.txt").string();
+    o.seq_len = 16;
+    o.samples = {800, 16, 0};
+    o.seed = 7;
+    o.split = {0.9, 0.1, 0};
+    dataset::Mixture::plan(o).save((dir / "mix").string());
+  }
+  g_comm->barrier();
+  return (dir / "mix").string();
+}
+
+train::TrainConfig config(const std::string& mix, const fs::path& out, int64_t steps, int64_t grad_accum) {
+  std::string toml = R"(
+[model]
+preset = "none"
+vocab_size = 256
+hidden_size = 32
+intermediate_size = 64
+num_hidden_layers = 2
+num_attention_heads = 4
+num_key_value_heads = 2
+[train]
+micro_batch = 2
+lr = 3e-3
+min_lr = 3e-4
+warmup = 2
+weight_decay = 0.1
+eval_batches = 4
+log_every = 1000
+threads = 1
+plot = false
+straggler_every = 2
+)";
+  return train::TrainConfig::parse(toml, "test.toml",
+                                   {{"data.mixture", mix}, {"train.out_dir", out.string()},
+                                    {"train.steps", std::to_string(steps)}, {"train.grad_accum", std::to_string(grad_accum)}});
+}
+
+// Trains (with `comm`, or alone when null) and returns the per-step losses.
+std::vector<double> train_run(const train::TrainConfig& c, dist::Communicator* comm, bool resume = false,
+                              int64_t stop_after = -1, std::vector<float>* weights = nullptr) {
+  train::TrainOptions o;
+  o.quiet = true;
+  o.comm = comm;
+  o.resume = resume;
+  o.stop_after = stop_after;
+  train::Trainer t(c, o);
+  t.run();
+  std::vector<double> losses;
+  for (const auto& r : t.history()) losses.push_back(r.loss);
+  if (weights) {
+    weights->clear();
+    for (const auto& p : t.model().parameters()) {
+      auto v = t.model().backend().to_host_f32(p.value);
+      weights->insert(weights->end(), v.begin(), v.end());
+    }
+  }
+  return losses;
+}
+
+double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]), den += double(b[i]) * b[i];
+  return std::sqrt(num / den);
+}
+
+class DataParallel : public ::testing::TestWithParam<bool> {};
+
+// 2 ranks x grad_accum 1 must train like 1 rank x grad_accum 2 (the same samples in each step).
+TEST_P(DataParallel, TwoRanksEqualOneRankWithTheSameGlobalBatch) {
+  const fs::path dir = shared_dir(GetParam() ? "zero" : "allreduce");
+  const std::string mix = make_mixture(dir);
+  auto c2 = config(mix, dir / "dp2", 8, 1);
+  c2.train.distributed_optimizer = GetParam();
+  std::vector<float> w2, w1;
+  auto l2 = train_run(c2, g_comm, false, -1, &w2);
+  if (g_comm->rank() == 0) {
+    auto l1 = train_run(config(mix, dir / "single", 8, 2), nullptr, false, -1, &w1);
+    ASSERT_EQ(l1.size(), l2.size());
+    for (size_t i = 0; i < l1.size(); ++i) EXPECT_NEAR(l2[i], l1[i], 1e-5 * std::abs(l1[i])) << "step " << i + 1;
+    EXPECT_LT(max_rel_diff(w2, w1), 1e-5);
+    // Rank 0 wrote the run directory; the metrics name the ranks and the step-time comparison.
+    std::string metrics = read_file((dir / "dp2" / "metrics.jsonl").string());
+    EXPECT_NE(metrics.find("\"ranks\":2"), std::string::npos);
+    EXPECT_NE(metrics.find("rank_compute_s"), std::string::npos);
+    EXPECT_TRUE(fs::exists(dir / "dp2" / "checkpoints" / "step_0000008" / "optimizer.safetensors"));
+  }
+  g_comm->barrier();
+}
+INSTANTIATE_TEST_SUITE_P(Optimizer, DataParallel, ::testing::Values(true, false));
+
+// Same layout: stop at step 3, resume to 6: bit-identical to an uninterrupted run. Other layouts:
+// the 2-rank checkpoint resumed by 1 rank (grad_accum 2 keeps the global batch) and a 1-rank
+// checkpoint resumed by 2 ranks continue the same trajectory up to float rounding.
+TEST(DataParallel, ResumeWithTheSameOrAnotherNumberOfRanks) {
+  const fs::path dir = shared_dir("resume");
+  const std::string mix = make_mixture(dir);
+  std::vector<float> w_full, w_resumed, w_to1, w_to2;
+  auto full = train_run(config(mix, dir / "full", 6, 1), g_comm, false, -1, &w_full);
+  train_run(config(mix, dir / "part", 6, 1), g_comm, false, 3);
+  auto rest = train_run(config(mix, dir / "part", 6, 1), g_comm, true, -1, &w_resumed);
+  ASSERT_EQ(rest.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(rest[i], full[3 + i]) << "step " << 4 + i;
+  EXPECT_EQ(w_resumed, w_full);
+
+  // 2 ranks -> 1 rank: rank 0 copies the 2-rank checkpoint of step 3 and resumes it alone.
+  train_run(config(mix, dir / "two", 6, 1), g_comm, false, 3);
+  if (g_comm->rank() == 0) {
+    fs::copy(dir / "two", dir / "to1", fs::copy_options::recursive);
+    auto one = train_run(config(mix, dir / "to1", 6, 2), nullptr, true, -1, &w_to1);
+    ASSERT_EQ(one.size(), 3u);
+    for (int i = 0; i < 3; ++i) EXPECT_NEAR(one[i], full[3 + i], 1e-5 * full[3 + i]) << "step " << 4 + i;
+    EXPECT_LT(max_rel_diff(w_to1, w_full), 1e-5);
+    // 1 rank -> 2 ranks: a single-process run of 3 steps, then both ranks resume it.
+    train_run(config(mix, dir / "to2", 6, 2), nullptr, false, 3);
+  }
+  g_comm->barrier();
+  auto two = train_run(config(mix, dir / "to2", 6, 1), g_comm, true, -1, &w_to2);
+  ASSERT_EQ(two.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(two[i], full[3 + i], 1e-5 * full[3 + i]) << "step " << 4 + i;
+  EXPECT_LT(max_rel_diff(w_to2, w_full), 1e-5);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  auto comm = dist::make_mpi_communicator();
+  g_comm = comm.get();
+  // Only rank 0 prints the test report; a failure on any rank still fails the job's exit code.
+  if (comm->rank() != 0) {
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  int rc = RUN_ALL_TESTS();
+  double failed[1] = {double(rc != 0)};
+  comm->all_reduce_sum(failed);
+  return failed[0] > 0 ? 1 : 0;
+}
