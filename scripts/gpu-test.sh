@@ -8,8 +8,9 @@
 #                                     # .carry/gpu.tar.gz copied there: runs every GPU test, prints a summary
 #   bash scripts/gpu-test.sh         # both, when this machine has nvcc and a GPU
 #
-# The GPU machine needs only the CUDA 13 runtime and cuBLAS: OpenBLAS is linked statically and the
-# other libraries agpt uses are staged beside the binaries.
+# The GPU machine needs the CUDA 13 runtime, cuBLAS, NCCL and Open MPI (its mpirun starts the
+# multi-GPU runs, so its own libmpi must be used) and libxml2: OpenBLAS is linked statically and the other
+# libraries agpt uses are staged beside the binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=.carry/gpu
@@ -27,7 +28,7 @@ build() {
   for b in "$BUILD_DIR"/train_*bench; do [ -x "$b" ] && cp "$b" "$STAGE/bin/"; done
   # Libraries that a stock Ubuntu 24.04 + CUDA image may lack (not libc, libstdc++ or CUDA's own).
   ldd "$BUILD_DIR/test_gpu" "$BUILD_DIR/agpt" | awk '/=> \// {print $3}' | sort -u |
-    grep -Ev '/(libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+|ld-linux|libcuda|libcudart|libcublas|libcublasLt|libcudnn[a-z_]*)[.-]' |
+    grep -Ev '/(libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+|ld-linux|libcuda|libcudart|libcublas|libcublasLt|libcudnn[a-z_]*|libnccl|libmpi[a-z_]*|libopen-[a-z]*|libpmix|libhwloc|libevent[a-z_-]*|libudev|libz|libxml2|libicu[a-z]*|liblzma)[.-]' |
     xargs -r -I{} cp -L {} "$STAGE/lib/"
   cp -r ../shared/testdata/llama-ref "$STAGE/testdata/" 2>/dev/null || echo "note: ../shared/testdata/llama-ref not found"
   # The PyTorch baseline for bench/gpu_vs_torch.sh.

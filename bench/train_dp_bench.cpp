@@ -1,0 +1,147 @@
+// Data-parallel training throughput (weak scaling): each rank trains the same shape on its own
+// random tokens, one micro-batch per step, with the distributed optimizer (ZeRO-1: reduce-scatter,
+// sharded AdamW, all-gather) or plain all-reduce. Run it with 1 rank and with N ranks in the same
+// call and compare tokens/s per GPU:
+//
+//   mpirun -np 1 train_dp_bench --shape 1B ; mpirun -np 2 train_dp_bench --shape 1B
+//   train_dp_bench [--shape 124M|1B] [--batch B] [--seq T] [--steps 10] [--precision bf16] [--allreduce] [--json]
+//
+// Step time is split into compute (forward + backward, device synchronized) and the rest (gradient
+// reduction, optimizer, parameter all-gather): the communication exposed in this version, where
+// the reduction starts after the whole backward pass (no overlap yet).
+// MFU per GPU = tokens/s per GPU × (6·N + 12·L·d·T) / 989e12 (the CUDA issue's formula).
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "dist/communicator.h"
+#include "dist/nccl_communicator.h"
+#include "model/adamw.h"
+#include "model/llama.h"
+#include "ops/backend_factory.h"
+#include "train/distributed_optimizer.h"
+
+namespace {
+
+using agpt::fail;
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+agpt::model::LlamaConfig shape_config(const std::string& name, int& B, int& T) {
+  agpt::model::LlamaConfig c;
+  c.rms_norm_eps = 1e-5, c.rope_theta = 500000.0, c.tie_word_embeddings = true;
+  if (name == "124M") {
+    c.vocab_size = 50304, c.hidden_size = 768, c.intermediate_size = 2048, c.num_hidden_layers = 12;
+    c.num_attention_heads = 12, c.num_key_value_heads = 12;
+    if (!B) B = 16;
+    if (!T) T = 1024;
+  } else if (name == "1B") {
+    c.vocab_size = 128256, c.hidden_size = 2048, c.intermediate_size = 8192, c.num_hidden_layers = 16;
+    c.num_attention_heads = 32, c.num_key_value_heads = 8;
+    if (!B) B = 4;
+    if (!T) T = 2048;
+  } else {
+    fail("--shape must be 124M or 1B, not '", name, "'");
+  }
+  c.max_position_embeddings = T;
+  return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  std::string shape = "1B", precision = "bf16";
+  int B = 0, T = 0, steps = 10;
+  bool allreduce = false, json = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) fail(a, " needs a value");
+      return argv[++i];
+    };
+    if (a == "--shape") shape = next();
+    else if (a == "--batch") B = std::stoi(next());
+    else if (a == "--seq") T = std::stoi(next());
+    else if (a == "--steps") steps = std::stoi(next());
+    else if (a == "--precision") precision = next();
+    else if (a == "--allreduce") allreduce = true;
+    else if (a == "--json") json = true;
+    else fail("unknown option ", a, " (see the comment at the top of bench/train_dp_bench.cpp)");
+  }
+  auto host = agpt::dist::make_world_communicator();
+  const int world = host->size(), rank = host->rank();
+  agpt::model::LlamaConfig c = shape_config(shape, B, T);
+  auto backend = agpt::ops::make_backend("cuda:" + std::to_string(host->local_rank()), 0, precision);
+  std::unique_ptr<agpt::dist::Communicator> nccl;
+  agpt::dist::Communicator* comm = host.get();
+  if (world > 1) nccl = agpt::dist::make_nccl_communicator(*host, *backend), comm = nccl.get();
+
+  agpt::model::Llama model(c, *backend);
+  model.init_weights(1234);
+  agpt::model::AdamWConfig ac{.lr = 1e-4};
+  std::unique_ptr<agpt::train::DistributedOptimizer> zero;
+  std::unique_ptr<agpt::model::AdamW> adam;
+  if (!allreduce && world > 1) zero = std::make_unique<agpt::train::DistributedOptimizer>(*comm, *backend, model.parameters(), ac);
+  else adam = std::make_unique<agpt::model::AdamW>(*backend, model.parameters(), ac);
+
+  std::mt19937 rng(7 + rank);
+  std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(c.vocab_size - 1));
+  std::vector<int32_t> ids(static_cast<size_t>(B) * T);
+  for (auto& t : ids) t = tok(rng);
+  std::vector<int32_t> targets = agpt::model::shift_targets(ids, B, T);
+  double compute_s = 0, rest_s = 0;
+  float loss = 0;
+  auto step = [&](bool timed) {
+    const double t0 = now();
+    model.zero_grad();
+    loss = model.forward(ids, targets, B, T);
+    model.backward();
+    backend->synchronize();
+    const double t1 = now();
+    if (zero) {
+      double norm = zero->reduce_gradients(1.0f / static_cast<float>(world));
+      zero->step(-1.0, agpt::model::clip_coefficient(norm, 1.0));
+    } else {
+      auto& params = model.parameters();
+      if (world > 1)
+        for (auto& p : params) comm->all_reduce_sum(p.grad), backend->scale(p.grad, 1.0f / static_cast<float>(world));
+      double norm = agpt::model::global_grad_norm(*backend, params);
+      adam->step(params, -1.0, agpt::model::clip_coefficient(norm, 1.0));
+    }
+    backend->synchronize();
+    if (timed) compute_s += t1 - t0, rest_s += now() - t1;
+  };
+  for (int i = 0; i < 2; ++i) step(false);
+  host->barrier();
+  const double t0 = now();
+  for (int i = 0; i < steps; ++i) step(true);
+  const double dt = (now() - t0) / steps;
+  const double tps_gpu = B * T / dt;
+  const double mfu = tps_gpu * model.train_flops_per_token(T) / 989e12;
+  const double mem_gib = static_cast<double>(backend->peak_memory_bytes()) / (1ull << 30);
+  // Every rank's numbers meet on rank 0 (the slowest decides the job's speed).
+  std::vector<double> all_dt = host->all_gather(dt);
+  double worst = 0;
+  for (double d : all_dt) worst = std::max(worst, d);
+  if (rank == 0) {
+    const char* mode = world == 1 ? "single" : (zero ? "zero1" : "allreduce");
+    if (json)
+      std::printf("{\"engine\":\"agpt\",\"model\":\"%s\",\"ranks\":%d,\"mode\":\"%s\",\"B\":%d,\"T\":%d,\"precision\":\"%s\","
+                  "\"ms_per_step\":%.2f,\"slowest_rank_ms\":%.2f,\"compute_ms\":%.2f,\"exposed_comm_and_update_ms\":%.2f,"
+                  "\"tokens_per_s_per_gpu\":%.0f,\"mfu_989\":%.4f,\"max_mem_gib\":%.2f,\"loss\":%.4f}\n",
+                  shape.c_str(), world, mode, B, T, precision.c_str(), dt * 1e3, worst * 1e3, compute_s / steps * 1e3,
+                  rest_s / steps * 1e3, tps_gpu, mfu, mem_gib, loss);
+    else
+      std::printf("%-5s %d rank(s) %-9s B=%d T=%d %s: %8.1f ms/step (compute %.1f, reduce+update %.1f)  %9.0f tok/s/GPU  "
+                  "MFU %5.1f%%  peak %.1f GiB\n",
+                  shape.c_str(), world, mode, B, T, precision.c_str(), dt * 1e3, compute_s / steps * 1e3,
+                  rest_s / steps * 1e3, tps_gpu, 100 * mfu, mem_gib);
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "train_dp_bench: %s\n", e.what());
+  return 1;
+}
