@@ -4,11 +4,13 @@
 // call and compare tokens/s per GPU:
 //
 //   mpirun -np 1 train_dp_bench --shape 1B ; mpirun -np 2 train_dp_bench --shape 1B
-//   train_dp_bench [--shape 124M|1B] [--batch B] [--seq T] [--steps 10] [--precision bf16] [--allreduce] [--json]
+//   train_dp_bench [--shape 124M|1B] [--batch B] [--seq T] [--steps 10] [--precision bf16] [--allreduce]
+//                  [--overlap] [--bucket ELEMENTS] [--json]
 //
 // Step time is split into compute (forward + backward, device synchronized) and the rest (gradient
 // reduction, optimizer, parameter all-gather): the communication exposed in this version, where
-// the reduction starts after the whole backward pass (no overlap yet).
+// without --overlap the reduction starts after the whole backward pass; with it, each gradient
+// bucket (40M elements by default, Megatron's) is reduced while backward computes the earlier layers.
 // MFU per GPU = tokens/s per GPU × (6·N + 12·L·d·T) / 989e12 (the CUDA issue's formula).
 #include <chrono>
 #include <cstdio>
@@ -55,7 +57,8 @@ agpt::model::LlamaConfig shape_config(const std::string& name, int& B, int& T) {
 int main(int argc, char** argv) try {
   std::string shape = "1B", precision = "bf16";
   int B = 0, T = 0, steps = 10;
-  bool allreduce = false, json = false;
+  bool allreduce = false, json = false, overlap = false;
+  int64_t bucket = 40'000'000;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -69,6 +72,8 @@ int main(int argc, char** argv) try {
     else if (a == "--precision") precision = next();
     else if (a == "--allreduce") allreduce = true;
     else if (a == "--json") json = true;
+    else if (a == "--overlap") overlap = true;
+    else if (a == "--bucket") bucket = std::stoll(next());
     else fail("unknown option ", a, " (see the comment at the top of bench/train_dp_bench.cpp)");
   }
   auto host = agpt::dist::make_world_communicator();
@@ -84,7 +89,10 @@ int main(int argc, char** argv) try {
   agpt::model::AdamWConfig ac{.lr = 1e-4};
   std::unique_ptr<agpt::train::DistributedOptimizer> zero;
   std::unique_ptr<agpt::model::AdamW> adam;
-  if (!allreduce && world > 1) zero = std::make_unique<agpt::train::DistributedOptimizer>(*comm, *backend, model.parameters(), ac);
+  if (!allreduce && world > 1)
+    zero = std::make_unique<agpt::train::DistributedOptimizer>(*comm, *backend, model.parameters(), ac, overlap ? bucket : 0);
+  if (zero && overlap)
+    model.set_grads_ready_hook([&](size_t first, size_t count) { zero->grads_ready(first, count); });
   else adam = std::make_unique<agpt::model::AdamW>(*backend, model.parameters(), ac);
 
   std::mt19937 rng(7 + rank);
@@ -99,7 +107,7 @@ int main(int argc, char** argv) try {
     model.zero_grad();
     loss = model.forward(ids, targets, B, T);
     model.backward();
-    backend->synchronize();
+    backend->synchronize();  // with --overlap this also waits for the buckets queued so far
     const double t1 = now();
     if (zero) {
       double norm = zero->reduce_gradients(1.0f / static_cast<float>(world));
@@ -127,7 +135,7 @@ int main(int argc, char** argv) try {
   double worst = 0;
   for (double d : all_dt) worst = std::max(worst, d);
   if (rank == 0) {
-    const char* mode = world == 1 ? "single" : (zero ? "zero1" : "allreduce");
+    const char* mode = world == 1 ? "single" : (zero ? (overlap ? "zero1_overlap" : "zero1") : "allreduce");
     if (json)
       std::printf("{\"engine\":\"agpt\",\"model\":\"%s\",\"ranks\":%d,\"mode\":\"%s\",\"B\":%d,\"T\":%d,\"precision\":\"%s\","
                   "\"ms_per_step\":%.2f,\"slowest_rank_ms\":%.2f,\"compute_ms\":%.2f,\"exposed_comm_and_update_ms\":%.2f,"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package agpt needs to build, test and run its default pipeline.
-# Usage: scripts/install-deps.sh [--demo]   (--demo adds the packages that supply the bundled corpus)
+# Usage: scripts/install-deps.sh [--demo] [--langid]   (--demo: the bundled corpus; --langid: the
+# language-identification model's training text)
 set -euo pipefail
 
 packages=(
@@ -11,9 +12,16 @@ packages=(
   libopenblas-dev libtomlplusplus-dev libxxhash-dev
   libopenmpi-dev openmpi-bin libyaml-cpp-dev libpoppler-cpp-dev libxml2-dev
 )
-if [[ "${1:-}" == "--demo" ]]; then
-  packages+=(python3.11-doc)  # the default corpus: Python 3.11's reStructuredText documentation
-fi
+for opt in "$@"; do
+  case "$opt" in
+    --demo) packages+=(python3.11-doc) ;;  # the default corpus: Python 3.11's reStructuredText documentation
+    # Translated manual pages: the training text of the language-identification model
+    # (scripts/make-langid-model.sh).
+    --langid) packages+=(manpages manpages-dev manpages-de manpages-es manpages-fr manpages-it manpages-ja
+                         manpages-nl manpages-pl manpages-pt-br manpages-ru manpages-zh) ;;
+    *) echo "usage: scripts/install-deps.sh [--demo] [--langid]" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

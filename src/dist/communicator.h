@@ -35,6 +35,11 @@ class Communicator {
   virtual void reduce_scatter_sum(const ops::Tensor& in, ops::Tensor& out) = 0;
   // out [size*n]: rank r's in [n] lands at out[r*n, (r+1)*n). in may be exactly that slice of out.
   virtual void all_gather(const ops::Tensor& in, ops::Tensor& out) = 0;
+  // The reduce-scatter queued to run beside the computation that follows it (NCCL: on its own
+  // stream, after the work queued so far); wait_async() makes the work queued after it wait for
+  // every such reduction. `in` and `out` must stay untouched until then. Default: synchronous.
+  virtual void reduce_scatter_sum_async(const ops::Tensor& in, ops::Tensor& out) { reduce_scatter_sum(in, out); }
+  virtual void wait_async() {}
 
   // ---- host values (small, for control and checkpoints) -----------------------------------------
   virtual void all_reduce_sum(std::span<double> values) = 0;

@@ -30,6 +30,10 @@ void check(ncclResult_t rc, const char* what) {
        "); run with NCCL_DEBUG=WARN for details");
 }
 
+void cuda_check(cudaError_t rc, const char* what) {
+  if (rc != cudaSuccess) fail("CUDA ", what, " failed for the NCCL communicator: ", cudaGetErrorString(rc));
+}
+
 void require_device_f32(const ops::Tensor& t, const char* what) {
   if (t.device() != ops::Device::kCuda || t.dtype() != ops::DType::kF32)
     fail("NCCL ", what, ": needs fp32 GPU tensors, got ", t.describe(), " on ", ops::device_name(t.device()));
@@ -50,9 +54,16 @@ class NcclCommunicator final : public Communicator {
     if (bytes.size() != sizeof id) fail("NCCL bootstrap: received ", bytes.size(), " bytes of unique id");
     std::memcpy(&id, bytes.data(), sizeof id);
     check(ncclCommInitRank(&comm_, host.size(), id, host.rank()), "CommInitRank");
+    cuda_check(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking), "StreamCreate");
+    cuda_check(cudaEventCreateWithFlags(&queued_, cudaEventDisableTiming), "EventCreate");
+    cuda_check(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming), "EventCreate");
   }
   ~NcclCommunicator() override {
+    if (comm_stream_) cudaStreamSynchronize(comm_stream_);
     if (comm_) ncclCommDestroy(comm_);
+    if (queued_) cudaEventDestroy(queued_);
+    if (done_) cudaEventDestroy(done_);
+    if (comm_stream_) cudaStreamDestroy(comm_stream_);
   }
 
   std::string name() const override { return "nccl"; }
@@ -61,25 +72,43 @@ class NcclCommunicator final : public Communicator {
   int local_rank() const override { return host_.local_rank(); }
   std::string host() const override { return host_.host(); }
 
+  // Every NCCL operation runs on one communication stream, in the order the ranks issue them (as
+  // NCCL requires); events order it after the compute stream's work queued so far and, for the
+  // synchronous ones, the compute stream's later work after it.
   void all_reduce_sum(ops::Tensor& t) override {
     require_device_f32(t, "all_reduce");
-    check(ncclAllReduce(t.raw(), t.raw(), static_cast<size_t>(t.numel()), ncclFloat, ncclSum, comm_, stream_),
+    after_compute();
+    check(ncclAllReduce(t.raw(), t.raw(), static_cast<size_t>(t.numel()), ncclFloat, ncclSum, comm_, comm_stream_),
           "AllReduce");
+    wait_async();
   }
   void reduce_scatter_sum(const ops::Tensor& in, ops::Tensor& out) override {
+    reduce_scatter_sum_async(in, out);
+    wait_async();
+  }
+  void reduce_scatter_sum_async(const ops::Tensor& in, ops::Tensor& out) override {
     require_device_f32(in, "reduce_scatter");
     require_device_f32(out, "reduce_scatter");
     if (in.numel() != out.numel() * size())
       fail("reduce_scatter: input ", in.describe(), " is not ", size(), " x output ", out.describe());
-    check(ncclReduceScatter(in.raw(), out.raw(), static_cast<size_t>(out.numel()), ncclFloat, ncclSum, comm_, stream_),
+    after_compute();
+    check(ncclReduceScatter(in.raw(), out.raw(), static_cast<size_t>(out.numel()), ncclFloat, ncclSum, comm_,
+                            comm_stream_),
           "ReduceScatter");
+  }
+  void wait_async() override {
+    cuda_check(cudaEventRecord(done_, comm_stream_), "EventRecord");
+    cuda_check(cudaStreamWaitEvent(stream_, done_, 0), "StreamWaitEvent");
   }
   void all_gather(const ops::Tensor& in, ops::Tensor& out) override {
     require_device_f32(in, "all_gather");
     require_device_f32(out, "all_gather");
     if (out.numel() != in.numel() * size())
       fail("all_gather: output ", out.describe(), " is not ", size(), " x input ", in.describe());
-    check(ncclAllGather(in.raw(), out.raw(), static_cast<size_t>(in.numel()), ncclFloat, comm_, stream_), "AllGather");
+    after_compute();
+    check(ncclAllGather(in.raw(), out.raw(), static_cast<size_t>(in.numel()), ncclFloat, comm_, comm_stream_),
+          "AllGather");
+    wait_async();
   }
 
   void all_reduce_sum(std::span<double> values) override { host_.all_reduce_sum(values); }
@@ -95,8 +124,15 @@ class NcclCommunicator final : public Communicator {
   }
 
  private:
+  void after_compute() {
+    cuda_check(cudaEventRecord(queued_, stream_), "EventRecord");
+    cuda_check(cudaStreamWaitEvent(comm_stream_, queued_, 0), "StreamWaitEvent");
+  }
+
   Communicator& host_;
-  cudaStream_t stream_ = nullptr;
+  cudaStream_t stream_ = nullptr;       // the backend's compute stream
+  cudaStream_t comm_stream_ = nullptr;  // NCCL's
+  cudaEvent_t queued_ = nullptr, done_ = nullptr;
   ncclComm_t comm_ = nullptr;
 };
 

@@ -378,6 +378,10 @@ void Llama::backward() {
   be.matmul_backward(A.dn, lm_head_->grad, A.logits, A.nf, lm_head_->value);
   be.zero(A.dres);
   be.rmsnorm_backward(A.dres, final_norm_->grad, A.dn, A.out, final_norm_->value, A.rstdf);
+  // The parameters after the last layer (final norm, an untied lm_head) are complete; a tied
+  // lm_head is the embedding, complete only at the end.
+  const size_t tail = static_cast<size_t>(final_norm_ - params_.data());
+  if (grads_ready_) grads_ready_(tail, params_.size() - tail);
   // A.dres now holds the gradient of the residual stream; each block adds its branch's share.
   for (size_t l = layers_.size(); l-- > 0;) {
     if (recompute_) layer_forward(l, false);  // refill the shared buffers from this layer's input
@@ -409,8 +413,10 @@ void Llama::backward() {
     be.matmul_backward(A.dn, P.k->grad, dk2, a.n1, P.k->value);
     be.matmul_backward(A.dn, P.v->grad, dv2, a.n1, P.v->value);
     be.rmsnorm_backward(A.dres, P.input_norm->grad, A.dn, a.x, P.input_norm->value, a.rstd1);
+    if (grads_ready_) grads_ready_(static_cast<size_t>(P.input_norm - params_.data()), sizeof(Layer) / sizeof(Parameter*));
   }
   be.embedding_backward(embed_->grad, A.ids, A.dres);
+  if (grads_ready_) grads_ready_(static_cast<size_t>(embed_ - params_.data()), 1);
 }
 
 }  // namespace agpt::model

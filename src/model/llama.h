@@ -13,6 +13,7 @@
 //   model.zero_grad(); model.backward();              // every parameter's .grad
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -121,6 +122,12 @@ class Llama {
   // Adds the gradient of the last forward's loss to every parameter's grad. Overwrites logits()
   // with the loss gradient (saving one [B*T, V] buffer).
   void backward();
+  // Called during backward() each time parameters [first, first + count) of parameters() have
+  // received their whole gradient of this backward (last layers first, the embedding last): lets
+  // data parallelism start reducing those gradients while the earlier layers still compute.
+  // An empty function: no calls.
+  using GradsReadyHook = std::function<void(size_t first, size_t count)>;
+  void set_grads_ready_hook(GradsReadyHook hook) { grads_ready_ = std::move(hook); }
 
   // ---- accounting (see the free functions above) -----------------------------------------------
   int64_t matmul_parameters() const { return matmul_parameter_count(config_); }
@@ -172,6 +179,7 @@ class Llama {
   Activations acts_;
   ops::Tensor rope_cos_, rope_sin_;  // [P, hd/2]
   bool recompute_ = false;
+  GradsReadyHook grads_ready_;
 };
 
 }  // namespace agpt::model

@@ -96,6 +96,9 @@ const std::vector<Entry>& entries() {
       AGPT_KEY(train, precision, Kind::kString, true, "fp32; or on CUDA tf32 or bf16: how matrix products run (tensors stay fp32)"),
       AGPT_KEY(train, distributed_optimizer, Kind::kBool, false,
                "with several ranks: shard the AdamW state (ZeRO-1, Megatron's --use-distributed-optimizer); off: all-reduce"),
+      AGPT_KEY(train, overlap_grad_reduce, Kind::kBool, false,
+               "with the distributed optimizer: reduce gradient buckets during backward (Megatron's --overlap-grad-reduce)"),
+      AGPT_KEY(train, bucket_size, Kind::kInt, false, "elements per gradient bucket when overlapping (Megatron's default 40M)"),
       AGPT_KEY(train, dist_timeout, Kind::kFloat, false,
                "with several ranks: seconds a collective may wait before the rank exits with an error (code 3); 0: off"),
       AGPT_KEY(train, straggler_every, Kind::kInt, false, "with several ranks: compare the ranks' step times every N steps; 0: off"),
@@ -360,6 +363,7 @@ void TrainConfig::validate() const {
     fail(w, ": train.device is '", t.device, "', expected cpu, cuda or cuda:N");
   if (t.precision != "fp32" && t.precision != "tf32" && t.precision != "bf16")
     fail(w, ": train.precision is '", t.precision, "', expected fp32, tf32 or bf16");
+  if (t.bucket_size < 1) fail(w, ": train.bucket_size must be at least 1");
   if (t.dist_timeout < 0) fail(w, ": train.dist_timeout must not be negative (0: off)");
   if (t.straggler_every < 0) fail(w, ": train.straggler_every must not be negative (0: off)");
   if (!(t.straggler_factor > 1)) fail(w, ": train.straggler_factor must be above 1");

@@ -80,6 +80,8 @@ struct TrainSection {
   std::string precision = "fp32";    // fp32; tf32 or bf16 (CUDA): how matrix products run
   // Several ranks (mpirun): data parallel over every rank.
   int64_t distributed_optimizer = 1; // 0/1: ZeRO-1 sharded AdamW state; 0: all-reduce, full state per rank
+  int64_t overlap_grad_reduce = 1;   // 0/1: distributed optimizer reduces buckets during backward
+  int64_t bucket_size = 40'000'000;  // elements per gradient bucket (overlap)
   double dist_timeout = 600;         // seconds before a waiting collective ends the rank (0: off)
   int64_t straggler_every = 100;     // steps between step-time comparisons (0: off)
   double straggler_factor = 1.5;     // slower than median x this: logged as a straggler

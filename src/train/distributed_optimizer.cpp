@@ -7,28 +7,53 @@
 
 namespace agpt::train {
 
-FlatLayout FlatLayout::plan(const std::vector<model::Parameter>& params, int world, int64_t align) {
+FlatLayout FlatLayout::plan(const std::vector<model::Parameter>& params, int world, int64_t bucket_elems,
+                            int64_t align) {
   if (world < 1) fail("distributed optimizer: world size ", world, " < 1");
   FlatLayout l;
-  int64_t at = 0;
-  for (const model::Parameter& p : params) {
-    at = (at + align - 1) / align * align;
-    l.offsets.push_back(at);
-    l.numels.push_back(p.value.numel());
-    at += p.value.numel();
+  // Bucket boundaries, walking back from the last parameter.
+  std::vector<std::pair<size_t, size_t>> ranges;  // [first, end), last bucket first
+  size_t end = params.size();
+  int64_t acc = 0;
+  for (size_t i = params.size(); i-- > 0;) {
+    acc += params[i].value.numel();
+    if ((bucket_elems > 0 && acc >= bucket_elems) || i == 0) {
+      ranges.emplace_back(i, end);
+      end = i, acc = 0;
+    }
   }
+  std::reverse(ranges.begin(), ranges.end());
+  l.offsets.resize(params.size());
+  l.numels.resize(params.size());
   const int64_t unit = align * world;
-  l.total = std::max<int64_t>(unit, (at + unit - 1) / unit * unit);
-  l.shard = l.total / world;
+  for (auto [first, last] : ranges) {
+    Bucket b;
+    b.first_param = first, b.end_param = last;
+    b.start = l.total;
+    int64_t at = 0;
+    for (size_t i = first; i < last; ++i) {
+      at = (at + align - 1) / align * align;
+      l.offsets[i] = b.start + at;
+      l.numels[i] = params[i].value.numel();
+      at += l.numels[i];
+    }
+    b.size = std::max<int64_t>(unit, (at + unit - 1) / unit * unit);
+    b.shard = b.size / world;
+    b.local = l.shard;
+    l.total += b.size;
+    l.shard += b.shard;
+    l.buckets.push_back(b);
+  }
   return l;
 }
 
 DistributedOptimizer::DistributedOptimizer(dist::Communicator& comm, ops::Backend& backend,
-                                           std::vector<model::Parameter>& params, const model::AdamWConfig& config)
+                                           std::vector<model::Parameter>& params, const model::AdamWConfig& config,
+                                           int64_t bucket_elems)
     : comm_(&comm), backend_(&backend), params_(&params), config_(config) {
   // Reuses model::AdamW's validation of the settings.
   (void)model::AdamW(backend, {}, config);
-  layout_ = FlatLayout::plan(params, comm.size());
+  layout_ = FlatLayout::plan(params, comm.size(), bucket_elems);
   values_ = backend.zeros({layout_.total});
   grads_ = backend.zeros({layout_.total});
   grad_shard_ = backend.zeros({layout_.shard});
@@ -42,10 +67,30 @@ DistributedOptimizer::DistributedOptimizer(dist::Communicator& comm, ops::Backen
     p.value = value;
     p.grad = grads_.view(layout_.offsets[i], p.value.shape());
   }
+  ready_from_ = params.size();
+}
+
+void DistributedOptimizer::grads_ready(size_t first, size_t count) {
+  if (first + count < ready_from_) fail("distributed optimizer: gradients completed out of order (parameters ", first, "..",
+                                        first + count, " before ", ready_from_, ")");
+  ready_from_ = std::min(ready_from_, first);
+  // Queue every bucket (from the last) whose parameters are all complete; every rank sees the same
+  // sequence of calls, so the collectives are issued in the same order everywhere.
+  const size_t n = layout_.buckets.size();
+  while (buckets_started_ < n && layout_.buckets[n - 1 - buckets_started_].first_param >= ready_from_) {
+    const FlatLayout::Bucket& b = layout_.buckets[n - 1 - buckets_started_];
+    ops::Tensor out = grad_shard_.view(b.local, {b.shard});
+    comm_->reduce_scatter_sum_async(grads_.view(b.start, {b.size}), out);
+    ++buckets_started_;
+  }
 }
 
 double DistributedOptimizer::reduce_gradients(float scale) {
-  comm_->reduce_scatter_sum(grads_, grad_shard_);
+  ready_from_ = 0;
+  grads_ready(0, 0);  // the buckets the hook did not start (all of them without overlap)
+  comm_->wait_async();
+  ready_from_ = params_->size();
+  buckets_started_ = 0;
   if (scale != 1.0f) backend_->scale(grad_shard_, scale);
   const ops::Tensor shard[] = {grad_shard_};
   double sq[1] = {backend_->sum_squares(shard)};
@@ -62,25 +107,38 @@ void DistributedOptimizer::step(double lr, float grad_scale) {
   s.eps = config_.eps;
   s.step = steps_;
   s.grad_scale = grad_scale;
-  const int64_t begin = layout_.shard * comm_->rank(), end = begin + layout_.shard;
-  for (size_t i = 0; i < params_->size(); ++i) {
-    // The part of parameter i inside [begin, end).
-    const int64_t lo = std::max(begin, layout_.offsets[i]);
-    const int64_t hi = std::min(end, layout_.offsets[i] + layout_.numels[i]);
-    if (lo >= hi) continue;
-    s.weight_decay = (*params_)[i].decay ? config_.weight_decay : 0.0;
-    ops::Tensor value = values_.view(lo, {hi - lo});
-    ops::Tensor grad = grad_shard_.view(lo - begin, {hi - lo});
-    ops::Tensor m = m_.view(lo - begin, {hi - lo}), v = v_.view(lo - begin, {hi - lo});
-    backend_->adamw(value, grad, m, v, s);
+  const int64_t r = comm_->rank();
+  for (const FlatLayout::Bucket& b : layout_.buckets) {
+    const int64_t begin = b.start + r * b.shard, end = begin + b.shard;
+    for (size_t i = b.first_param; i < b.end_param; ++i) {
+      // The part of parameter i this rank owns.
+      const int64_t lo = std::max(begin, layout_.offsets[i]);
+      const int64_t hi = std::min(end, layout_.offsets[i] + layout_.numels[i]);
+      if (lo >= hi) continue;
+      s.weight_decay = (*params_)[i].decay ? config_.weight_decay : 0.0;
+      const int64_t local = b.local + (lo - begin);
+      ops::Tensor value = values_.view(lo, {hi - lo});
+      ops::Tensor grad = grad_shard_.view(local, {hi - lo});
+      ops::Tensor m = m_.view(local, {hi - lo}), v = v_.view(local, {hi - lo});
+      backend_->adamw(value, grad, m, v, s);
+    }
   }
-  ops::Tensor mine = values_.view(begin, {layout_.shard});
-  comm_->all_gather(mine, values_);
+  for (const FlatLayout::Bucket& b : layout_.buckets) {
+    ops::Tensor all = values_.view(b.start, {b.size});
+    comm_->all_gather(values_.view(b.start + r * b.shard, {b.shard}), all);
+  }
 }
 
 std::vector<float> DistributedOptimizer::gather_moment(int which) {
   const std::vector<float> local = backend_->to_host_f32(which == 0 ? m_ : v_);
-  return comm_->gather_to_root(local);
+  std::vector<float> gathered = comm_->gather_to_root(local);
+  if (gathered.empty()) return {};
+  // gathered holds each rank's shard buffer in rank order; put every bucket slice in its place.
+  std::vector<float> flat(static_cast<size_t>(layout_.total));
+  for (int r = 0; r < comm_->size(); ++r)
+    for (const FlatLayout::Bucket& b : layout_.buckets)
+      std::copy_n(gathered.begin() + r * layout_.shard + b.local, b.shard, flat.begin() + b.start + r * b.shard);
+  return flat;
 }
 
 std::span<const float> DistributedOptimizer::param_slice(std::span<const float> flat, size_t i) const {
@@ -92,12 +150,16 @@ std::span<const float> DistributedOptimizer::param_slice(std::span<const float> 
 void DistributedOptimizer::load_moment(size_t i, int which, std::span<const float> values) {
   if (i >= layout_.offsets.size() || static_cast<int64_t>(values.size()) != layout_.numels[i])
     fail("distributed optimizer: moment of parameter ", i, " has ", values.size(), " values");
-  const int64_t begin = layout_.shard * comm_->rank(), end = begin + layout_.shard;
-  const int64_t lo = std::max(begin, layout_.offsets[i]);
-  const int64_t hi = std::min(end, layout_.offsets[i] + layout_.numels[i]);
-  if (lo >= hi) return;
-  ops::Tensor dst = (which == 0 ? m_ : v_).view(lo - begin, {hi - lo});
-  backend_->upload(dst, values.data() + (lo - layout_.offsets[i]), static_cast<size_t>(hi - lo) * sizeof(float));
+  const int64_t r = comm_->rank();
+  for (const FlatLayout::Bucket& b : layout_.buckets) {
+    if (i < b.first_param || i >= b.end_param) continue;
+    const int64_t begin = b.start + r * b.shard, end = begin + b.shard;
+    const int64_t lo = std::max(begin, layout_.offsets[i]);
+    const int64_t hi = std::min(end, layout_.offsets[i] + layout_.numels[i]);
+    if (lo >= hi) return;
+    ops::Tensor dst = (which == 0 ? m_ : v_).view(b.local + (lo - begin), {hi - lo});
+    backend_->upload(dst, values.data() + (lo - layout_.offsets[i]), static_cast<size_t>(hi - lo) * sizeof(float));
+  }
 }
 
 }  // namespace agpt::train

@@ -25,22 +25,41 @@
 
 namespace agpt::train {
 
-// Where each parameter sits in the flat buffers, and which slice is whose.
+// Where each parameter sits in the flat buffers, and which slices are whose. The buffers are cut
+// into buckets of whole parameters (Megatron's gradient buckets); each bucket is sharded over the
+// ranks on its own, so its reduce-scatter can start as soon as its gradients are complete.
 struct FlatLayout {
+  struct Bucket {
+    size_t first_param = 0, end_param = 0;  // parameters [first_param, end_param)
+    int64_t start = 0;   // flat offset
+    int64_t size = 0;    // elements, padded to a multiple of world x alignment
+    int64_t shard = 0;   // size / world: rank r owns [start + r*shard, start + (r+1)*shard)
+    int64_t local = 0;   // where this bucket's shard starts in a rank's shard buffers
+  };
   std::vector<int64_t> offsets;  // per parameter, elements from the start of the flat buffer
   std::vector<int64_t> numels;
-  int64_t total = 0;             // padded: a multiple of world (and of the alignment)
-  int64_t shard = 0;             // total / world
-  static FlatLayout plan(const std::vector<model::Parameter>& params, int world, int64_t align = 64);
+  std::vector<Bucket> buckets;   // in flat order
+  int64_t total = 0;             // flat elements
+  int64_t shard = 0;             // elements a rank owns (the sum of its bucket shards)
+  // bucket_elems <= 0: one bucket. Otherwise buckets close, from the last parameter backwards (the
+  // order backward completes them), once they hold at least bucket_elems elements.
+  static FlatLayout plan(const std::vector<model::Parameter>& params, int world, int64_t bucket_elems = 0,
+                         int64_t align = 64);
 };
 
 class DistributedOptimizer {
  public:
+  // bucket_elems: see FlatLayout::plan (0: one bucket, reduced after the whole backward pass).
   DistributedOptimizer(dist::Communicator& comm, ops::Backend& backend, std::vector<model::Parameter>& params,
-                       const model::AdamWConfig& config);
+                       const model::AdamWConfig& config, int64_t bucket_elems = 0);
 
-  // Steps 1 and 2 above: reduce-scatter the gradient sums, multiply them by `scale` (1 / the
-  // number of micro-batches over all ranks, for a mean), return the global norm of the result.
+  // Overlap (Megatron's --overlap-grad-reduce): give this to Llama::set_grads_ready_hook for the
+  // last micro-batch of a step; each bucket's reduce-scatter is queued once backward has completed
+  // all its parameters, and runs beside the backward of the earlier layers.
+  void grads_ready(size_t first, size_t count);
+  // Steps 1 and 2 above: reduce-scatter the gradient sums (the buckets not started by
+  // grads_ready), multiply them by `scale` (1 / the number of micro-batches over all ranks, for a
+  // mean), return the global norm of the result.
   double reduce_gradients(float scale);
   // Steps 3 and 4: AdamW on this rank's shard with grad_scale (clipping), then all-gather.
   void step(double lr, float grad_scale);
@@ -67,6 +86,8 @@ class DistributedOptimizer {
   ops::Tensor grad_shard_;         // [shard]: this rank's reduced gradient
   ops::Tensor m_, v_;              // [shard]: this rank's AdamW moments
   int64_t steps_ = 0;
+  size_t ready_from_ = 0;      // parameters [ready_from_, end) have their whole gradient
+  size_t buckets_started_ = 0; // buckets from the end already queued for reduction this step
 };
 
 }  // namespace agpt::train

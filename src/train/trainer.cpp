@@ -156,7 +156,8 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
   model::AdamWConfig ac;
   ac.lr = t.lr, ac.beta1 = t.beta1, ac.beta2 = t.beta2, ac.eps = t.eps, ac.weight_decay = t.weight_decay;
   if (world() > 1 && t.distributed_optimizer)
-    dist_optimizer_ = std::make_unique<DistributedOptimizer>(*comm_, *backend_, model_->parameters(), ac);
+    dist_optimizer_ = std::make_unique<DistributedOptimizer>(*comm_, *backend_, model_->parameters(), ac,
+                                                             t.overlap_grad_reduce ? t.bucket_size : 0);
   else
     optimizer_ = std::make_unique<model::AdamW>(*backend_, model_->parameters(), ac);
   schedule_ = {t.schedule, t.lr, t.min_lr, t.warmup, t.steps, t.decay_fraction};
@@ -439,7 +440,15 @@ void Trainer::run() {
       dataset::Batch batch = loader.next();
       split_window(batch, B, T, model_->config().vocab_size, ids, targets);
       loss_sum += model_->forward(ids, targets, B, T);
-      model_->backward();
+      if (a + 1 == t.grad_accum && dist_optimizer_ && t.overlap_grad_reduce) {
+        // The last micro-batch's backward starts each bucket's reduction as soon as it is complete.
+        model_->set_grads_ready_hook([this](size_t first, size_t count) { dist_optimizer_->grads_ready(first, count); });
+        auto guard = watchdog_->guard("backward with gradient reduction at step " + std::to_string(step));
+        model_->backward();
+        model_->set_grads_ready_hook(nullptr);
+      } else {
+        model_->backward();
+      }
     }
     if (hang.slow_rank == comm_->rank()) std::this_thread::sleep_for(std::chrono::duration<double>(hang.slow_s));
     const double busy = std::chrono::duration<double>(clock::now() - t0).count();

@@ -111,14 +111,18 @@ TEST(DistributedOptimizer, EqualsAdamWOnTheMeanGradient) {
   }
   model::AdamWConfig cfg;
   cfg.lr = 1e-2;
-  train::DistributedOptimizer opt(*g_comm, *be, params, cfg);
+  // Buckets of >= 40 elements, from the end: {p2}, {p0, p1}; reduced as backward would complete them.
+  train::DistributedOptimizer opt(*g_comm, *be, params, cfg, 40);
+  ASSERT_EQ(opt.layout().buckets.size(), 2u);
   model::AdamW adam(*be, ref, cfg);
   for (int step = 0; step < 3; ++step) {
     for (int i = 0; i < 3; ++i) {
       const auto& g = r == 0 ? g0[i] : g1[i];
       be->upload(params[i].grad, g.data(), g.size() * sizeof(float));
     }
-    double norm = opt.reduce_gradients(0.5f);
+    opt.grads_ready(2, 1);  // queues the last bucket's reduction
+    opt.grads_ready(1, 1);
+    double norm = opt.reduce_gradients(0.5f);  // reduces the first bucket, waits for both
     double ref_norm = model::global_grad_norm(*be, ref);
     EXPECT_NEAR(norm, ref_norm, 1e-9 * ref_norm);
     opt.step(1e-2, 0.9f);
@@ -182,6 +186,7 @@ log_every = 1000
 threads = 1
 plot = false
 straggler_every = 2
+bucket_size = 3000
 )";
   return train::TrainConfig::parse(toml, "test.toml",
                                    {{"data.mixture", mix}, {"train.out_dir", out.string()},

@@ -1,0 +1,104 @@
+// `agpt data decontaminate` through the binary: contaminated documents cut or dropped, the report
+// per benchmark item, attributes, identical output for any -j, and clear errors.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "corpus/stream.h"
+#include "run_agpt.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+class DecontamCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("agpt_cli_decontam_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    std::ofstream b(dir_ / "arc.jsonl");
+    b << "{\"id\":\"arc-1\",\"question\":\"Which property of a mineral can be determined just by looking at it\","
+         "\"choices\":{\"text\":[\"luster\",\"mass\",\"weight\",\"hardness\"],\"label\":[\"A\",\"B\",\"C\",\"D\"]},"
+         "\"answer\":\"A\"}\n";
+    b << "{\"id\":\"arc-2\",\"question\":\"A student riding a bicycle observes that it moves faster on a smooth road "
+         "than on a rough road\",\"answer\":\"friction\"}\n";
+    std::string filler;
+    for (int i = 0; i < 60; ++i) filler += "word" + std::to_string(i) + " ";
+    std::ofstream d(dir_ / "docs.jsonl");
+    for (int i = 0; i < 12; ++i) {
+      d << "{\"id\":\"d" << i << "\",\"text\":\"" << filler;
+      if (i % 4 == 1) d << "Which property of a MINERAL can be determined, just by looking at it? ";
+      d << filler << "\"}\n";
+    }
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string p(const std::string& name) const { return (dir_ / name).string(); }
+  fs::path dir_;
+};
+
+}  // namespace
+
+TEST_F(DecontamCli, CutsAndReportsPerItem) {
+  auto r = agpt::testing::run_agpt("data decontaminate -b " + p("arc.jsonl") + " -i " + p("docs.jsonl") + " -o " +
+                                   p("out.jsonl") + " --report " + p("report.json") + " --attributes " + p("attrs") +
+                                   " -j 3");
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::string out = slurp(p("out.jsonl")), report = slurp(p("report.json"));
+  EXPECT_EQ(out.find("MINERAL"), std::string::npos);
+  EXPECT_NE(out.find("\"id\":\"d1#0\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"id\":\"d1#1\""), std::string::npos) << out;
+  EXPECT_NE(report.find("\"documents_contaminated\": 3"), std::string::npos) << report;
+  EXPECT_NE(report.find("\"id\": \"arc-1\",\n      \"documents\": 3"), std::string::npos) << report;
+  EXPECT_NE(report.find("\"documents_cut\": 3"), std::string::npos) << report;
+  EXPECT_NE(r.output.find("contaminated"), std::string::npos) << r.output;
+  // One attributes line per document: nothing for d0; for d1 the question, after the filler
+  // ("word0 " .. "word59 ": 10 x 6 + 50 x 7 = 410 bytes) up to "it?".
+  std::string attrs = agpt::corpus::read_decompressed(p("attrs/docs.jsonl.zst"));
+  EXPECT_EQ(std::count(attrs.begin(), attrs.end(), '\n'), 12);
+  EXPECT_NE(attrs.find("{\"id\":\"d0\",\"attributes\":{\"agpt_decontam__overlap\":[]}}"), std::string::npos) << attrs;
+  EXPECT_NE(attrs.find("{\"id\":\"d1\",\"attributes\":{\"agpt_decontam__overlap\":[[410,479,1]]}}"), std::string::npos) << attrs;
+
+  auto one = agpt::testing::run_agpt("data decontaminate -b " + p("arc.jsonl") + " -i " + p("docs.jsonl") + " -o " +
+                                     p("out1.jsonl") + " -j 1");
+  ASSERT_EQ(one.status, 0) << one.output;
+  EXPECT_EQ(slurp(p("out1.jsonl")), out);
+
+  auto drop = agpt::testing::run_agpt("data decontaminate -b " + p("arc.jsonl") + " -i " + p("docs.jsonl") + " -o " +
+                                      p("drop.jsonl") + " --mode drop --removed " + p("removed.jsonl"));
+  ASSERT_EQ(drop.status, 0) << drop.output;
+  std::string removed = slurp(p("removed.jsonl"));
+  EXPECT_NE(removed.find("\"id\":\"d1\",\"reason\":\"contaminated\",\"items\":[\"" + p("arc.jsonl") + ":arc-1\"]"),
+            std::string::npos)
+      << removed;
+  size_t lines = 0;
+  for (char c : slurp(p("drop.jsonl"))) lines += c == '\n';
+  EXPECT_EQ(lines, 9u);
+}
+
+TEST_F(DecontamCli, ClearErrors) {
+  auto missing = agpt::testing::run_agpt("data decontaminate -b " + p("nope.jsonl") + " -i " + p("docs.jsonl") +
+                                         " -o " + p("o.jsonl"));
+  EXPECT_NE(missing.status, 0);
+  EXPECT_NE(missing.output.find("nope.jsonl"), std::string::npos) << missing.output;
+  auto fields = agpt::testing::run_agpt("data decontaminate -b " + p("arc.jsonl") + " --fields prompt -i " +
+                                        p("docs.jsonl") + " -o " + p("o.jsonl"));
+  EXPECT_NE(fields.status, 0);
+  EXPECT_NE(fields.output.find("--fields"), std::string::npos) << fields.output;
+  EXPECT_FALSE(fs::exists(p("o.jsonl")));
+  auto help = agpt::testing::run_agpt("data decontaminate --help");
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.output.find("Examples:"), std::string::npos);
+}
