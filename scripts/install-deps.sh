@@ -14,7 +14,8 @@ packages=(
 )
 for opt in "$@"; do
   case "$opt" in
-    --demo) packages+=(python3.11-doc) ;;  # the default corpus: Python 3.11's reStructuredText documentation
+    # The default corpus (Python 3.11's reStructuredText documentation) and the WordNet evaluation task.
+    --demo) packages+=(python3.11-doc wordnet-base python3) ;;
     # Translated manual pages: the training text of the language-identification model
     # (scripts/make-langid-model.sh).
     --langid) packages+=(manpages manpages-dev manpages-de manpages-es manpages-fr manpages-it manpages-ja
