@@ -82,6 +82,12 @@ printf '\n--\n'
 cat "$OUT/generate.log"
 lap "7. generate"
 
+echo "== 8. evaluate: science multiple choice and short answers at 0, 1 and 5 shots, WordNet gloss perplexity"
+# A 1M-parameter model trained on Python's documentation answers science questions near chance
+# (0.25 for four choices); the report shows how such numbers, their spread and the speed are measured.
+"$AGPT" eval --model "$OUT/tiny" --tasks science,wordnet_glosses --shots 0,1,5 --out "$OUT/eval" | tee "$OUT/eval.txt"
+lap "8. evaluate"
+
 echo "== done; wall time per stage:"
 printf '%s\n' "${timings[@]}"
 cat <<EOF
@@ -93,5 +99,6 @@ outputs in $OUT:
   tiny/plots/overview.png     the curves (loss, lr, gradient norm, tokens/s); each also alone, PNG and SVG
   tiny/checkpoints/           Hugging Face layout (config.json, model.safetensors, tokenizer.json)
   sample.txt                  the generated sample
+  eval/                       results.json, report.md/.html, accuracy_vs_shots.png, reliability.png
 more text: $AGPT generate --model $OUT/tiny --prompt '...'
 EOF
