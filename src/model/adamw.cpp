@@ -15,6 +15,17 @@ double global_grad_norm(ops::Backend& backend, const std::vector<Parameter>& par
   return std::sqrt(backend.sum_squares(grads));
 }
 
+ops::AdamWStep adamw_step_settings(const AdamWConfig& config, double lr, int64_t step, float grad_scale) {
+  ops::AdamWStep s;
+  s.lr = lr < 0 ? config.lr : lr;
+  s.beta1 = config.beta1;
+  s.beta2 = config.beta2;
+  s.eps = config.eps;
+  s.step = step;
+  s.grad_scale = grad_scale;
+  return s;
+}
+
 float clip_coefficient(double norm, double max_norm) {
   if (max_norm <= 0) return 1.0f;
   // torch: clip_coef = max_norm / (total_norm + 1e-6) on a float32 tensor, clamped to 1.
@@ -36,13 +47,7 @@ AdamW::AdamW(ops::Backend& backend, const std::vector<Parameter>& params, const 
 void AdamW::step(std::vector<Parameter>& params, double lr, float grad_scale) {
   if (params.size() != m_.size()) fail("AdamW: built for ", m_.size(), " parameters, stepped with ", params.size());
   ++steps_;
-  ops::AdamWStep s;
-  s.lr = lr < 0 ? config_.lr : lr;
-  s.beta1 = config_.beta1;
-  s.beta2 = config_.beta2;
-  s.eps = config_.eps;
-  s.step = steps_;
-  s.grad_scale = grad_scale;
+  ops::AdamWStep s = adamw_step_settings(config_, lr, steps_, grad_scale);
   for (size_t i = 0; i < params.size(); ++i) {
     if (!params[i].grad.defined()) fail("AdamW: parameter ", params[i].name, " has no gradient");
     s.weight_decay = params[i].decay ? config_.weight_decay : 0.0;

@@ -17,6 +17,9 @@ struct AdamWConfig {
   double weight_decay = 0.1;  // applied to parameters with decay == true (2 or more dimensions)
 };
 
+// The settings of update number `step` (weight decay left 0: it depends on the parameter).
+ops::AdamWStep adamw_step_settings(const AdamWConfig& config, double lr, int64_t step, float grad_scale);
+
 // sqrt(Σ grad²) over every parameter's gradient (accumulated in double).
 double global_grad_norm(ops::Backend& backend, const std::vector<Parameter>& params);
 // torch's clip coefficient: min(1, max_norm / (norm + 1e-6)), computed in float. max_norm <= 0: 1.

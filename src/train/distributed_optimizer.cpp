@@ -100,13 +100,7 @@ double DistributedOptimizer::reduce_gradients(float scale) {
 
 void DistributedOptimizer::step(double lr, float grad_scale) {
   ++steps_;
-  ops::AdamWStep s;
-  s.lr = lr < 0 ? config_.lr : lr;
-  s.beta1 = config_.beta1;
-  s.beta2 = config_.beta2;
-  s.eps = config_.eps;
-  s.step = steps_;
-  s.grad_scale = grad_scale;
+  ops::AdamWStep s = model::adamw_step_settings(config_, lr, steps_, grad_scale);
   const int64_t r = comm_->rank();
   for (const FlatLayout::Bucket& b : layout_.buckets) {
     const int64_t begin = b.start + r * b.shard, end = begin + b.shard;
