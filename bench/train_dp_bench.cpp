@@ -4,7 +4,7 @@
 // call and compare tokens/s per GPU:
 //
 //   mpirun -np 1 train_dp_bench --shape 1B ; mpirun -np 2 train_dp_bench --shape 1B
-//   train_dp_bench [--shape 124M|1B] [--batch B] [--seq T] [--steps 10] [--precision bf16] [--allreduce]
+//   train_dp_bench [--shape 124M|1B|7B] [--recompute] [--batch B] [--seq T] [--steps 10] [--precision bf16] [--allreduce]
 //                  [--overlap] [--bucket ELEMENTS] [--json]
 //
 // Step time is split into compute (forward + backward, device synchronized) and the rest (gradient
@@ -45,8 +45,13 @@ agpt::model::LlamaConfig shape_config(const std::string& name, int& B, int& T) {
     c.num_attention_heads = 32, c.num_key_value_heads = 8;
     if (!B) B = 4;
     if (!T) T = 2048;
+  } else if (name == "7B") {
+    c.vocab_size = 128256, c.hidden_size = 4096, c.intermediate_size = 14336, c.num_hidden_layers = 32;
+    c.num_attention_heads = 32, c.num_key_value_heads = 8, c.tie_word_embeddings = false;
+    if (!B) B = 1;
+    if (!T) T = 4096;
   } else {
-    fail("--shape must be 124M or 1B, not '", name, "'");
+    fail("--shape must be 124M, 1B or 7B, not '", name, "'");
   }
   c.max_position_embeddings = T;
   return c;
@@ -57,7 +62,7 @@ agpt::model::LlamaConfig shape_config(const std::string& name, int& B, int& T) {
 int main(int argc, char** argv) try {
   std::string shape = "1B", precision = "bf16";
   int B = 0, T = 0, steps = 10;
-  bool allreduce = false, json = false, overlap = false;
+  bool allreduce = false, json = false, overlap = false, recompute = false;
   int64_t bucket = 40'000'000;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -73,6 +78,7 @@ int main(int argc, char** argv) try {
     else if (a == "--allreduce") allreduce = true;
     else if (a == "--json") json = true;
     else if (a == "--overlap") overlap = true;
+    else if (a == "--recompute") recompute = true;
     else if (a == "--bucket") bucket = std::stoll(next());
     else fail("unknown option ", a, " (see the comment at the top of bench/train_dp_bench.cpp)");
   }
@@ -86,6 +92,7 @@ int main(int argc, char** argv) try {
 
   agpt::model::Llama model(c, *backend);
   model.init_weights(1234);
+  model.set_recompute(recompute);
   agpt::model::AdamWConfig ac{.lr = 1e-4};
   std::unique_ptr<agpt::train::DistributedOptimizer> zero;
   std::unique_ptr<agpt::model::AdamW> adam;
