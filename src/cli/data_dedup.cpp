@@ -1,4 +1,5 @@
 // `agpt data dedup`: exact, paragraph-level exact and MinHash LSH near-duplicate removal.
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -11,11 +12,23 @@
 #include "corpus/json.h"
 #include "corpus/writer.h"
 #include "curate/dedup.h"
+#include "curate/dedup_dist.h"
+#include "dist/communicator.h"
+#include "base/log.h"
+#include "base/progress.h"
 
 namespace agpt::cli {
 namespace {
 
 namespace fs = std::filesystem;
+
+struct DedupArgs {
+  curate::DedupOptions opt;
+  std::string output, report, removed, on_error = "skip";
+  bool no_exact = false, no_near = false;
+  double memory_mb = 0;
+};
+void run(const DedupArgs& a, dist::Communicator* comm);
 
 // --output: a file, or a directory (existing, or written with a trailing '/') that receives
 // dedup.jsonl.zst.
@@ -33,12 +46,7 @@ std::string output_path(const std::string& out) {
 void setup_dedup(CLI::App& root) {
   CLI::App& data = command_group(root, "data", "prepare corpora: tokenize, inspect, mix");
   auto* cmd = data.add_subcommand("dedup", "remove exact, paragraph-level and near-duplicate (MinHash LSH) documents");
-  struct Args {
-    curate::DedupOptions opt;
-    std::string output, report, removed, on_error = "skip";
-    bool no_exact = false, no_near = false;
-  };
-  auto a = std::make_shared<Args>();
+  auto a = std::make_shared<DedupArgs>();
   cmd->add_option("-i,--input", a->opt.inputs, "JSONL (.gz/.zst) or text files, directories, glob patterns")->required();
   cmd->add_option("-o,--output", a->output,
                   "kept documents, Dolma JSONL (.jsonl, .jsonl.gz, .jsonl.zst); a directory gets dedup.jsonl.zst")
@@ -62,25 +70,64 @@ void setup_dedup(CLI::App& root) {
       ->check(CLI::IsMember({"skip", "fail"}))
       ->capture_default_str();
   cmd->add_option("--batch-docs", a->opt.batch_documents, "documents per hashing batch")->capture_default_str();
+  cmd->add_option("--memory-mb", a->memory_mb,
+                  "memory for the near stage's band-key table per process (MB); beyond it sorted runs spill to "
+                  "temporary files and are merged (0: no limit)")
+      ->capture_default_str();
+  cmd->add_option("--tmp-dir", a->opt.tmp_dir, "where spilled runs go (default: $TMPDIR or /tmp)");
   add_threads_flag(*cmd, a->opt.threads);
   cmd->footer(
       "Stages, in order: paragraphs (with --paragraphs), exact (normalised text: ASCII lowercase, ASCII\n"
       "punctuation deleted, whitespace collapsed; 128-bit hash), near (MinHash LSH over word 5-grams,\n"
       "14 bands x 8 rows). The first document in input order is kept in each group of duplicates.\n"
-      "Reads the inputs twice. The output is identical for any -j. See docs/curation.md.\n\n"
+      "Reads the inputs twice. The output is identical for any -j, and under mpirun -np N (ranks share\n"
+      "the hashing; rank 0 writes). See docs/curation.md.\n\n"
       "Examples:\n"
       "  agpt data dedup -i 'corpus/*.jsonl.zst' -o out/dedup.jsonl.zst --report out/dedup.json\n"
-      "  agpt data dedup -i papers/ -o out/ --paragraphs --removed out/removed.jsonl.zst --threshold 0.8");
+      "  agpt data dedup -i papers/ -o out/ --paragraphs --removed out/removed.jsonl.zst --threshold 0.8\n"
+      "  mpirun -np 4 agpt data dedup -i 'corpus/*.jsonl.zst' -o out/dedup.jsonl.zst");
   set_action(cmd, [a] {
     a->opt.on_error = a->on_error == "fail" ? corpus::OnError::kFail : corpus::OnError::kSkip;
     a->opt.exact = !a->no_exact;
     a->opt.near = !a->no_near;
     if (a->opt.batch_documents == 0) fail("--batch-docs must be at least 1");
+    if (!(a->memory_mb >= 0) || a->memory_mb > 1e9) fail("--memory-mb must be a number of MB >= 0 (0: no limit)");
+    a->opt.memory_bytes = static_cast<uint64_t>(a->memory_mb * 1024 * 1024);
+    if (a->memory_mb > 0 && a->opt.memory_bytes == 0) a->opt.memory_bytes = 1;
     curate::MinHasher check(a->opt.minhash);  // fails early on bad --ngram/--bands/--rows
     if (a->opt.threshold < 0 || a->opt.threshold > 1) fail("--threshold must be within [0, 1]");
-    corpus::DocumentWriter kept(output_path(a->output));
+    // Under mpirun/mpiexec the ranks share the work (dedup_dist.h); rank 0 writes every output and
+    // speaks for the job. Alone, the world is this process and nothing changes.
+    std::unique_ptr<dist::Communicator> world = dist::make_world_communicator();
+    if (world->size() <= 1) {
+      run(*a, nullptr);
+      return;
+    }
+    if (world->rank() != 0) {
+      set_log_level(LogLevel::kQuiet);
+      Progress::set_enabled(false);
+    }
+    try {
+      run(*a, world.get());
+    } catch (const std::exception& e) {
+      // The other ranks may be waiting in a collective for this one: end the whole job now.
+      std::fprintf(stderr, "agpt error (rank %d of %d, host %s): %s\n", world->rank(), world->size(),
+                   world->host().c_str(), e.what());
+      world->abort(1);
+    }
+  });
+}
+
+// The command on one rank (comm == nullptr: one process). Only rank 0 opens and writes files.
+void run(const DedupArgs& a, dist::Communicator* comm) {
+  if (comm != nullptr && comm->rank() != 0) {
+    curate::run_dedup_distributed(a.opt, {}, *comm);
+    return;
+  }
+  {
+    corpus::DocumentWriter kept(output_path(a.output));
     std::unique_ptr<corpus::DocumentWriter> removed;
-    if (!a->removed.empty()) removed = std::make_unique<corpus::DocumentWriter>(output_path(a->removed));
+    if (!a.removed.empty()) removed = std::make_unique<corpus::DocumentWriter>(output_path(a.removed));
     std::string line;
     curate::DedupSink sink;
     sink.kept = [&](const corpus::Document& d) { kept.write(d); };
@@ -101,13 +148,15 @@ void setup_dedup(CLI::App& root) {
       line += "}";
       removed->write_line(line);
     };
-    auto report = curate::run_dedup(a->opt, sink);
+    auto report = comm != nullptr ? curate::run_dedup_distributed(a.opt, sink, *comm) : curate::run_dedup(a.opt, sink);
     kept.close();
     if (removed) removed->close();
-    if (!a->report.empty()) write_file_atomic(a->report, report.to_json());
+    if (!a.report.empty()) write_file_atomic(a.report, report.to_json());
     std::cerr << report.read.summary() << report.table();
-    std::cerr << "wrote " << report.documents_kept << " documents to " << kept.path() << "\n";
-  });
+    std::cerr << "wrote " << report.documents_kept << " documents to " << kept.path();
+    if (comm != nullptr) std::cerr << " (" << comm->size() << " ranks)";
+    std::cerr << "\n";
+  }
 }
 
 AGPT_COMMAND(47, setup_dedup);

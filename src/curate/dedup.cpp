@@ -43,9 +43,7 @@ std::vector<std::string_view> split_paragraphs(std::string_view text) {
   return out;
 }
 
-namespace {
-
-std::string join_kept(std::string_view original, const std::vector<uint32_t>& removed) {
+std::string join_kept_paragraphs(std::string_view original, const std::vector<uint32_t>& removed) {
   auto paras = split_paragraphs(original);
   std::string out;
   size_t r = 0;
@@ -60,11 +58,9 @@ std::string join_kept(std::string_view original, const std::vector<uint32_t>& re
   return out;
 }
 
-}  // namespace
-
-Deduper::Deduper(const DedupOptions& opt) : opt_(opt), hasher_(opt.minhash) {
+Deduper::Deduper(const DedupOptions& opt)
+    : opt_(opt), hasher_(opt.minhash), buckets_(opt.memory_bytes, opt.tmp_dir) {
   if (opt.threshold < 0 || opt.threshold > 1) fail("dedup: --threshold must be within [0, 1] (got ", opt.threshold, ")");
-  buckets_.resize(opt.near ? opt.minhash.bands : 0);
   report_.paragraphs_on = opt.paragraphs;
   report_.exact_on = opt.exact;
   report_.near_on = opt.near;
@@ -120,7 +116,7 @@ void Deduper::add(const std::vector<std::string_view>& texts) {
   parallel_for(n, opt_.threads, [&](size_t i) {
     std::string_view text = texts[i];
     if (!removed[i].empty()) {
-      rebuilt[i] = join_kept(text, removed[i]);
+      rebuilt[i] = join_kept_paragraphs(text, removed[i]);
       text = rebuilt[i];
     }
     bytes_after_paragraphs_[base + i] = text.size();
@@ -152,7 +148,7 @@ void Deduper::add(const std::vector<std::string_view>& texts) {
       ++report_.no_shingles;
       continue;
     }
-    for (int b = 0; b < bands; ++b) buckets_[b].emplace_back(keys[i * bands + b], d);
+    for (int b = 0; b < bands; ++b) buckets_.add({keys[i * bands + b], static_cast<uint32_t>(b), d});
     if (!sigs.empty()) {
       if (signature_slot_.size() < fate_.size()) signature_slot_.resize(fate_.size(), ~0u);
       signature_slot_[d] = static_cast<uint32_t>(signatures_.size() / k);
@@ -186,34 +182,29 @@ void Deduper::finish() {
     parent_.resize(n);
     for (size_t i = 0; i < n; ++i) parent_[i] = static_cast<uint32_t>(i);
     signature_slot_.resize(n, ~0u);
-    for (auto& bucket : buckets_) {
-      std::sort(bucket.begin(), bucket.end());
-      for (size_t s = 0; s < bucket.size();) {
-        size_t e = s + 1;
-        while (e < bucket.size() && bucket[e].first == bucket[s].first) ++e;
-        for (size_t j = s + 1; j < e; ++j) {
-          const uint32_t dj = bucket[j].second;
-          if (opt_.threshold <= 0) {
-            ++report_.near_candidate_pairs;
-            join(bucket[s].second, dj);
-            continue;
-          }
-          // Verified: join dj to the first earlier member of the bucket (at most 64 tried) whose
-          // signature agrees enough.
-          const uint64_t* sj = &signatures_[static_cast<size_t>(signature_slot_[dj]) * k];
-          for (size_t i = s; i < j && i < s + 64; ++i) {
-            ++report_.near_candidate_pairs;
-            const uint64_t* si = &signatures_[static_cast<size_t>(signature_slot_[bucket[i].second]) * k];
-            if (estimated_jaccard(si, sj, k) >= opt_.threshold) {
-              join(bucket[i].second, dj);
-              break;
-            }
+    // Buckets in (band, key) order, members in input order.
+    buckets_.for_each_bucket([&](const BandRecord* bucket, size_t m) {
+      for (size_t j = 1; j < m; ++j) {
+        const uint32_t dj = bucket[j].doc;
+        if (opt_.threshold <= 0) {
+          ++report_.near_candidate_pairs;
+          join(bucket[0].doc, dj);
+          continue;
+        }
+        // Verified: join dj to the first earlier member of the bucket (at most 64 tried) whose
+        // signature agrees enough.
+        const uint64_t* sj = &signatures_[static_cast<size_t>(signature_slot_[dj]) * k];
+        for (size_t i = 0; i < j && i < 64; ++i) {
+          ++report_.near_candidate_pairs;
+          const uint64_t* si = &signatures_[static_cast<size_t>(signature_slot_[bucket[i].doc]) * k];
+          if (estimated_jaccard(si, sj, k) >= opt_.threshold) {
+            join(bucket[i].doc, dj);
+            break;
           }
         }
-        s = e;
       }
-      std::vector<std::pair<uint64_t, uint32_t>>().swap(bucket);
-    }
+    });
+    buckets_.release();
     std::vector<uint8_t> is_cluster_root(n, 0);
     for (size_t i = 0; i < n; ++i) {
       if (fate_[i] != Fate::kKept) continue;
@@ -229,6 +220,42 @@ void Deduper::finish() {
     }
     std::vector<uint32_t>().swap(parent_);
   }
+  complete_report();
+}
+
+void Deduper::set_results(std::vector<Fate> fate, std::vector<uint32_t> of, std::vector<uint64_t> bytes,
+                          ParagraphResults paragraphs) {
+  if (finished_ || !fate_.empty()) fail("Deduper::set_results after add() or finish()");
+  if (of.size() != fate.size() || bytes.size() != fate.size()) fail("Deduper::set_results: sizes differ");
+  if (!opt_.paragraphs && (!paragraphs.removed.empty() || paragraphs.seen > 0))
+    fail("Deduper::set_results: paragraph results without the paragraph stage");
+  finished_ = true;
+  fate_ = std::move(fate);
+  of_ = std::move(of);
+  const size_t n = fate_.size();
+  for (auto t : bytes) report_.bytes_in += t;
+  bytes_after_paragraphs_ = std::move(bytes);
+  for (const auto& [d, after] : paragraphs.bytes_after) {
+    if (d >= n) fail("Deduper::set_results: paragraph results for document ", d, " of ", n);
+    bytes_after_paragraphs_[d] = after;
+  }
+  report_.paragraphs_seen = paragraphs.seen;
+  for (const auto& [d, removed] : paragraphs.removed) report_.paragraphs_removed += removed.size();
+  removed_paragraphs_ = std::move(paragraphs.removed);
+  report_.documents_in = n;
+  std::vector<uint8_t> is_cluster_root(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    if (of_[i] >= n || of_[i] > i) fail("Deduper::set_results: document ", i, " names ", of_[i], " as its original");
+    if (fate_[i] == Fate::kNear && !is_cluster_root[of_[i]]) {
+      is_cluster_root[of_[i]] = 1;
+      ++report_.near_clusters;
+    }
+  }
+  complete_report();
+}
+
+void Deduper::complete_report() {
+  const size_t n = fate_.size();
   referenced_.assign(n, false);
   for (size_t i = 0; i < n; ++i)
     if (of_[i] != i) referenced_[of_[i]] = true;
@@ -262,7 +289,6 @@ void Deduper::finish() {
   r.near.bytes_in = r.exact.bytes_out;
   r.near.docs_out = r.documents_kept;
   r.near.bytes_out = r.bytes_kept;
-  buckets_.clear();
   exact_seen_ = {};
   paragraph_seen_ = {};
 }
@@ -270,7 +296,7 @@ void Deduper::finish() {
 std::string Deduper::kept_text(size_t i, std::string_view original) const {
   auto it = removed_paragraphs_.find(static_cast<uint32_t>(i));
   if (it == removed_paragraphs_.end()) return std::string(original);
-  return join_kept(original, it->second);
+  return join_kept_paragraphs(original, it->second);
 }
 
 namespace {
@@ -399,6 +425,16 @@ DedupReport run_dedup(const DedupOptions& opt, const DedupSink& sink) {
   }
   dd.finish();
   auto t1 = clock::now();
+  const double seconds_pass2 = write_dedup_pass2(opt, dd, sink);
+  DedupReport r = dd.report();
+  r.read = read_report;
+  r.seconds_pass1 = std::chrono::duration<double>(t1 - t0).count();
+  r.seconds_pass2 = seconds_pass2;
+  return r;
+}
+
+double write_dedup_pass2(const DedupOptions& opt, const Deduper& dd, const DedupSink& sink) {
+  const auto t1 = std::chrono::steady_clock::now();
   {
     corpus::DocumentReader reader(opt.inputs, corpus::OnError::kSkip);
     Progress progress("dedup pass 2", dd.size(), "docs");
@@ -427,12 +463,7 @@ DedupReport run_dedup(const DedupOptions& opt, const DedupSink& sink) {
     progress.finish();
     if (i != dd.size()) fail("dedup: the inputs changed between the two passes (fewer documents on the second read)");
   }
-  auto t2 = clock::now();
-  DedupReport r = dd.report();
-  r.read = read_report;
-  r.seconds_pass1 = std::chrono::duration<double>(t1 - t0).count();
-  r.seconds_pass2 = std::chrono::duration<double>(t2 - t1).count();
-  return r;
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
 }
 
 }  // namespace agpt::curate

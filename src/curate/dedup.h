@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "corpus/document.h"
+#include "curate/dedup_spill.h"
 #include "curate/hash.h"
 #include "curate/minhash.h"
 
@@ -25,6 +26,10 @@ struct DedupOptions {
   // 0: every pair that shares an LSH bucket is a duplicate (datatrove's behaviour). > 0: a pair
   // sharing a bucket is joined only when the signatures' estimated Jaccard is >= threshold.
   double threshold = 0.0;
+  // Memory for the near stage's band-key table (bytes, per process); beyond it sorted runs spill to
+  // temporary files in tmp_dir ("": $TMPDIR) and are merged. 0: no limit.
+  uint64_t memory_bytes = 0;
+  std::string tmp_dir;
   int threads = 0;  // 0: all cores
   corpus::OnError on_error = corpus::OnError::kSkip;
   size_t batch_documents = 2048;
@@ -67,6 +72,17 @@ struct DedupReport {
 // Splits text into paragraphs: maximal runs of non-blank lines (a blank line is empty or only
 // spaces, tabs and \r). Views into text, in order, without the line breaks around them.
 std::vector<std::string_view> split_paragraphs(std::string_view text);
+// The text less the paragraphs at indices `removed` (increasing), the others joined by one blank line.
+std::string join_kept_paragraphs(std::string_view text, const std::vector<uint32_t>& removed);
+
+// What the paragraph stage decided, for Deduper::set_results: the removed paragraphs of every
+// document that lost some (indices in increasing order), its text bytes after the stage, and how
+// many paragraphs there were in all.
+struct ParagraphResults {
+  std::unordered_map<uint32_t, std::vector<uint32_t>> removed;
+  std::unordered_map<uint32_t, uint64_t> bytes_after;
+  uint64_t seen = 0;
+};
 
 // The dedup engine over documents given in order (pass 1), then asked what became of each.
 // Deterministic: the result depends only on the texts and their order, not on the thread count.
@@ -78,6 +94,12 @@ class Deduper {
   void add(const std::vector<std::string_view>& texts);
   // Clusters near duplicates and completes the report. Call once, after the last add().
   void finish();
+  // Instead of add() and finish(): results decided elsewhere (across MPI ranks, dedup_dist.h) for
+  // every document: its fate, its original (of[i] == i unless kExact/kNear), its text bytes as read
+  // and, with the paragraph stage, that stage's results. Completes the report's counts as finish()
+  // does (clusters: the distinct originals of kNear).
+  void set_results(std::vector<Fate> fate, std::vector<uint32_t> of, std::vector<uint64_t> bytes,
+                   ParagraphResults paragraphs = {});
 
   size_t size() const { return fate_.size(); }
   Fate fate(size_t i) const { return fate_[i]; }
@@ -95,6 +117,7 @@ class Deduper {
  private:
   uint32_t find(uint32_t x);
   void join(uint32_t x, uint32_t y);
+  void complete_report();
 
   DedupOptions opt_;
   MinHasher hasher_;
@@ -105,7 +128,7 @@ class Deduper {
   std::unordered_map<uint32_t, std::vector<uint32_t>> removed_paragraphs_;
   std::unordered_set<Hash128, Hash128Hasher> paragraph_seen_;
   std::unordered_map<Hash128, uint32_t, Hash128Hasher> exact_seen_;
-  std::vector<std::vector<std::pair<uint64_t, uint32_t>>> buckets_;  // per band: (key, doc)
+  BandKeyTable buckets_;  // (band, key, doc) of every document that reaches the near stage
   std::vector<uint64_t> signatures_;                                 // only when threshold > 0
   std::vector<uint32_t> signature_slot_;                             // doc -> slot, or ~0
   std::vector<uint32_t> parent_;
@@ -123,5 +146,9 @@ struct DedupSink {
 // Two passes over opt.inputs: pass 1 computes hashes and signatures (parallel over batches),
 // clusters; pass 2 reads the inputs again and sends every document to sink.kept or sink.removed.
 DedupReport run_dedup(const DedupOptions& opt, const DedupSink& sink);
+
+// Pass 2 alone: reads opt.inputs again and sends every document to sink by dd's decisions (dd
+// finished or given its results). Returns the seconds it took.
+double write_dedup_pass2(const DedupOptions& opt, const Deduper& dd, const DedupSink& sink);
 
 }  // namespace agpt::curate

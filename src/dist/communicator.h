@@ -49,6 +49,10 @@ class Communicator {
   virtual std::vector<float> gather_to_root(std::span<const float> local) = 0;
   virtual void broadcast(std::string& value, int root) = 0;
   virtual void barrier() = 0;
+  // Personalised all-to-all of bytes (curation's key exchange): to_each[r] goes to rank r
+  // (to_each.size() == size()); returns what every rank sent to this one, indexed by sender. Any
+  // sizes: payloads beyond MPI's int counts travel in several rounds.
+  virtual std::vector<std::string> all_to_all(const std::vector<std::string>& to_each) = 0;
 
   // Ends every process of the job now with exit code `code` (a hung collective, a fatal error on
   // one rank): the job script sees a failure and can restart from the last checkpoint.

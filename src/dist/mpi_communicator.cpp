@@ -1,5 +1,6 @@
 #include "dist/mpi_communicator.h"
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -128,6 +129,49 @@ void MpiCommunicator::broadcast(std::string& value, int root) {
   check(MPI_Bcast(&len, 1, MPI_INT, root, comm()), "Bcast");
   value.resize(static_cast<size_t>(len));
   check(MPI_Bcast(value.data(), len, MPI_CHAR, root, comm()), "Bcast");
+}
+
+std::vector<std::string> MpiCommunicator::all_to_all(const std::vector<std::string>& to_each) {
+  if (to_each.size() != static_cast<size_t>(size_))
+    fail("all_to_all: ", to_each.size(), " payloads for ", size_, " ranks");
+  const auto n = static_cast<size_t>(size_);
+  std::vector<int64_t> send_sizes(n), recv_sizes(n);
+  for (size_t r = 0; r < n; ++r) send_sizes[r] = static_cast<int64_t>(to_each[r].size());
+  check(MPI_Alltoall(send_sizes.data(), 1, MPI_INT64_T, recv_sizes.data(), 1, MPI_INT64_T, comm()), "Alltoall");
+  std::vector<std::string> out(n);
+  int64_t longest = 0;
+  for (size_t r = 0; r < n; ++r) {
+    out[r].resize(static_cast<size_t>(recv_sizes[r]));
+    longest = std::max({longest, send_sizes[r], recv_sizes[r]});
+  }
+  check(MPI_Allreduce(MPI_IN_PLACE, &longest, 1, MPI_INT64_T, MPI_MAX, comm()), "Allreduce");
+  // MPI counts and displacements are ints: each round moves at most `chunk` bytes per pair of ranks,
+  // so one round's buffer (size x chunk) stays addressable by an int. Every rank runs the same
+  // number of rounds (from the global longest payload).
+  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(chunk_, INT_MAX / size_));
+  const int64_t rounds = (longest + chunk - 1) / chunk;
+  std::vector<int> scount(n), sdispl(n), rcount(n), rdispl(n);
+  std::string sendbuf, recvbuf;
+  for (int64_t k = 0; k < rounds; ++k) {
+    const int64_t off = k * chunk;
+    int stotal = 0, rtotal = 0;
+    for (size_t r = 0; r < n; ++r) {
+      scount[r] = static_cast<int>(std::clamp<int64_t>(send_sizes[r] - off, 0, chunk));
+      rcount[r] = static_cast<int>(std::clamp<int64_t>(recv_sizes[r] - off, 0, chunk));
+      sdispl[r] = stotal, stotal += scount[r];
+      rdispl[r] = rtotal, rtotal += rcount[r];
+    }
+    sendbuf.resize(static_cast<size_t>(stotal));
+    recvbuf.resize(static_cast<size_t>(rtotal));
+    for (size_t r = 0; r < n; ++r)
+      if (scount[r] > 0) std::memcpy(sendbuf.data() + sdispl[r], to_each[r].data() + off, static_cast<size_t>(scount[r]));
+    check(MPI_Alltoallv(sendbuf.data(), scount.data(), sdispl.data(), MPI_CHAR, recvbuf.data(), rcount.data(),
+                        rdispl.data(), MPI_CHAR, comm()),
+          "Alltoallv");
+    for (size_t r = 0; r < n; ++r)
+      if (rcount[r] > 0) std::memcpy(out[r].data() + off, recvbuf.data() + rdispl[r], static_cast<size_t>(rcount[r]));
+  }
+  return out;
 }
 
 void MpiCommunicator::barrier() { check(MPI_Barrier(comm()), "Barrier"); }

@@ -2,6 +2,8 @@
 #pragma once
 #include <mpi.h>
 
+#include <cstdint>
+
 #include "dist/communicator.h"
 
 namespace agpt::dist {
@@ -28,14 +30,19 @@ class MpiCommunicator : public Communicator {
   std::vector<float> gather_to_root(std::span<const float> local) override;
   void broadcast(std::string& value, int root) override;
   void barrier() override;
+  std::vector<std::string> all_to_all(const std::vector<std::string>& to_each) override;
   [[noreturn]] void abort(int code) override;
 
   MPI_Comm comm() const { return MPI_COMM_WORLD; }
+  // The most bytes one all_to_all round sends to one rank (clamped so displacements fit an int);
+  // tests lower it to exercise the rounds.
+  void set_all_to_all_chunk(int64_t bytes) { chunk_ = bytes; }
 
  private:
   bool initialised_here_ = false;
   int rank_ = 0, size_ = 1, local_rank_ = 0;
   std::string host_;
+  int64_t chunk_ = INT32_MAX;
 };
 
 }  // namespace agpt::dist

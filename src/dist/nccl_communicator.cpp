@@ -117,6 +117,9 @@ class NcclCommunicator final : public Communicator {
   std::vector<float> gather_to_root(std::span<const float> local) override { return host_.gather_to_root(local); }
   void broadcast(std::string& value, int root) override { host_.broadcast(value, root); }
   void barrier() override { host_.barrier(); }
+  std::vector<std::string> all_to_all(const std::vector<std::string>& to_each) override {
+    return host_.all_to_all(to_each);
+  }
   [[noreturn]] void abort(int code) override {
     if (comm_) ncclCommAbort(comm_), comm_ = nullptr;
     host_.abort(code);

@@ -29,6 +29,10 @@ class SingleCommunicator final : public Communicator {
     if (root != 0) fail("broadcast: root ", root, " is not a rank of a single-process job");
   }
   void barrier() override {}
+  std::vector<std::string> all_to_all(const std::vector<std::string>& to_each) override {
+    if (to_each.size() != 1) fail("all_to_all: ", to_each.size(), " payloads for a single-process job");
+    return to_each;
+  }
   [[noreturn]] void abort(int code) override { std::_Exit(code); }
 
  private:

@@ -7,9 +7,11 @@
 #include <fstream>
 #include <random>
 #include <set>
+#include <tuple>
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "curate/dedup.h"
 #include "curate/hash.h"
 #include "curate/minhash.h"
@@ -257,6 +259,109 @@ TEST(CurateDedup, AccountingAndDeterminism) {
   EXPECT_GT(r.exact.docs_removed(), 0u);
   EXPECT_GT(r.near.docs_removed(), 0u);
   EXPECT_GT(r.paragraphs_removed, 0u);
+}
+
+// Results decided elsewhere (the MPI path's rank 0) give the report and decisions finish() gives,
+// apart from the counts only the hashing side knows (candidate pairs, documents without shingles).
+TEST(CurateDedup, SetResultsMatchesFinish) {
+  std::mt19937_64 rng(9);
+  std::vector<std::string> bases, texts;
+  for (int i = 0; i < 20; ++i) bases.push_back(join(random_words(rng, 80)));
+  for (int i = 0; i < 150; ++i) {
+    const std::string& b = bases[rng() % bases.size()];
+    texts.push_back(rng() % 2 ? b : b + " more words here");
+  }
+  texts.push_back("?!");
+  DedupOptions opt;
+  opt.threads = 2;
+  Deduper a(opt);
+  std::vector<std::string_view> v(texts.begin(), texts.end());
+  a.add(v);
+  a.finish();
+  std::vector<Fate> fate;
+  std::vector<uint32_t> of;
+  std::vector<uint64_t> bytes;
+  for (size_t i = 0; i < a.size(); ++i) {
+    fate.push_back(a.fate(i));
+    of.push_back(a.duplicate_of(i));
+    bytes.push_back(texts[i].size());
+  }
+  Deduper b(opt);
+  b.set_results(fate, of, bytes);
+  b.report().near_candidate_pairs = a.report().near_candidate_pairs;
+  b.report().no_shingles = a.report().no_shingles;
+  EXPECT_EQ(a.report().to_json(), b.report().to_json());
+  EXPECT_GT(a.report().near_clusters, 0u);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a.referenced(i), b.referenced(i)) << i;
+  // Inconsistent results are refused.
+  of[3] = 7;
+  Deduper c(opt);
+  EXPECT_THROW(c.set_results(fate, of, bytes), agpt::Error);
+  Deduper d(opt);
+  EXPECT_THROW(d.set_results(fate, {}, bytes), agpt::Error);  // sizes differ
+  of[3] = a.duplicate_of(3);
+  ParagraphResults paras;
+  paras.removed[2] = {0};
+  Deduper e(opt);  // paragraph results without the paragraph stage
+  EXPECT_THROW(e.set_results(fate, of, bytes, paras), agpt::Error);
+  opt.paragraphs = true;
+  Deduper f(opt);
+  paras.bytes_after[2] = 0;
+  f.set_results(fate, of, bytes, paras);
+  EXPECT_EQ(f.report().paragraphs_removed, 1u);
+  EXPECT_EQ(f.kept_text(2, "one\n\ntwo"), "two");
+}
+
+// The band-key table within a tiny budget spills sorted runs and merges them: the same buckets in the
+// same order as in memory, and so the same decisions; the run files leave nothing behind.
+TEST(CurateDedup, BandKeyTableSpillsAndMergesInOrder) {
+  const fs::path dir = fs::temp_directory_path() / ("agpt_spill_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::mt19937_64 rng(4);
+  BandKeyTable mem, disk(16 * 40, dir.string());  // 40 records a run
+  for (uint32_t d = 0; d < 500; ++d)
+    for (uint32_t b = 0; b < 3; ++b) {
+      const BandRecord r{rng() % 50, b, d};  // many collisions
+      mem.add(r);
+      disk.add(r);
+    }
+  EXPECT_GT(disk.runs(), 30u);
+  EXPECT_EQ(mem.runs(), 0u);
+  auto flatten = [](BandKeyTable& t) {
+    std::vector<std::tuple<uint32_t, uint64_t, uint32_t, size_t>> out;
+    t.for_each_bucket([&](const BandRecord* m, size_t n) {
+      for (size_t i = 0; i < n; ++i) out.emplace_back(m[i].band, m[i].key, m[i].doc, n);
+    });
+    return out;
+  };
+  const auto a = flatten(mem), b = flatten(disk);
+  EXPECT_EQ(a.size(), 1500u);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(flatten(disk), b);  // read again
+  EXPECT_TRUE(std::is_sorted(a.begin(), a.end()));
+  EXPECT_THROW(disk.add({1, 0, 0}), agpt::Error);
+  EXPECT_TRUE(fs::is_empty(dir));  // runs are unlinked at once
+  disk.release();
+  fs::remove_all(dir);
+  EXPECT_THROW(
+      {
+        BandKeyTable t(16, "/nonexistent/dir");
+        for (uint32_t d = 0; d < 20; ++d) t.add({1, 0, d});
+      },
+      agpt::Error);
+
+  std::vector<std::string> bases, texts;
+  for (int i = 0; i < 30; ++i) bases.push_back(join(random_words(rng, 60)));
+  for (int i = 0; i < 300; ++i) texts.push_back(bases[rng() % bases.size()] + (rng() % 2 ? " x y" : ""));
+  DedupOptions opt;
+  opt.threads = 2;
+  for (double threshold : {0.0, 0.8}) {
+    opt.threshold = threshold;
+    opt.memory_bytes = 0;
+    const auto unlimited = fates(texts, opt, 64);
+    opt.memory_bytes = 300;
+    EXPECT_EQ(fates(texts, opt, 64), unlimited) << threshold;
+  }
 }
 
 TEST(CurateDedup, RunOverFilesKeepsFirstAndCountsSkips) {

@@ -15,6 +15,7 @@
 #include "dataset/indexed_dataset.h"
 #include "dataset/mixture.h"
 #include "dist/communicator.h"
+#include "dist/mpi_communicator.h"
 #include "model/adamw.h"
 #include "model/llama.h"
 #include "ops/backend_factory.h"
@@ -86,6 +87,33 @@ TEST(Collectives, TensorsAndHostValues) {
   // A host tensor collective of mismatched sizes fails before communicating.
   ops::Tensor bad = be->zeros({3});
   EXPECT_THROW(g_comm->reduce_scatter_sum(bad, part), agpt::Error);
+}
+
+// The personalised all-to-all of bytes (dedup's key exchange): every pair of ranks, empty
+// payloads, binary bytes, and payloads split over many rounds (a tiny chunk) arrive intact.
+TEST(Collectives, AllToAllBytes) {
+  const int r = g_comm->rank(), n = g_comm->size();
+  auto payload = [](int from, int to, size_t len) {
+    std::string s(len, '\0');
+    for (size_t i = 0; i < len; ++i) s[i] = static_cast<char>((from * 31 + to * 7 + i * 13) & 0xFF);
+    return s;
+  };
+  auto check_round = [&](auto len_of) {
+    std::vector<std::string> to(static_cast<size_t>(n));
+    for (int d = 0; d < n; ++d) to[d] = payload(r, d, len_of(r, d));
+    auto got = g_comm->all_to_all(to);
+    ASSERT_EQ(got.size(), static_cast<size_t>(n));
+    for (int s = 0; s < n; ++s) EXPECT_EQ(got[s], payload(s, r, len_of(s, r))) << "from rank " << s;
+  };
+  check_round([](int from, int to) { return size_t(from * 10 + to * 3 + 1); });
+  check_round([](int, int) { return size_t(0); });
+  check_round([](int from, int to) { return from == 1 && to == 0 ? size_t(100000) : size_t(0); });  // a gather
+  auto* mpi = dynamic_cast<dist::MpiCommunicator*>(g_comm);
+  ASSERT_NE(mpi, nullptr);
+  mpi->set_all_to_all_chunk(7);  // lengths 0..5000 in rounds of 7 bytes: counts differ per round
+  check_round([](int from, int to) { return size_t(from == to ? 5000 : 13 + from); });
+  mpi->set_all_to_all_chunk(INT32_MAX);
+  EXPECT_THROW(g_comm->all_to_all(std::vector<std::string>(3)), agpt::Error);  // wrong count: no communication
 }
 
 // Each rank holds its own gradient; the sharded update must equal one AdamW update on their mean,
