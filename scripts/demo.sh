@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # README command 1: install what is needed and run the pipeline end to end on a bundled default:
 # Python 3.11's documentation (Debian package python3.11-doc, ~11 MB of reStructuredText)
+#   -> extract, quality-filter, de-duplicate and decontaminate it (against the evaluation's questions)
 #   -> train a byte-level BPE tokenizer -> tokenize into a Megatron indexed dataset -> inspect it
 #   -> plan a sample stream (mixture) with a validation split -> train a tiny Llama on the CPU
-#   -> compare its validation loss with the unigram entropy of the data -> generate a sample.
+#   -> compare its validation loss with the unigram entropy of the data -> generate a sample
+#   -> evaluate it on science questions (agpt eval).
 # The pipeline after the build takes about 10 minutes on 2 cores (docs/training.md has the numbers).
 # Output goes to ${OUT_DIR:-out/demo}; DEMO_STEPS (default 4000) sets the training steps,
 # DEMO_PROMPT the prompt of the sample.
@@ -28,13 +30,29 @@ lap() {
   lap_start=$now
 }
 
-echo "== 1. train a tokenizer on $CORPUS"
-"$AGPT" tokenizer train --input "$CORPUS" --vocab-size 1024 \
+echo "== 0. curate $CORPUS: extract, filter, de-duplicate, decontaminate"
+# Each stage writes Dolma JSONL and a report (counts by reason) into $OUT/curate/.
+mkdir -p "$OUT/curate"
+"$AGPT" data extract --input "$CORPUS" --format text --output "$OUT/curate/extracted.jsonl.zst" \
+  --report "$OUT/curate/extract.json"
+# Gopher's web-text thresholds would drop a third of a reference manual: examples/filter-docs.toml.
+"$AGPT" data filter --input "$OUT/curate/extracted.jsonl.zst" --config examples/filter-docs.toml \
+  --output "$OUT/curate/filtered.jsonl.zst" --attributes "$OUT/curate/attributes" --report "$OUT/curate/filter.json"
+"$AGPT" data dedup --input "$OUT/curate/filtered.jsonl.zst" --output "$OUT/curate/dedup.jsonl.zst" \
+  --report "$OUT/curate/dedup.json"
+# The evaluation's science questions must not be in the training text (13-gram overlaps cut out).
+"$AGPT" data decontaminate --input "$OUT/curate/dedup.jsonl.zst" --benchmarks examples/tasks/science/*/*.jsonl \
+  --output "$OUT/curate/clean.jsonl.zst" --report "$OUT/curate/decontaminate.json"
+DOCS="$OUT/curate/clean.jsonl.zst"
+lap "0. curate"
+
+echo "== 1. train a tokenizer on the curated documents"
+"$AGPT" tokenizer train --input "$DOCS" --vocab-size 1024 \
   --special-tokens "<|endoftext|>" --output "$OUT/tokenizer.json"
 lap "1. tokenizer"
 
 echo "== 2. tokenize the corpus into a Megatron indexed dataset"
-"$AGPT" data tokenize -t "$OUT/tokenizer.json" --input "$CORPUS" --output-prefix "$OUT/python-docs"
+"$AGPT" data tokenize -t "$OUT/tokenizer.json" --input "$DOCS" --output-prefix "$OUT/python-docs"
 lap "2. tokenize"
 
 echo "== 3. inspect the dataset"
@@ -92,6 +110,7 @@ echo "== done; wall time per stage:"
 printf '%s\n' "${timings[@]}"
 cat <<EOF
 outputs in $OUT:
+  curate/                     each curation stage's documents (Dolma JSONL) and report; filter attributes
   tokenizer.json              the BPE tokenizer (Hugging Face format)
   python-docs.{bin,idx}       the token dataset (Megatron indexed dataset); inspect.txt: its summary
   mix/mixture.json            the planned sample stream with its validation split

@@ -154,10 +154,12 @@ TEST_F(FilterCli, ClearErrors) {
   auto lbl = agpt::testing::run_agpt("data langid train -i " + p("train/en.txt") + " -o " + p("m.bin"));
   EXPECT_NE(lbl.status, 0);
   EXPECT_NE(lbl.output.find("LANG=PATH"), std::string::npos) << lbl.output;
-  // The example config stays valid (every key known, every type right).
-  auto ex = agpt::testing::run_agpt("data filter -i " + p("docs.jsonl") + " -o " + p("ex.jsonl") + " --config " +
-                                    std::string(AGPT_SOURCE_DIR) + "/examples/filter.toml");
-  EXPECT_EQ(ex.status, 0) << ex.output;
+  // The example configs stay valid (every key known, every type right): filter-docs.toml is the main job's.
+  for (const char* example : {"filter.toml", "filter-docs.toml"}) {
+    auto ex = agpt::testing::run_agpt("data filter -i " + p("docs.jsonl") + " -o " + p("ex.jsonl") + " --config " +
+                                      std::string(AGPT_SOURCE_DIR) + "/examples/" + example);
+    EXPECT_EQ(ex.status, 0) << example << ": " << ex.output;
+  }
   auto help = agpt::testing::run_agpt("data filter --help");
   EXPECT_EQ(help.status, 0);
   EXPECT_NE(help.output.find("Examples:"), std::string::npos);
