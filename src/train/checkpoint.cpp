@@ -154,6 +154,7 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
   j["skipped_steps"] = state.skipped;
   j["loss_window"] = state.loss_window;
   j["tokens"] = state.tokens;
+  j["ranks"] = state.ranks;
   j["elapsed_s"] = state.elapsed;
   j["config"] = state.config;
   nlohmann::ordered_json files = nlohmann::ordered_json::object();
@@ -302,6 +303,7 @@ TrainerState load_checkpoint(const std::string& dir, model::Llama& model, const 
     s.skipped = j.at("skipped_steps").get<int64_t>();
     s.loss_window = j.at("loss_window").get<std::vector<float>>();
     s.tokens = j.at("tokens").get<uint64_t>();
+    s.ranks = j.value("ranks", int64_t{1});  // older checkpoints: one process
     s.elapsed = j.at("elapsed_s").get<double>();
     s.config = j.at("config");
   } catch (const nlohmann::json::exception& e) {

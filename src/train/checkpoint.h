@@ -43,6 +43,7 @@ struct TrainerState {
   int64_t skipped = 0;          // skipped steps so far
   std::vector<float> loss_window;  // the spike detector's recent losses
   uint64_t tokens = 0;          // training tokens processed
+  int64_t ranks = 1;            // data-parallel ranks that wrote it (the global batch is grad_accum x ranks)
   double elapsed = 0;           // seconds of training so far (over all resumed runs)
   nlohmann::ordered_json config;  // the resolved TrainConfig::to_json()
 };

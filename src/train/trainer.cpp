@@ -183,9 +183,22 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
       state_ = load_checkpoint(found, *model_, *optimizer_);
     }
     resumed_from_ = found;
-    if (state_.config_hash != hash)
-      log_warn("resuming ", found, " with changed settings (config hash ", std::hex, state_.config_hash, " -> ", hash,
-               std::dec, "): the run will not match an uninterrupted one");
+    if (state_.config_hash != hash) {
+      // Another number of ranks with grad_accum scaled to keep the global batch is the same run.
+      TrainConfig same = config_;
+      int64_t old_accum = t.grad_accum;
+      try {
+        old_accum = state_.config.at("train").at("grad_accum").get<int64_t>();
+      } catch (const nlohmann::json::exception&) {
+      }
+      same.train.grad_accum = old_accum;
+      if (same.trajectory_hash() == state_.config_hash && old_accum * state_.ranks == t.grad_accum * world())
+        log_info("resuming ", found, " written by ", state_.ranks, " rank(s) x grad_accum ", old_accum, " on ", world(),
+                 " rank(s) x grad_accum ", t.grad_accum, ": the same global batch");
+      else
+        log_warn("resuming ", found, " with changed settings (config hash ", std::hex, state_.config_hash, " -> ", hash,
+                 std::dec, "): the run will not match an uninterrupted one");
+    }
     if (state_.step > t.steps) fail(found, " is at step ", state_.step, ", past train.steps = ", t.steps);
     check_resumed_data();
     log_info("resumed from ", found, " at step ", state_.step, " (", state_.consumed, " samples consumed)");
@@ -196,6 +209,7 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
   }
   state_.config_hash = hash;
   state_.config = config_.to_json();
+  state_.ranks = world();
   state_.data_order = source_->order();
   state_.data_plan = source_->fingerprint();
 
