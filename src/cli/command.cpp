@@ -1,8 +1,11 @@
 #include "cli/command.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <utility>
+
+#include "base/error.h"
 
 namespace agpt::cli {
 namespace {
@@ -55,6 +58,18 @@ bool run_chosen_action(CLI::App& root) {
 void add_threads_flag(CLI::App& cmd, int& threads) {
   cmd.add_option("-j,--threads", threads, "worker threads (0 = all cores); output is identical for any value")
       ->capture_default_str();
+}
+
+std::string output_file(const std::string& out, const std::string& default_name) {
+  namespace fs = std::filesystem;
+  if (out.empty()) fail("an output path is empty: give a file or a directory");
+  if (out.back() == '/' || fs::is_directory(out)) {
+    fs::create_directories(out);
+    return (fs::path(out) / default_name).string();
+  }
+  auto parent = fs::path(out).parent_path();
+  if (!parent.empty()) fs::create_directories(parent);
+  return out;
 }
 
 }  // namespace agpt::cli

@@ -26,6 +26,10 @@ bool run_chosen_action(CLI::App& root);
 // Shared flag helpers so every command spells them the same way.
 void add_threads_flag(CLI::App& cmd, int& threads);
 
+// An output flag's path: a file (its parent directories created), or a directory (existing, or
+// written with a trailing '/') that receives default_name. Fails on an empty path.
+std::string output_file(const std::string& out, const std::string& default_name);
+
 struct Registrar {
   Registrar(int order, CommandSetup setup) { register_command(order, std::move(setup)); }
 };

@@ -17,17 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string output_file(const std::string& out, const char* default_name) {
-  if (out.empty()) fail("an output path is empty: give a file or a directory");
-  if (out.back() == '/' || fs::is_directory(out)) {
-    fs::create_directories(out);
-    return (fs::path(out) / default_name).string();
-  }
-  auto parent = fs::path(out).parent_path();
-  if (!parent.empty()) fs::create_directories(parent);
-  return out;
-}
-
 std::vector<std::string> split_commas(const std::vector<std::string>& values) {
   std::vector<std::string> out;
   for (const auto& v : values) {

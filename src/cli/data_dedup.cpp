@@ -30,19 +30,6 @@ struct DedupArgs {
 };
 void run(const DedupArgs& a, dist::Communicator* comm);
 
-// --output: a file, or a directory (existing, or written with a trailing '/') that receives
-// dedup.jsonl.zst.
-std::string output_path(const std::string& out) {
-  if (out.empty()) return out;
-  if (out.back() == '/' || fs::is_directory(out)) {
-    fs::create_directories(out);
-    return (fs::path(out) / "dedup.jsonl.zst").string();
-  }
-  auto parent = fs::path(out).parent_path();
-  if (!parent.empty()) fs::create_directories(parent);
-  return out;
-}
-
 void setup_dedup(CLI::App& root) {
   CLI::App& data = command_group(root, "data", "prepare corpora: tokenize, inspect, mix");
   auto* cmd = data.add_subcommand("dedup", "remove exact, paragraph-level and near-duplicate (MinHash LSH) documents");
@@ -125,9 +112,9 @@ void run(const DedupArgs& a, dist::Communicator* comm) {
     return;
   }
   {
-    corpus::DocumentWriter kept(output_path(a.output));
+    corpus::DocumentWriter kept(output_file(a.output, "dedup.jsonl.zst"));
     std::unique_ptr<corpus::DocumentWriter> removed;
-    if (!a.removed.empty()) removed = std::make_unique<corpus::DocumentWriter>(output_path(a.removed));
+    if (!a.removed.empty()) removed = std::make_unique<corpus::DocumentWriter>(output_file(a.removed, "dedup.jsonl.zst"));
     std::string line;
     curate::DedupSink sink;
     sink.kept = [&](const corpus::Document& d) { kept.write(d); };

@@ -17,16 +17,6 @@ namespace {
 namespace fs = std::filesystem;
 namespace ex = curate::extract;
 
-// --output: a file, or a directory (existing, or written with a trailing '/') that receives
-// extract.jsonl.zst.
-std::string output_path(const std::string& out) {
-  if (out.back() == '/' || fs::is_directory(out)) {
-    fs::create_directories(out);
-    return (fs::path(out) / "extract.jsonl.zst").string();
-  }
-  return out;
-}
-
 void setup_extract(CLI::App& root) {
   CLI::App& data = command_group(root, "data", "prepare corpora: tokenize, inspect, mix");
   auto* cmd = data.add_subcommand(
@@ -77,7 +67,7 @@ void setup_extract(CLI::App& root) {
   set_action(cmd, [a] {
     if (a->format != "auto") a->opt.format = ex::parse_format(a->format);
     ex::parse_pdf_layout(a->pdf_layout, a->opt.file.pdf_layout);
-    a->opt.output = output_path(a->output);
+    a->opt.output = output_file(a->output, "extract.jsonl.zst");
     auto report = ex::run_extract(a->opt);
     if (!a->report.empty()) write_file_atomic(a->report, report.to_json());
     std::cerr << report.table();

@@ -21,18 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// --output / --removed: a file, or a directory (existing, or written with a trailing '/').
-std::string output_file(const std::string& out, const char* default_name) {
-  if (out.empty()) fail("an output path is empty: give a file or a directory");
-  if (out.back() == '/' || fs::is_directory(out)) {
-    fs::create_directories(out);
-    return (fs::path(out) / default_name).string();
-  }
-  auto parent = fs::path(out).parent_path();
-  if (!parent.empty()) fs::create_directories(parent);
-  return out;
-}
-
 // A TOML config ([length] min_words = 50 ...) into config. toml++ is linked into the binary (the
 // training config uses it) but not into agpt_curate, so the TOML side lives here and the library
 // takes plain values (or JSON, see FilterConfig::merge_json).
