@@ -22,6 +22,7 @@
 #include "dist/communicator.h"
 #include "dist/nccl_communicator.h"
 #include "model/adamw.h"
+#include "llama_shapes.h"
 #include "model/llama.h"
 #include "ops/backend_factory.h"
 #include "train/distributed_optimizer.h"
@@ -32,29 +33,13 @@ using agpt::fail;
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
+// The benchmark table's shape, with --batch/--seq overriding its micro-batch.
 agpt::model::LlamaConfig shape_config(const std::string& name, int& B, int& T) {
-  agpt::model::LlamaConfig c;
-  c.rms_norm_eps = 1e-5, c.rope_theta = 500000.0, c.tie_word_embeddings = true;
-  if (name == "124M") {
-    c.vocab_size = 50304, c.hidden_size = 768, c.intermediate_size = 2048, c.num_hidden_layers = 12;
-    c.num_attention_heads = 12, c.num_key_value_heads = 12;
-    if (!B) B = 16;
-    if (!T) T = 1024;
-  } else if (name == "1B") {
-    c.vocab_size = 128256, c.hidden_size = 2048, c.intermediate_size = 8192, c.num_hidden_layers = 16;
-    c.num_attention_heads = 32, c.num_key_value_heads = 8;
-    if (!B) B = 4;
-    if (!T) T = 2048;
-  } else if (name == "7B") {
-    c.vocab_size = 128256, c.hidden_size = 4096, c.intermediate_size = 14336, c.num_hidden_layers = 32;
-    c.num_attention_heads = 32, c.num_key_value_heads = 8, c.tie_word_embeddings = false;
-    if (!B) B = 1;
-    if (!T) T = 4096;
-  } else {
-    fail("--shape must be 124M, 1B or 7B, not '", name, "'");
-  }
-  c.max_position_embeddings = T;
-  return c;
+  agpt::bench::Shape s = agpt::bench::make_shape(name);
+  if (!B) B = s.batch;
+  if (!T) T = s.seq;
+  s.config.max_position_embeddings = T;
+  return s.config;
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "base/error.h"
 #include "model/adamw.h"
 #include "model/llama.h"
+#include "llama_shapes.h"
 #include "ops/backend_factory.h"
 
 namespace {
@@ -25,34 +26,8 @@ using agpt::fail;
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-struct Shape {
-  std::string name;
-  agpt::model::LlamaConfig config;
-  int batch, seq;
-};
-
-Shape make_shape(const std::string& name) {
-  agpt::model::LlamaConfig c;
-  c.rms_norm_eps = 1e-5;
-  c.rope_theta = 500000.0;
-  c.tie_word_embeddings = true;
-  if (name == "124M") {
-    c.vocab_size = 50304, c.hidden_size = 768, c.intermediate_size = 2048, c.num_hidden_layers = 12;
-    c.num_attention_heads = 12, c.num_key_value_heads = 12;
-    return {name, c, 16, 1024};
-  }
-  if (name == "1B") {
-    c.vocab_size = 128256, c.hidden_size = 2048, c.intermediate_size = 8192, c.num_hidden_layers = 16;
-    c.num_attention_heads = 32, c.num_key_value_heads = 8;
-    return {name, c, 4, 2048};
-  }
-  if (name == "7B") {
-    c.vocab_size = 128256, c.hidden_size = 4096, c.intermediate_size = 14336, c.num_hidden_layers = 32;
-    c.num_attention_heads = 32, c.num_key_value_heads = 8, c.tie_word_embeddings = false;
-    return {name, c, 1, 4096};
-  }
-  fail("--shape must be 124M, 1B, 7B or all, not '", name, "'");
-}
+using agpt::bench::Shape;
+using agpt::bench::make_shape;
 
 void run(const Shape& s, int B, int T, int steps, const std::string& device, const std::string& precision, bool json,
          bool recompute) {
