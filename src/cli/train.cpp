@@ -49,8 +49,10 @@ void setup(CLI::App& root) {
       "  agpt train examples/tiny.toml --train.lr 3e-4 --train.steps=2000 --resume\n"
       "  agpt train examples/tiny.toml --print-config\n"
       "  mpirun -np 2 agpt train examples/tiny.toml --train.out_dir runs/dp2      # data parallel, 2 ranks\n"
-      "  mpirun -np 8 agpt train run.toml --train.device cuda                       # one GPU per rank (NCCL)\n\n"
-      "Several ranks: the global batch is micro_batch x grad_accum x ranks; rank 0 writes the run directory;\n"
+      "  mpirun -np 8 agpt train run.toml --train.device cuda                       # one GPU per rank (NCCL)\n"
+      "  mpirun -np 8 agpt train run.toml --train.device cuda --tp 2                # tensor parallel 2 x data parallel 4\n\n"
+      "Several ranks: the global batch is micro_batch x grad_accum x data-parallel ranks (ranks / --tp);\n"
+      "rank 0 writes the run directory;\n"
       "checkpoints do not depend on the number of ranks (resume with another one). See docs/distributed.md.");
   set_action(cmd, [a, cmd] {
     std::string config_path;
@@ -58,7 +60,10 @@ void setup(CLI::App& root) {
     std::vector<std::string> extras = cmd->remaining();
     for (size_t i = 0; i < extras.size(); ++i) {
       const std::string& w = extras[i];
-      if (w.rfind("--", 0) == 0) {
+      if (w == "--tp" || w.rfind("--tp=", 0) == 0) {  // Megatron users' shorthand
+        rest.push_back("--train.tensor_parallel" + w.substr(4));
+        if (w == "--tp" && i + 1 < extras.size()) rest.push_back(extras[++i]);
+      } else if (w.rfind("--", 0) == 0) {
         rest.push_back(w);
         if (w.find('=') == std::string::npos && i + 1 < extras.size()) rest.push_back(extras[++i]);
       } else if (config_path.empty()) {

@@ -7,7 +7,8 @@
 //           step times, checkpoint moments) still go through MPI, which also bootstraps NCCL.
 //
 // Collectives are called by every rank in the same order (as in MPI). The tensor collectives take
-// fp32 tensors on the communicator's device; counts are elements per rank.
+// fp32 tensors on the communicator's device (all_reduce_sum also takes bf16 activations where the
+// device computes in bf16); counts are elements per rank.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -53,6 +54,13 @@ class Communicator {
   // (to_each.size() == size()); returns what every rank sent to this one, indexed by sender. Any
   // sizes: payloads beyond MPI's int counts travel in several rounds.
   virtual std::vector<std::string> all_to_all(const std::vector<std::string>& to_each) = 0;
+
+  // ---- groups -------------------------------------------------------------------------------------
+  // A communicator over the ranks that pass the same `color`, numbered by `key` (MPI_Comm_split):
+  // the tensor-parallel and data-parallel groups of a DP x TP job. Called by every rank of this
+  // communicator. The group keeps this communicator's local_rank() and host(), and abort() still
+  // ends the whole job. This communicator must outlive the group.
+  virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
 
   // Ends every process of the job now with exit code `code` (a hung collective, a fatal error on
   // one rank): the job script sees a failure and can restart from the last checkpoint.

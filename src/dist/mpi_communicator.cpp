@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <utility>
 
 #include "base/error.h"
 #include "dist/host_name.h"
@@ -56,9 +57,24 @@ MpiCommunicator::MpiCommunicator() {
   host_ = host_name();
 }
 
+MpiCommunicator::MpiCommunicator(MPI_Comm comm, int local_rank, std::string host)
+    : comm_(comm), owns_comm_(true), local_rank_(local_rank), host_(std::move(host)) {
+  MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+  check(MPI_Comm_rank(comm_, &rank_), "Comm_rank");
+  check(MPI_Comm_size(comm_, &size_), "Comm_size");
+}
+
+std::unique_ptr<Communicator> MpiCommunicator::split(int color, int key) {
+  if (color < 0) fail("split: color ", color, " is negative (every rank must join a group)");
+  MPI_Comm group;
+  check(MPI_Comm_split(comm_, color, key, &group), "Comm_split");
+  return std::make_unique<MpiCommunicator>(group, local_rank_, host_);
+}
+
 MpiCommunicator::~MpiCommunicator() {
   int finalised = 0;
   MPI_Finalized(&finalised);
+  if (owns_comm_ && !finalised && std::uncaught_exceptions() == 0) MPI_Comm_free(&comm_);
   // While an error unwinds, finalising could wait forever for ranks still inside a collective; the
   // caller aborts the job instead (see abort()).
   if (initialised_here_ && !finalised && std::uncaught_exceptions() == 0) MPI_Finalize();

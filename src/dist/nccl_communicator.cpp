@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #endif
 
 namespace agpt::dist {
@@ -39,6 +40,13 @@ void require_device_f32(const ops::Tensor& t, const char* what) {
     fail("NCCL ", what, ": needs fp32 GPU tensors, got ", t.describe(), " on ", ops::device_name(t.device()));
 }
 
+// fp32 or bf16 (activations of tensor-parallel layers) GPU tensors.
+ncclDataType_t device_float_type(const ops::Tensor& t, const char* what) {
+  if (t.device() == ops::Device::kCuda && t.dtype() == ops::DType::kF32) return ncclFloat;
+  if (t.device() == ops::Device::kCuda && t.dtype() == ops::DType::kBF16) return ncclBfloat16;
+  fail("NCCL ", what, ": needs fp32 or bf16 GPU tensors, got ", t.describe(), " on ", ops::device_name(t.device()));
+}
+
 class NcclCommunicator final : public Communicator {
  public:
   NcclCommunicator(Communicator& host, ops::Backend& backend) : host_(host) {
@@ -54,9 +62,12 @@ class NcclCommunicator final : public Communicator {
     if (bytes.size() != sizeof id) fail("NCCL bootstrap: received ", bytes.size(), " bytes of unique id");
     std::memcpy(&id, bytes.data(), sizeof id);
     check(ncclCommInitRank(&comm_, host.size(), id, host.rank()), "CommInitRank");
-    cuda_check(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking), "StreamCreate");
-    cuda_check(cudaEventCreateWithFlags(&queued_, cudaEventDisableTiming), "EventCreate");
-    cuda_check(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming), "EventCreate");
+    create_stream_and_events();
+  }
+  // A group made by split(): its own host group (owned) and NCCL communicator.
+  NcclCommunicator(std::unique_ptr<Communicator> group_host, ncclComm_t comm, cudaStream_t stream)
+      : owned_host_(std::move(group_host)), host_(*owned_host_), stream_(stream), comm_(comm) {
+    create_stream_and_events();
   }
   ~NcclCommunicator() override {
     if (comm_stream_) cudaStreamSynchronize(comm_stream_);
@@ -76,9 +87,9 @@ class NcclCommunicator final : public Communicator {
   // NCCL requires); events order it after the compute stream's work queued so far and, for the
   // synchronous ones, the compute stream's later work after it.
   void all_reduce_sum(ops::Tensor& t) override {
-    require_device_f32(t, "all_reduce");
+    const ncclDataType_t type = device_float_type(t, "all_reduce");
     after_compute();
-    check(ncclAllReduce(t.raw(), t.raw(), static_cast<size_t>(t.numel()), ncclFloat, ncclSum, comm_, comm_stream_),
+    check(ncclAllReduce(t.raw(), t.raw(), static_cast<size_t>(t.numel()), type, ncclSum, comm_, comm_stream_),
           "AllReduce");
     wait_async();
   }
@@ -120,6 +131,12 @@ class NcclCommunicator final : public Communicator {
   std::vector<std::string> all_to_all(const std::vector<std::string>& to_each) override {
     return host_.all_to_all(to_each);
   }
+  std::unique_ptr<Communicator> split(int color, int key) override {
+    std::unique_ptr<Communicator> group_host = host_.split(color, key);  // fails on a negative color
+    ncclComm_t group = nullptr;
+    check(ncclCommSplit(comm_, color, key, &group, nullptr), "CommSplit");
+    return std::make_unique<NcclCommunicator>(std::move(group_host), group, stream_);
+  }
   [[noreturn]] void abort(int code) override {
     if (comm_) ncclCommAbort(comm_), comm_ = nullptr;
     host_.abort(code);
@@ -127,11 +144,17 @@ class NcclCommunicator final : public Communicator {
   }
 
  private:
+  void create_stream_and_events() {
+    cuda_check(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking), "StreamCreate");
+    cuda_check(cudaEventCreateWithFlags(&queued_, cudaEventDisableTiming), "EventCreate");
+    cuda_check(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming), "EventCreate");
+  }
   void after_compute() {
     cuda_check(cudaEventRecord(queued_, stream_), "EventRecord");
     cuda_check(cudaStreamWaitEvent(comm_stream_, queued_, 0), "StreamWaitEvent");
   }
 
+  std::unique_ptr<Communicator> owned_host_;  // a split group's host half
   Communicator& host_;
   cudaStream_t stream_ = nullptr;       // the backend's compute stream
   cudaStream_t comm_stream_ = nullptr;  // NCCL's

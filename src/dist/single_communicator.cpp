@@ -33,6 +33,10 @@ class SingleCommunicator final : public Communicator {
     if (to_each.size() != 1) fail("all_to_all: ", to_each.size(), " payloads for a single-process job");
     return to_each;
   }
+  std::unique_ptr<Communicator> split(int color, int) override {
+    if (color < 0) fail("split: color ", color, " is negative (every rank must join a group)");
+    return std::make_unique<SingleCommunicator>();
+  }
   [[noreturn]] void abort(int code) override { std::_Exit(code); }
 
  private:

@@ -58,37 +58,68 @@ MemoryEstimate estimate_memory(const LlamaConfig& c, int64_t B, int64_t T, doubl
   return m;
 }
 
-Llama::Llama(const LlamaConfig& config, ops::Backend& backend) : config_(config), backend_(&backend) {
+Llama::Llama(const LlamaConfig& config, ops::Backend& backend, TensorParallelGroup* tensor_parallel)
+    : config_(config), backend_(&backend) {
   config_.fill_defaults();
   config_.validate();
+  const LlamaConfig& c = config_;
+  heads_ = c.num_attention_heads;
+  kv_heads_ = c.num_key_value_heads;
+  ffn_ = c.intermediate_size;
+  vocab_ = Shard{0, 0, c.vocab_size, c.vocab_size};
+  if (tensor_parallel && tensor_parallel->size() > 1) {
+    tp_ = tensor_parallel;
+    const int K = tp_->size();
+    auto divisible = [&](int64_t n, const char* what) {
+      if (n % K != 0)
+        fail("tensor parallelism over ", K, " ranks needs ", what, " divisible by ", K, "; the model has ", n,
+             " (choose a tensor-parallel size that divides it)");
+      return n / K;
+    };
+    heads_ = divisible(c.num_attention_heads, "num_attention_heads");
+    kv_heads_ = divisible(c.num_key_value_heads, "num_key_value_heads");
+    ffn_ = divisible(c.intermediate_size, "intermediate_size");
+    vocab_ = block_shard(0, c.vocab_size, K, tp_->rank(), "vocabulary rows");
+  }
   build_parameters();
 }
 
 void Llama::build_parameters() {
   const LlamaConfig& c = config_;
-  const int64_t D = c.hidden_size, F = c.intermediate_size;
-  auto add = [&](std::string name, ops::Shape shape) {
+  const int64_t D = c.hidden_size, F = c.intermediate_size, hd = c.head_dim;
+  const int rank = tp_ ? tp_->rank() : 0;
+  // shard: how this rank's slice is cut from the full tensor (dim -1: whole).
+  auto add = [&](std::string name, ops::Shape full, Shard shard = {}) {
     Parameter p;
     p.name = std::move(name);
-    p.decay = shape.size() >= 2;
-    p.value = backend_->zeros(shape);
+    p.decay = full.size() >= 2;
+    p.full_shape = full;
+    ops::Shape local = full;
+    if (shard.split()) local[static_cast<size_t>(shard.dim)] = shard.count;
+    p.shard = shard;
+    p.value = backend_->zeros(local);
     params_.push_back(std::move(p));
   };
-  add("model.embed_tokens.weight", {c.vocab_size, D});
+  // Column-parallel (dim 0) and row-parallel (dim 1) slices of `local` items of `size` elements.
+  auto cut = [&](int dim, int64_t local, int64_t size) {
+    return tp_ ? Shard{dim, rank * local * size, local * size, local * size * tp_->size()} : Shard{};
+  };
+  const Shard vocab = tp_ ? vocab_ : Shard{};
+  add("model.embed_tokens.weight", {c.vocab_size, D}, vocab);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     std::string p = "model.layers." + std::to_string(l) + ".";
     add(p + "input_layernorm.weight", {D});
-    add(p + "self_attn.q_proj.weight", {c.q_size(), D});
-    add(p + "self_attn.k_proj.weight", {c.kv_size(), D});
-    add(p + "self_attn.v_proj.weight", {c.kv_size(), D});
-    add(p + "self_attn.o_proj.weight", {D, c.q_size()});
+    add(p + "self_attn.q_proj.weight", {c.q_size(), D}, cut(0, heads_, hd));
+    add(p + "self_attn.k_proj.weight", {c.kv_size(), D}, cut(0, kv_heads_, hd));
+    add(p + "self_attn.v_proj.weight", {c.kv_size(), D}, cut(0, kv_heads_, hd));
+    add(p + "self_attn.o_proj.weight", {D, c.q_size()}, cut(1, heads_, hd));
     add(p + "post_attention_layernorm.weight", {D});
-    add(p + "mlp.gate_proj.weight", {F, D});
-    add(p + "mlp.up_proj.weight", {F, D});
-    add(p + "mlp.down_proj.weight", {D, F});
+    add(p + "mlp.gate_proj.weight", {F, D}, cut(0, ffn_, 1));
+    add(p + "mlp.up_proj.weight", {F, D}, cut(0, ffn_, 1));
+    add(p + "mlp.down_proj.weight", {D, F}, cut(1, ffn_, 1));
   }
   add("model.norm.weight", {D});
-  if (!c.tie_word_embeddings) add("lm_head.weight", {c.vocab_size, D});
+  if (!c.tie_word_embeddings) add("lm_head.weight", {c.vocab_size, D}, vocab);
   // Pointers into params_, which no longer grows.
   size_t i = 0;
   embed_ = &params_[i++];
@@ -136,13 +167,14 @@ struct SplitMix {
 void Llama::init_weights(uint64_t seed) {
   for (size_t i = 0; i < params_.size(); ++i) {
     Parameter& p = params_[i];
-    std::vector<float> values(static_cast<size_t>(p.value.numel()));
-    if (p.value.rank() == 1) {
+    std::vector<float> values(static_cast<size_t>(ops::shape_numel(p.full_shape)));
+    if (p.full_shape.size() == 1) {
       std::fill(values.begin(), values.end(), 1.0f);
     } else {
       SplitMix rng{seed * 0x100000001b3ull + i};
       for (float& v : values) v = static_cast<float>(rng.normal() * config_.initializer_range);
     }
+    if (p.shard.split()) values = slice_local(p, values);
     backend_->upload(p.value, values.data(), values.size() * sizeof(float));
   }
 }
@@ -151,13 +183,14 @@ void Llama::load_weights(const WeightReader& weights) {
   for (Parameter& p : params_) {
     const StTensorInfo& info = weights.info(p.name);
     ops::Shape shape(info.shape.begin(), info.shape.end());
-    if (shape != p.value.shape())
+    if (shape != p.full_shape)
       fail(weights.dir(), ": tensor '", p.name, "' has shape ", info.shape_string(), ", the config needs ",
-           ops::shape_string(p.value.shape()), " (does config.json match the weights?)");
+           ops::shape_string(p.full_shape), " (does config.json match the weights?)");
     std::vector<float> values = weights.read_f32(p.name);
     for (size_t i = 0; i < values.size(); ++i)
       if (!std::isfinite(values[i]))
         fail(weights.dir(), ": tensor '", p.name, "' holds a non-finite value (", values[i], ") at element ", i);
+    if (p.shard.split()) values = slice_local(p, values);
     backend_->upload(p.value, values.data(), values.size() * sizeof(float));
   }
   std::vector<std::string> extra;
@@ -167,7 +200,7 @@ void Llama::load_weights(const WeightReader& weights) {
     if (known) continue;
     if (name.ends_with("rotary_emb.inv_freq")) continue;  // a buffer old checkpoints saved
     if (name == "lm_head.weight" && config_.tie_word_embeddings) {
-      if (weights.read_f32(name) != backend_->to_host_f32(embed_->value))
+      if (slice_local(*embed_, weights.read_f32(name)) != backend_->to_host_f32(embed_->value))
         fail(weights.dir(), ": lm_head.weight differs from model.embed_tokens.weight, but config.json says ",
              "tie_word_embeddings: true");
       continue;
@@ -183,9 +216,9 @@ void Llama::load_weights(const WeightReader& weights) {
   }
 }
 
-Llama Llama::load(const std::string& dir, ops::Backend& backend) {
+Llama Llama::load(const std::string& dir, ops::Backend& backend, TensorParallelGroup* tensor_parallel) {
   LlamaConfig config = LlamaConfig::load(dir);
-  Llama model(config, backend);
+  Llama model(config, backend, tensor_parallel);
   WeightReader weights(dir);
   model.load_weights(weights);
   return model;
@@ -193,10 +226,15 @@ Llama Llama::load(const std::string& dir, ops::Backend& backend) {
 
 void Llama::save(const std::string& dir, StDType dtype, uint64_t max_shard_bytes) const {
   std::vector<NamedTensor> tensors;
-  for (const Parameter& p : params_)
-    tensors.push_back({p.name, p.value.shape(), backend_->to_host_f32(p.value)});
+  for (const Parameter& p : params_) tensors.push_back({p.name, p.full_shape, gather_full(p, p.value)});
+  if (tp_ && tp_->rank() != 0) return;  // the group's rank 0 writes
+  save_model(dir, config_, tensors, dtype, max_shard_bytes);
+}
+
+void save_model(const std::string& dir, const LlamaConfig& config, const std::vector<NamedTensor>& tensors,
+                StDType dtype, uint64_t max_shard_bytes) {
   write_weights(dir, tensors, dtype, max_shard_bytes);
-  LlamaConfig c = config_;
+  LlamaConfig c = config;
   c.torch_dtype = dtype == StDType::BF16 ? "bfloat16" : dtype == StDType::F16 ? "float16" : "float32";
   c.save((std::filesystem::path(dir) / "config.json").string());
 }
@@ -225,8 +263,8 @@ void Llama::ensure_rope(int64_t positions) {
 void Llama::ensure_activations(int64_t B, int64_t T) {
   if (acts_.B == B && acts_.T == T) return;
   const LlamaConfig& c = config_;
-  const int64_t N = B * T, D = c.hidden_size, F = c.intermediate_size, H = c.num_attention_heads,
-                KV = c.num_key_value_heads, hd = c.head_dim;
+  // Local sizes: under tensor parallelism this rank's heads, MLP columns and vocabulary rows.
+  const int64_t N = B * T, D = c.hidden_size, F = ffn_, H = heads_, KV = kv_heads_, hd = c.head_dim;
   ops::Backend& be = *backend_;
   const ops::DType act = be.activation_dtype();  // activations and their gradients
   acts_ = Activations{};
@@ -259,7 +297,7 @@ void Llama::ensure_activations(int64_t B, int64_t T) {
   acts_.out = be.empty({N, D}, act);
   acts_.rstdf = be.empty({N});
   acts_.nf = be.empty({N, D}, act);
-  acts_.logits = be.empty({N, c.vocab_size}, act);
+  acts_.logits = be.empty({N, vocab_.count}, act);
   acts_.losses = be.empty({N});
   acts_.lse_ce = be.empty({N});
   acts_.dres = be.empty({N, D}, act);
@@ -288,7 +326,9 @@ void Llama::forward(std::span<const int32_t> ids, int64_t B, int64_t T) {
   A.valid_targets = -1;
   A.ids = be.from_host({N}, ids);
 
-  be.embedding_forward(A.layers.empty() ? A.out : A.layers[0].x, A.ids, embed_->value);
+  Tensor& x0 = A.layers.empty() ? A.out : A.layers[0].x;
+  be.embedding_forward(x0, A.ids, embed_->value, vocab_begin());
+  if (tp_) tp_->all_reduce_sum(x0);  // each id's row comes from the rank holding it
   for (size_t l = 0; l < layers_.size(); ++l) layer_forward(l, true);
   be.rmsnorm_forward(A.nf, A.rstdf, A.out, final_norm_->value, eps);
   be.matmul_forward(A.logits, A.nf, lm_head_->value);
@@ -300,15 +340,14 @@ void Llama::forward(std::span<const int32_t> ids, int64_t B, int64_t T) {
 void Llama::layer_forward(size_t l, bool full) {
   ops::Backend& be = *backend_;
   Activations& A = acts_;
-  const int64_t N = A.B * A.T, H = config_.num_attention_heads, hd = config_.head_dim;
+  const int64_t N = A.B * A.T, H = heads_, hd = config_.head_dim;
   const float eps = static_cast<float>(config_.rms_norm_eps);
   Tensor& tmp = A.dn;  // [N, D] scratch
   const Layer& P = layers_[l];
   LayerActs& a = A.layers[l];
   // attention block
   be.rmsnorm_forward(a.n1, a.rstd1, a.x, P.input_norm->value, eps);
-  Tensor q2 = a.q.reshape({N, config_.q_size()}), k2 = a.k.reshape({N, config_.kv_size()}),
-         v2 = a.v.reshape({N, config_.kv_size()});
+  Tensor q2 = a.q.reshape({N, H * hd}), k2 = a.k.reshape({N, kv_heads_ * hd}), v2 = a.v.reshape({N, kv_heads_ * hd});
   be.matmul_forward(q2, a.n1, P.q->value);
   be.matmul_forward(k2, a.n1, P.k->value);
   be.matmul_forward(v2, a.n1, P.v->value);
@@ -316,6 +355,7 @@ void Llama::layer_forward(size_t l, bool full) {
   be.rope_forward(a.k, rope_cos_, rope_sin_);
   be.attention_forward(a.att, a.lse, a.q, a.k, a.v);
   be.matmul_forward(tmp, a.att.reshape({N, H * hd}), P.o->value);
+  if (tp_) tp_->all_reduce_sum(tmp);  // row-parallel: each rank's heads add their share
   be.add(a.mid, a.x, tmp);
   // MLP block
   be.rmsnorm_forward(a.n2, a.rstd2, a.mid, P.post_norm->value, eps);
@@ -324,6 +364,7 @@ void Llama::layer_forward(size_t l, bool full) {
   be.swiglu_forward(a.act, a.gate, a.up);
   if (!full) return;
   be.matmul_forward(tmp, a.act, P.down->value);
+  if (tp_) tp_->all_reduce_sum(tmp);
   be.add(l + 1 < layers_.size() ? A.layers[l + 1].x : A.out, a.mid, tmp);
 }
 
@@ -346,7 +387,8 @@ float Llama::forward(std::span<const int32_t> ids, std::span<const int32_t> targ
   forward(ids, B, T);
   ops::Backend& be = *backend_;
   acts_.targets = be.from_host({B * T}, targets);
-  be.cross_entropy_forward(acts_.losses, acts_.lse_ce, acts_.logits, acts_.targets);
+  be.cross_entropy_forward(acts_.losses, acts_.lse_ce, acts_.logits, acts_.targets, vocab_begin());
+  if (tp_) combine_vocab_shards(targets);
   acts_.valid_targets = valid;
   if (valid == 0) return 0.0f;
   double sum = 0;
@@ -369,13 +411,16 @@ void Llama::backward() {
   for (Parameter& p : params_)
     if (!p.grad.defined()) fail("backward: call zero_grad() before the first backward");
   ops::Backend& be = *backend_;
-  const int64_t N = A.B * A.T, H = config_.num_attention_heads, hd = config_.head_dim;
+  const int64_t N = A.B * A.T, H = heads_, hd = config_.head_dim;
   const float scale = A.valid_targets > 0 ? 1.0f / static_cast<float>(A.valid_targets) : 0.0f;
   A.valid_targets = -1;  // logits become the loss gradient below
 
-  be.cross_entropy_backward(A.logits, A.logits, A.lse_ce, A.targets, scale);
+  be.cross_entropy_backward(A.logits, A.logits, A.lse_ce, A.targets, scale, vocab_begin());
   be.zero(A.dn);
   be.matmul_backward(A.dn, lm_head_->grad, A.logits, A.nf, lm_head_->value);
+  // Under tensor parallelism the input gradients of the column-parallel products (lm_head over
+  // the vocabulary shard, q/k/v, gate/up) are partial sums over this rank's share: summed here.
+  if (tp_) tp_->all_reduce_sum(A.dn);
   be.zero(A.dres);
   be.rmsnorm_backward(A.dres, final_norm_->grad, A.dn, A.out, final_norm_->value, A.rstdf);
   // The parameters after the last layer (final norm, an untied lm_head) are complete; a tied
@@ -396,6 +441,7 @@ void Llama::backward() {
     be.zero(A.dn);
     be.matmul_backward(A.dn, P.gate->grad, A.dgate, a.n2, P.gate->value);
     be.matmul_backward(A.dn, P.up->grad, A.dup, a.n2, P.up->value);
+    if (tp_) tp_->all_reduce_sum(A.dn);
     be.rmsnorm_backward(A.dres, P.post_norm->grad, A.dn, a.mid, P.post_norm->value, a.rstd2);
     // attention block: mid = x + o(attention(rope(q(n1)), rope(k(n1)), v(n1)))
     be.zero(A.datt);
@@ -407,15 +453,16 @@ void Llama::backward() {
     be.rope_backward(A.dq, rope_cos_, rope_sin_);
     be.rope_backward(A.dk, rope_cos_, rope_sin_);
     be.zero(A.dn);
-    Tensor dq2 = A.dq.reshape({N, config_.q_size()}), dk2 = A.dk.reshape({N, config_.kv_size()}),
-           dv2 = A.dv.reshape({N, config_.kv_size()});
+    Tensor dq2 = A.dq.reshape({N, H * hd}), dk2 = A.dk.reshape({N, kv_heads_ * hd}),
+           dv2 = A.dv.reshape({N, kv_heads_ * hd});
     be.matmul_backward(A.dn, P.q->grad, dq2, a.n1, P.q->value);
     be.matmul_backward(A.dn, P.k->grad, dk2, a.n1, P.k->value);
     be.matmul_backward(A.dn, P.v->grad, dv2, a.n1, P.v->value);
+    if (tp_) tp_->all_reduce_sum(A.dn);
     be.rmsnorm_backward(A.dres, P.input_norm->grad, A.dn, a.x, P.input_norm->value, a.rstd1);
     if (grads_ready_) grads_ready_(static_cast<size_t>(P.input_norm - params_.data()), sizeof(Layer) / sizeof(Parameter*));
   }
-  be.embedding_backward(embed_->grad, A.ids, A.dres);
+  be.embedding_backward(embed_->grad, A.ids, A.dres, vocab_begin());
   if (grads_ready_) grads_ready_(static_cast<size_t>(embed_ - params_.data()), 1);
 }
 

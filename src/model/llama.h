@@ -20,17 +20,21 @@
 
 #include "model/config.h"
 #include "model/safetensors.h"
+#include "model/tensor_parallel.h"
 #include "ops/backend.h"
 
 namespace agpt::model {
 
 // One trainable tensor: its HF name, value, gradient (allocated on first backward), and whether
 // AdamW decays it (tensors of 2 or more dimensions).
+// Under tensor parallelism value and grad are this rank's slice of the named tensor (see shard).
 struct Parameter {
   std::string name;
   ops::Tensor value;
   ops::Tensor grad;
   bool decay = true;
+  Shard shard;             // whole (dim -1) without tensor parallelism
+  ops::Shape full_shape;   // the shape in checkpoints (== value.shape() unless split)
 };
 
 // The label that means "no loss at this position" (as torch's ignore_index).
@@ -60,14 +64,24 @@ MemoryEstimate estimate_memory(const LlamaConfig& c, int64_t B, int64_t T, doubl
 // HF's labels=input_ids: position t predicts ids[t+1]; the last position of each row is ignored.
 std::vector<int32_t> shift_targets(std::span<const int32_t> ids, int64_t B, int64_t T);
 
+// Writes a model directory: config.json (torch_dtype from dtype) and the tensors (full shapes),
+// sharded above max_shard_bytes. What Llama::save writes.
+void save_model(const std::string& dir, const LlamaConfig& config, const std::vector<NamedTensor>& tensors,
+                StDType dtype = StDType::F32, uint64_t max_shard_bytes = 5'000'000'000ull);
+
 class KvCache;  // model/kv_cache.h
 
 class Llama {
  public:
   // Parameters allocated on `backend` and zeroed; use init_weights() or load_weights().
-  Llama(const LlamaConfig& config, ops::Backend& backend);
+  // With a tensor-parallel group of K > 1 ranks (model/tensor_parallel.h) this rank holds its slice
+  // of each layer; every rank of the group then calls every function below in the same order
+  // (they exchange activations). The group must outlive the model. Needs heads, key/value heads
+  // and the MLP width divisible by K.
+  Llama(const LlamaConfig& config, ops::Backend& backend, TensorParallelGroup* tensor_parallel = nullptr);
   // config.json + weights (model.safetensors or sharded) from a Hugging Face model directory.
-  static Llama load(const std::string& dir, ops::Backend& backend);
+  // With a tensor-parallel group, each rank loads its slices.
+  static Llama load(const std::string& dir, ops::Backend& backend, TensorParallelGroup* tensor_parallel = nullptr);
 
   Llama(Llama&&) = default;
   Llama(const Llama&) = delete;
@@ -83,15 +97,26 @@ class Llama {
   int64_t num_parameters() const;                 // every trainable element (tied counted once)
 
   // Transformers-like init: normal(0, initializer_range) for matrices (std from the config),
-  // ones for norm weights; deterministic for a seed.
+  // ones for norm weights; deterministic for a seed, and the same values whatever the tensor
+  // parallelism (each rank keeps its slice of the full tensor).
   void init_weights(uint64_t seed);
   // Copies tensors from a checkpoint. Every parameter must be present with its exact shape; extra
   // tensors are errors, except rotary inv_freq buffers and a tied lm_head equal to embed_tokens.
   // Non-finite values are errors naming the tensor.
   void load_weights(const WeightReader& weights);
   // Writes config.json and the weights (sharded above max_shard_bytes) into dir; F32, BF16 or F16.
+  // Under tensor parallelism every rank of the group calls it and the group's rank 0 writes the
+  // full tensors (the checkpoint does not depend on the layout).
   void save(const std::string& dir, StDType dtype = StDType::F32,
             uint64_t max_shard_bytes = 5'000'000'000ull) const;
+
+  // ---- tensor parallelism -------------------------------------------------------------------------
+  TensorParallelGroup* tensor_parallel() const { return tp_; }  // nullptr: none (or a group of 1)
+  // The full tensor of which `local` is p's slice on this rank (p's value, gradient or an optimizer
+  // moment of the same shape), on every rank of the group: a collective. fp32.
+  std::vector<float> gather_full(const Parameter& p, const ops::Tensor& local) const;
+  // This rank's slice of p's full tensor `full` (numel of p.full_shape).
+  std::vector<float> slice_local(const Parameter& p, std::span<const float> full) const;
 
   // ---- compute ---------------------------------------------------------------------------------
   // Forward over ids [B*T] (row-major B×T); logits() then holds [B*T, V]. Activations are kept
@@ -165,6 +190,8 @@ class Llama {
   };
 
   void build_parameters();
+  void combine_vocab_shards(std::span<const int32_t> targets);
+  int64_t vocab_begin() const { return tp_ ? vocab_.begin : -1; }  // the ops' vocabulary-parallel form
   void layer_forward(size_t l, bool full);
   void ensure_activations(int64_t B, int64_t T);
   void ensure_rope(int64_t positions);
@@ -180,6 +207,10 @@ class Llama {
   ops::Tensor rope_cos_, rope_sin_;  // [P, hd/2]
   bool recompute_ = false;
   GradsReadyHook grads_ready_;
+  // Tensor parallelism: the group (nullptr for none) and this rank's local sizes.
+  TensorParallelGroup* tp_ = nullptr;
+  int64_t heads_ = 0, kv_heads_ = 0, ffn_ = 0;  // query heads, key/value heads, MLP width held here
+  Shard vocab_;                                 // vocabulary rows held here
 };
 
 }  // namespace agpt::model

@@ -137,22 +137,22 @@ std::vector<int32_t> Backend::to_host_i32(const Tensor& t) const {
   return out;
 }
 
-void Backend::embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table) {
+void Backend::embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table, int64_t vocab_begin) {
   const char* op = "embedding_forward";
   expect_rank(op, "table", table, 2);
   expect_rank(op, "ids", ids, 1, DType::kI32);
   expect_shape(op, "out", out, {ids.dim(0), table.dim(1)}, activation_dtype());
   check_devices(op, {&out, &ids, &table});
-  do_embedding_forward(out, ids, table);
+  do_embedding_forward(out, ids, table, vocab_begin);
 }
 
-void Backend::embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) {
+void Backend::embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout, int64_t vocab_begin) {
   const char* op = "embedding_backward";
   expect_rank(op, "dtable", dtable, 2);
   expect_rank(op, "ids", ids, 1, DType::kI32);
   expect_shape(op, "dout", dout, {ids.dim(0), dtable.dim(1)}, activation_dtype());
   check_devices(op, {&dtable, &ids, &dout});
-  do_embedding_backward(dtable, ids, dout);
+  do_embedding_backward(dtable, ids, dout, vocab_begin);
 }
 
 void Backend::rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& x, const Tensor& w, float eps) {
@@ -321,25 +321,26 @@ void Backend::scale(Tensor& t, float s) {
   do_scale(t, s);
 }
 
-void Backend::cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets) {
+void Backend::cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets,
+                                    int64_t vocab_begin) {
   const char* op = "cross_entropy_forward";
   expect_rank(op, "logits", logits, 2, activation_dtype());
   expect_shape(op, "targets", targets, {logits.dim(0)}, DType::kI32);
   expect_shape(op, "losses", losses, {logits.dim(0)});
   expect_shape(op, "lse", lse, {logits.dim(0)});
   check_devices(op, {&losses, &lse, &logits, &targets});
-  do_cross_entropy_forward(losses, lse, logits, targets);
+  do_cross_entropy_forward(losses, lse, logits, targets, vocab_begin);
 }
 
 void Backend::cross_entropy_backward(Tensor& dlogits, const Tensor& logits, const Tensor& lse,
-                                     const Tensor& targets, float scale) {
+                                     const Tensor& targets, float scale, int64_t vocab_begin) {
   const char* op = "cross_entropy_backward";
   expect_rank(op, "logits", logits, 2, activation_dtype());
   expect_shape(op, "dlogits", dlogits, logits.shape(), activation_dtype());
   expect_shape(op, "targets", targets, {logits.dim(0)}, DType::kI32);
   expect_shape(op, "lse", lse, {logits.dim(0)});
   check_devices(op, {&dlogits, &logits, &lse, &targets});
-  do_cross_entropy_backward(dlogits, logits, lse, targets, scale);
+  do_cross_entropy_backward(dlogits, logits, lse, targets, scale, vocab_begin);
 }
 
 double Backend::sum_squares(std::span<const Tensor> tensors) {

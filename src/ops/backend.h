@@ -73,9 +73,13 @@ class Backend {
 
   // ---- embedding --------------------------------------------------------------------------------
   // out[n, :] = table[ids[n], :].  out [N, D], ids i32 [N] (each in [0, V)), table [V, D].
-  void embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table);
+  // Vocabulary-parallel form (tensor parallelism): with vocab_begin >= 0 the table holds only the
+  // vocabulary entries [vocab_begin, vocab_begin + V): an id outside them gives a zero row here
+  // (another rank's shard supplies it) and no gradient below. The default -1: the whole vocabulary,
+  // and an id outside [0, V) is an error.
+  void embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table, int64_t vocab_begin = -1);
   // dtable[ids[n], :] += dout[n, :].
-  void embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout);
+  void embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout, int64_t vocab_begin = -1);
 
   // ---- RMSNorm (fp32 like Hugging Face: out = w * (x * rstd), rstd = 1/sqrt(mean(x²) + eps)) -----
   // out, x [N, D]; w [D]; rstd [N] saved for backward.
@@ -129,11 +133,17 @@ class Backend {
   // ---- cross-entropy over the vocabulary ---------------------------------------------------------
   // logits [N, V]; targets i32 [N], a target < 0 (e.g. -100) means "ignored".
   // losses [N] = logsumexp(logits[n]) - logits[n, targets[n]] (0 for ignored rows); lse [N].
-  void cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets);
+  // Vocabulary-parallel form: with vocab_begin >= 0 the logits are the columns of the vocabulary
+  // entries [vocab_begin, vocab_begin + V) only (targets stay global ids): lse is this shard's
+  // logsumexp and losses[n] = lse[n] - logit of the target when the target is in the shard, else 0.
+  void cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets,
+                             int64_t vocab_begin = -1);
   // WRITES (does not add) dlogits = scale * (softmax(logits) - onehot(target)), 0 for ignored rows.
   // dlogits may be the same tensor as logits (done in place, saving N*V floats).
+  // Vocabulary-parallel form: lse must be the logsumexp over the WHOLE vocabulary (all shards);
+  // the one-hot term appears only where the target is in this shard.
   void cross_entropy_backward(Tensor& dlogits, const Tensor& logits, const Tensor& lse,
-                              const Tensor& targets, float scale);
+                              const Tensor& targets, float scale, int64_t vocab_begin = -1);
 
   // ---- optimizer ----------------------------------------------------------------------------------
   // Σ t² over all elements of all tensors (for global gradient-norm clipping), accumulated in double.
@@ -151,8 +161,8 @@ class Backend {
   virtual void do_download(const Tensor& src, void* host) const = 0;
   virtual void do_cast(Tensor& dst, const Tensor& src);  // default: fails (fp32-only backend)
 
-  virtual void do_embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table) = 0;
-  virtual void do_embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) = 0;
+  virtual void do_embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table, int64_t vocab_begin) = 0;
+  virtual void do_embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout, int64_t vocab_begin) = 0;
   virtual void do_rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& x, const Tensor& w,
                                   float eps) = 0;
   virtual void do_rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dout, const Tensor& x,
@@ -172,9 +182,9 @@ class Backend {
   virtual void do_add(Tensor& out, const Tensor& a, const Tensor& b) = 0;
   virtual void do_scale(Tensor& t, float s) = 0;
   virtual void do_cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits,
-                                        const Tensor& targets) = 0;
+                                        const Tensor& targets, int64_t vocab_begin) = 0;
   virtual void do_cross_entropy_backward(Tensor& dlogits, const Tensor& logits, const Tensor& lse,
-                                         const Tensor& targets, float scale) = 0;
+                                         const Tensor& targets, float scale, int64_t vocab_begin) = 0;
   virtual double do_sum_squares(std::span<const Tensor> tensors) = 0;
   virtual void do_adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s) = 0;
 

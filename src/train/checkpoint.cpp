@@ -107,7 +107,7 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
 
 std::string save_checkpoint(const std::string& root, const model::Llama& model, const MomentSource& moments,
                             int64_t optimizer_steps, const TrainerState& state, const std::string& tokenizer_path,
-                            int64_t keep_last) {
+                            int64_t keep_last, const WeightSource& weights) {
   const std::string name = checkpoint_name(state.step);
   const fs::path final_dir = fs::path(root) / name;
   const fs::path tmp = fs::path(root) / (".tmp." + name);
@@ -118,12 +118,19 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
   fs::create_directories(tmp, ec);
   if (ec) fail(tmp.string(), ": cannot create (", ec.message(), ")");
 
-  model.save(tmp.string(), model::StDType::F32);
+  if (weights) {
+    std::vector<model::NamedTensor> tensors;
+    for (size_t i = 0; i < model.parameters().size(); ++i)
+      tensors.push_back({model.parameters()[i].name, model.parameters()[i].full_shape, weights(i)});
+    model::save_model(tmp.string(), model.config(), tensors, model::StDType::F32);
+  } else {
+    model.save(tmp.string(), model::StDType::F32);
+  }
   {
     model::SafetensorsWriter w;
     const auto& params = model.parameters();
     for (size_t i = 0; i < params.size(); ++i) {
-      const auto& shape = params[i].value.shape();
+      const auto& shape = params[i].full_shape;
       std::vector<int64_t> s(shape.begin(), shape.end());
       w.add_f32("exp_avg." + params[i].name, s, moments(i, 0));
       w.add_f32("exp_avg_sq." + params[i].name, s, moments(i, 1));
@@ -321,10 +328,10 @@ TrainerState load_checkpoint(const std::string& dir, model::Llama& model, const 
       std::string name = (which == 0 ? "exp_avg." : "exp_avg_sq.") + params[i].name;
       const model::StTensorInfo& info = opt.at(name);
       ops::Shape shape(info.shape.begin(), info.shape.end());
-      if (shape != params[i].value.shape())
+      if (shape != params[i].full_shape)
         fail(opt.path(), ": '", name, "' has shape ", info.shape_string(), ", the model needs ",
-             ops::shape_string(params[i].value.shape()));
-      moments(i, which, opt.read_f32(name));
+             ops::shape_string(params[i].full_shape));
+      moments(i, which, model.slice_local(params[i], opt.read_f32(name)));
     }
   }
   if (opt.tensors().size() != 2 * params.size())

@@ -57,16 +57,21 @@ std::string checkpoint_name(int64_t step);  // "step_0000100"
 // The AdamW moments of parameter i (which: 0 = exp_avg, 1 = exp_avg_sq), full shape, in host
 // memory: how a checkpoint reads the optimizer whatever its layout (one rank, or sharded ZeRO-1).
 using MomentSource = std::function<std::vector<float>(size_t param, int which)>;
-// Receives a full moment from a checkpoint (the sharded optimizer keeps its own part).
+// Receives a moment from a checkpoint, cut to the parameter's local shape (its tensor-parallel
+// slice; the whole tensor without tensor parallelism). The sharded optimizer keeps its own part.
 using MomentSink = std::function<void(size_t param, int which, std::span<const float> values)>;
+// The full value of parameter i (under tensor parallelism: gathered from the group beforehand).
+using WeightSource = std::function<std::vector<float>(size_t param)>;
 
 // Writes a checkpoint of `state.step` under root (OUT/checkpoints) and returns its directory.
 // tokenizer_path: copied in when non-empty. Keeps the newest keep_last checkpoints.
 std::string save_checkpoint(const std::string& root, const model::Llama& model, model::AdamW& optimizer,
                             const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last);
+// weights: the full parameter values when the model is split (tensor parallelism); empty: the
+// model's own values.
 std::string save_checkpoint(const std::string& root, const model::Llama& model, const MomentSource& moments,
                             int64_t optimizer_steps, const TrainerState& state, const std::string& tokenizer_path,
-                            int64_t keep_last);
+                            int64_t keep_last, const WeightSource& weights = nullptr);
 
 // Checks one checkpoint directory: trainer_state.json parses and matches its own checksum, every
 // listed file exists with its size and checksum. Returns "" when valid, else what is wrong.

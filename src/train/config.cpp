@@ -103,6 +103,8 @@ const std::vector<Entry>& entries() {
                "with several ranks: seconds a collective may wait before the rank exits with an error (code 3); 0: off"),
       AGPT_KEY(train, straggler_every, Kind::kInt, false, "with several ranks: compare the ranks' step times every N steps; 0: off"),
       AGPT_KEY(train, straggler_factor, Kind::kFloat, false, "a rank slower than the median step time by this factor is logged"),
+      AGPT_KEY(train, tensor_parallel, Kind::kInt, false,
+               "ranks that split each layer (Megatron's --tensor-model-parallel-size; `--tp K`); ranks = data parallel x this"),
   };
   return table;
 }
@@ -367,6 +369,7 @@ void TrainConfig::validate() const {
   if (t.dist_timeout < 0) fail(w, ": train.dist_timeout must not be negative (0: off)");
   if (t.straggler_every < 0) fail(w, ": train.straggler_every must not be negative (0: off)");
   if (!(t.straggler_factor > 1)) fail(w, ": train.straggler_factor must be above 1");
+  if (t.tensor_parallel < 1) fail(w, ": train.tensor_parallel must be at least 1 (1: no tensor parallelism)");
   if (t.precision != "fp32" && t.device == "cpu")
     fail(w, ": train.precision ", t.precision, " needs train.device cuda (the CPU backend is fp32)");
 }

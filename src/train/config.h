@@ -85,6 +85,10 @@ struct TrainSection {
   double dist_timeout = 600;         // seconds before a waiting collective ends the rank (0: off)
   int64_t straggler_every = 100;     // steps between step-time comparisons (0: off)
   double straggler_factor = 1.5;     // slower than median x this: logged as a straggler
+  // Tensor parallelism: consecutive groups of this many ranks split every layer (Megatron's
+  // column/row-parallel layers); the rest is data parallel. Not part of the trajectory: a run may
+  // resume under another layout.
+  int64_t tensor_parallel = 1;
 };
 
 struct TrainConfig {

@@ -85,6 +85,19 @@ void DistributedOptimizer::grads_ready(size_t first, size_t count) {
   }
 }
 
+template <typename F>
+void DistributedOptimizer::for_each_owned(F&& f) const {
+  const int64_t r = comm_->rank();
+  for (const FlatLayout::Bucket& b : layout_.buckets) {
+    const int64_t begin = b.start + r * b.shard, end = begin + b.shard;
+    for (size_t i = b.first_param; i < b.end_param; ++i) {
+      const int64_t lo = std::max(begin, layout_.offsets[i]);
+      const int64_t hi = std::min(end, layout_.offsets[i] + layout_.numels[i]);
+      if (lo < hi) f(i, lo, hi, b.local + (lo - begin));
+    }
+  }
+}
+
 double DistributedOptimizer::reduce_gradients(float scale) {
   ready_from_ = 0;
   grads_ready(0, 0);  // the buckets the hook did not start (all of them without overlap)
@@ -92,31 +105,38 @@ double DistributedOptimizer::reduce_gradients(float scale) {
   ready_from_ = params_->size();
   buckets_started_ = 0;
   if (scale != 1.0f) backend_->scale(grad_shard_, scale);
-  const ops::Tensor shard[] = {grad_shard_};
-  double sq[1] = {backend_->sum_squares(shard)};
+  std::vector<ops::Tensor> counted;
+  if (norm_counted_.empty()) {
+    counted.push_back(grad_shard_);
+  } else {
+    for_each_owned([&](size_t i, int64_t lo, int64_t hi, int64_t local) {
+      if (norm_counted_[i]) counted.push_back(grad_shard_.view(local, {hi - lo}));
+    });
+  }
+  double sq[1] = {backend_->sum_squares(counted)};
   comm_->all_reduce_sum(sq);
+  if (tp_) tp_->all_reduce_sum(sq);
   return std::sqrt(sq[0]);
+}
+
+void DistributedOptimizer::set_tensor_parallel_norm(dist::Communicator* tp, std::vector<char> counted) {
+  if (counted.size() != params_->size())
+    fail("distributed optimizer: ", counted.size(), " norm flags for ", params_->size(), " parameters");
+  tp_ = tp;
+  norm_counted_ = std::move(counted);
 }
 
 void DistributedOptimizer::step(double lr, float grad_scale) {
   ++steps_;
   ops::AdamWStep s = model::adamw_step_settings(config_, lr, steps_, grad_scale);
   const int64_t r = comm_->rank();
-  for (const FlatLayout::Bucket& b : layout_.buckets) {
-    const int64_t begin = b.start + r * b.shard, end = begin + b.shard;
-    for (size_t i = b.first_param; i < b.end_param; ++i) {
-      // The part of parameter i this rank owns.
-      const int64_t lo = std::max(begin, layout_.offsets[i]);
-      const int64_t hi = std::min(end, layout_.offsets[i] + layout_.numels[i]);
-      if (lo >= hi) continue;
-      s.weight_decay = (*params_)[i].decay ? config_.weight_decay : 0.0;
-      const int64_t local = b.local + (lo - begin);
-      ops::Tensor value = values_.view(lo, {hi - lo});
-      ops::Tensor grad = grad_shard_.view(local, {hi - lo});
-      ops::Tensor m = m_.view(local, {hi - lo}), v = v_.view(local, {hi - lo});
-      backend_->adamw(value, grad, m, v, s);
-    }
-  }
+  for_each_owned([&](size_t i, int64_t lo, int64_t hi, int64_t local) {
+    s.weight_decay = (*params_)[i].decay ? config_.weight_decay : 0.0;
+    ops::Tensor value = values_.view(lo, {hi - lo});
+    ops::Tensor grad = grad_shard_.view(local, {hi - lo});
+    ops::Tensor m = m_.view(local, {hi - lo}), v = v_.view(local, {hi - lo});
+    backend_->adamw(value, grad, m, v, s);
+  });
   for (const FlatLayout::Bucket& b : layout_.buckets) {
     ops::Tensor all = values_.view(b.start, {b.size});
     comm_->all_gather(values_.view(b.start + r * b.shard, {b.shard}), all);

@@ -64,6 +64,11 @@ class DistributedOptimizer {
   // Steps 3 and 4: AdamW on this rank's shard with grad_scale (clipping), then all-gather.
   void step(double lr, float grad_scale);
 
+  // Tensor parallelism: the parameters are this rank's slices, so the global norm also sums over
+  // the tensor-parallel group `tp`; counted[i] says whether parameter i's squares count here (the
+  // split ones on every rank, the replicated ones on one rank of the group only).
+  void set_tensor_parallel_norm(dist::Communicator* tp, std::vector<char> counted);
+
   int64_t steps() const { return steps_; }
   void set_steps(int64_t steps) { steps_ = steps; }
   const FlatLayout& layout() const { return layout_; }
@@ -88,6 +93,12 @@ class DistributedOptimizer {
   int64_t steps_ = 0;
   size_t ready_from_ = 0;      // parameters [ready_from_, end) have their whole gradient
   size_t buckets_started_ = 0; // buckets from the end already queued for reduction this step
+  dist::Communicator* tp_ = nullptr;
+  std::vector<char> norm_counted_;  // empty: every parameter
+  // Calls f(i, flat_lo, flat_hi, local) for each part of parameter i that this rank's shard owns:
+  // flat range [flat_lo, flat_hi) of the flat buffers, starting at `local` in the shard buffers.
+  template <typename F>
+  void for_each_owned(F&& f) const;
 };
 
 }  // namespace agpt::train

@@ -141,24 +141,35 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
     nccl_ = dist::make_nccl_communicator(*host_comm_, *backend_);
     comm_ = nccl_.get();
   }
+  dp_comm_ = comm_;
+  if (t.tensor_parallel > 1) {
+    groups_ = make_parallel_groups(*comm_, static_cast<int>(t.tensor_parallel));
+    tp_group_ = std::make_unique<CommTensorParallel>(*groups_.tp);
+    dp_comm_ = groups_.dp.get();
+  }
   watchdog_ = std::make_unique<dist::Watchdog>(*host_comm_, world() > 1 ? t.dist_timeout : 0.0);
   open_data();
 
   if (!config_.model.init_from.empty()) {
-    model_ = std::make_unique<model::Llama>(model::Llama::load(config_.model.init_from, *backend_));
+    model_ = std::make_unique<model::Llama>(model::Llama::load(config_.model.init_from, *backend_, tp_group_.get()));
     if (model_->config().max_position_embeddings < seq_len_)
       log_warn(config_.model.init_from, ": max_position_embeddings ", model_->config().max_position_embeddings,
                " is below data.seq_len ", seq_len_, " (positions past it are extrapolated)");
   } else {
-    model_ = std::make_unique<model::Llama>(config_.llama_config(seq_len_), *backend_);
+    model_ = std::make_unique<model::Llama>(config_.llama_config(seq_len_), *backend_, tp_group_.get());
   }
+  // The gradient norm sums the split parameters over the tensor-parallel group and counts each
+  // replicated one (equal on every rank of the group) once.
+  for (const model::Parameter& p : model_->parameters())
+    norm_counted_.push_back(!tp_group_ || p.shard.split() || groups_.tp_rank == 0);
   model_->set_recompute(t.recompute != 0);
   model::AdamWConfig ac;
   ac.lr = t.lr, ac.beta1 = t.beta1, ac.beta2 = t.beta2, ac.eps = t.eps, ac.weight_decay = t.weight_decay;
-  if (world() > 1 && t.distributed_optimizer)
-    dist_optimizer_ = std::make_unique<DistributedOptimizer>(*comm_, *backend_, model_->parameters(), ac,
+  if (dp_size() > 1 && t.distributed_optimizer) {
+    dist_optimizer_ = std::make_unique<DistributedOptimizer>(*dp_comm_, *backend_, model_->parameters(), ac,
                                                              t.overlap_grad_reduce ? t.bucket_size : 0);
-  else
+    if (tp_group_) dist_optimizer_->set_tensor_parallel_norm(groups_.tp.get(), norm_counted_);
+  } else
     optimizer_ = std::make_unique<model::AdamW>(*backend_, model_->parameters(), ac);
   schedule_ = {t.schedule, t.lr, t.min_lr, t.warmup, t.steps, t.decay_fraction};
 
@@ -192,9 +203,9 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
       } catch (const nlohmann::json::exception&) {
       }
       same.train.grad_accum = old_accum;
-      if (same.trajectory_hash() == state_.config_hash && old_accum * state_.ranks == t.grad_accum * world())
-        log_info("resuming ", found, " written by ", state_.ranks, " rank(s) x grad_accum ", old_accum, " on ", world(),
-                 " rank(s) x grad_accum ", t.grad_accum, ": the same global batch");
+      if (same.trajectory_hash() == state_.config_hash && old_accum * state_.ranks == t.grad_accum * dp_size())
+        log_info("resuming ", found, " written by ", state_.ranks, " data-parallel rank(s) x grad_accum ", old_accum,
+                 " on ", dp_size(), " data-parallel rank(s) x grad_accum ", t.grad_accum, ": the same global batch");
       else
         log_warn("resuming ", found, " with changed settings (config hash ", std::hex, state_.config_hash, " -> ", hash,
                  std::dec, "): the run will not match an uninterrupted one");
@@ -209,7 +220,7 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
   }
   state_.config_hash = hash;
   state_.config = config_.to_json();
-  state_.ranks = world();
+  state_.ranks = dp_size();  // data-parallel ranks: what the global batch depends on
   state_.data_order = source_->order();
   state_.data_plan = source_->fingerprint();
 
@@ -230,7 +241,7 @@ std::string Trainer::checkpoint_root() const { return (fs::path(config_.train.ou
 void Trainer::open_data() {
   const DataSection& d = config_.data;
   const TrainSection& t = config_.train;
-  const uint64_t needed = static_cast<uint64_t>(t.steps * t.micro_batch * t.grad_accum * world());
+  const uint64_t needed = static_cast<uint64_t>(t.steps * t.micro_batch * t.grad_accum * dp_size());
   if (!d.mixture.empty()) {
     source_ = dataset::load_sample_source(d.mixture);  // `agpt data mix --order agpt` or `--order megatron`
     seq_len_ = static_cast<int64_t>(source_->seq_len());
@@ -263,7 +274,8 @@ void Trainer::open_data() {
   for (const std::string& w : source_->warnings()) log_warn("data: ", w);
   if (source_->end_index(dataset::Split::kTrain) < needed)
     fail("the training data is planned for ", source_->end_index(dataset::Split::kTrain), " samples, but ", t.steps,
-         " steps x micro_batch ", t.micro_batch, " x grad_accum ", t.grad_accum, " x ", world(), " ranks need ", needed,
+         " steps x micro_batch ", t.micro_batch, " x grad_accum ", t.grad_accum, " x ", dp_size(),
+         " data-parallel ranks need ", needed,
          "; plan more with `agpt data mix --samples ", needed, "` or train fewer steps");
 }
 
@@ -293,29 +305,46 @@ void Trainer::write_metrics(const nlohmann::ordered_json& j) {
 
 void Trainer::checkpoint() {
   const TrainSection& t = config_.train;
+  const std::string step = std::to_string(state_.step);
+  // The sharded moments meet on data-parallel rank 0 (flat, in this rank's tensor-parallel slices).
+  std::vector<float> m, v;
   if (dist_optimizer_) {
-    // The sharded moments meet on rank 0, which writes them under their parameter names: the
-    // checkpoint is the same whatever the number of ranks that wrote it.
-    std::vector<float> m, v;
-    {
-      auto guard = watchdog_->guard("gathering the optimizer state for the checkpoint of step " + std::to_string(state_.step));
-      m = dist_optimizer_->gather_moment(0);
-      v = dist_optimizer_->gather_moment(1);
+    auto guard = watchdog_->guard("gathering the optimizer state for the checkpoint of step " + step);
+    m = dist_optimizer_->gather_moment(0);
+    v = dist_optimizer_->gather_moment(1);
+  }
+  auto local_moment = [&](size_t i, int which) -> std::vector<float> {
+    if (!dist_optimizer_) return backend_->to_host_f32(which == 0 ? optimizer_->m().at(i) : optimizer_->v().at(i));
+    auto slice = dist_optimizer_->param_slice(which == 0 ? m : v, i);
+    return std::vector<float>(slice.begin(), slice.end());
+  };
+  // Under tensor parallelism the group of data-parallel rank 0 puts the slices back together, so
+  // the checkpoint holds whole tensors under their names whatever the layout that wrote it.
+  std::vector<std::vector<float>> full_values, full_moments[2];
+  if (tp_group_ && dp_rank() == 0) {
+    auto guard = watchdog_->guard("gathering the tensor-parallel slices for the checkpoint of step " + step);
+    const auto& params = model_->parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+      full_values.push_back(model_->gather_full(params[i], params[i].value));
+      for (int which = 0; which < 2; ++which) {
+        ops::Tensor local = backend_->from_host(params[i].value.shape(), local_moment(i, which));
+        full_moments[which].push_back(model_->gather_full(params[i], local));
+      }
     }
-    if (leader()) {
-      MomentSource moments = [&](size_t i, int which) {
-        auto slice = dist_optimizer_->param_slice(which == 0 ? m : v, i);
-        return std::vector<float>(slice.begin(), slice.end());
-      };
-      last_checkpoint_ = save_checkpoint(checkpoint_root(), *model_, moments, dist_optimizer_->steps(), state_,
-                                         config_.data.tokenizer, t.keep_last);
-    }
-  } else if (leader()) {
-    last_checkpoint_ = save_checkpoint(checkpoint_root(), *model_, *optimizer_, state_, config_.data.tokenizer, t.keep_last);
+  }
+  if (leader()) {
+    MomentSource moments = [&](size_t i, int which) {
+      return tp_group_ ? full_moments[which].at(i) : local_moment(i, which);
+    };
+    WeightSource weights = nullptr;
+    if (tp_group_) weights = [&](size_t i) { return full_values.at(i); };
+    const int64_t optimizer_steps = dist_optimizer_ ? dist_optimizer_->steps() : optimizer_->steps();
+    last_checkpoint_ = save_checkpoint(checkpoint_root(), *model_, moments, optimizer_steps, state_,
+                                       config_.data.tokenizer, t.keep_last, weights);
   }
   if (world() > 1) {
     // Every rank learns the path, and none runs ahead of a checkpoint that is not complete yet.
-    auto guard = watchdog_->guard("waiting for rank 0 to write the checkpoint of step " + std::to_string(state_.step));
+    auto guard = watchdog_->guard("waiting for rank 0 to write the checkpoint of step " + step);
     host_comm_->broadcast(last_checkpoint_, 0);
   }
   if (!options_.quiet) log_info("checkpoint ", last_checkpoint_);
@@ -336,17 +365,27 @@ bool Trainer::draw_plots() {
 }
 
 double Trainer::reduce_gradients(int64_t step) {
-  const int64_t micro_batches = config_.train.grad_accum * world();
+  const int64_t micro_batches = config_.train.grad_accum * dp_size();
   auto guard = watchdog_->guard("reduction of the gradients at step " + std::to_string(step));
   if (dist_optimizer_) return dist_optimizer_->reduce_gradients(1.0f / static_cast<float>(micro_batches));
   auto& params = model_->parameters();
-  if (world() > 1)
-    for (auto& p : params) comm_->all_reduce_sum(p.grad);
+  if (dp_size() > 1)
+    for (auto& p : params) dp_comm_->all_reduce_sum(p.grad);
   if (micro_batches > 1) {
     const float inv = 1.0f / static_cast<float>(micro_batches);
     for (auto& p : params) backend_->scale(p.grad, inv);
   }
-  return model::global_grad_norm(*backend_, params);
+  return local_grad_norm();
+}
+
+double Trainer::local_grad_norm() {
+  if (!tp_group_) return model::global_grad_norm(*backend_, model_->parameters());
+  std::vector<ops::Tensor> counted;
+  for (size_t i = 0; i < model_->parameters().size(); ++i)
+    if (norm_counted_[i]) counted.push_back(model_->parameters()[i].grad);
+  double sq[1] = {backend_->sum_squares(counted)};
+  groups_.tp->all_reduce_sum(sq);
+  return std::sqrt(sq[0]);
 }
 
 // Ranks wait for the slowest at every collective, so a slow GPU or node slows all of them: compare
@@ -389,18 +428,19 @@ std::optional<EvalRecord> Trainer::evaluate() {
   batch.tokens.resize(static_cast<size_t>(B * (T + 1)));
   std::vector<int32_t> ids, targets;
   double sum = 0;
-  // Batch i is evaluated by rank i % world; the sum meets on every rank.
-  for (uint64_t i = static_cast<uint64_t>(comm_->rank()); i < batches; i += static_cast<uint64_t>(world())) {
+  // Batch i is evaluated by data-parallel rank i % dp_size (with its tensor-parallel group); the
+  // sum meets on every rank.
+  for (uint64_t i = static_cast<uint64_t>(dp_rank()); i < batches; i += static_cast<uint64_t>(dp_size())) {
     batch.first_index = begin + i * static_cast<uint64_t>(B);
     for (int64_t b = 0; b < B; ++b)
       source_->read(Split::kValid, batch.first_index + static_cast<uint64_t>(b), batch.tokens.data() + b * (T + 1));
     split_window(batch, B, T, model_->config().vocab_size, ids, targets);
     sum += model_->forward(ids, targets, B, T);
   }
-  if (world() > 1) {
+  if (dp_size() > 1) {
     auto guard = watchdog_->guard("summing the validation loss at step " + std::to_string(state_.step));
     double v[1] = {sum};
-    host_comm_->all_reduce_sum(v);
+    dp_comm_->all_reduce_sum(v);
     sum = v[0];
   }
   EvalRecord r;
@@ -423,8 +463,8 @@ void Trainer::run() {
   dataset::LoaderOptions lo;
   lo.split = dataset::Split::kTrain;
   lo.micro_batch = static_cast<uint64_t>(B);
-  lo.rank = comm_->rank();
-  lo.world = world();
+  lo.rank = dp_rank();
+  lo.world = dp_size();
   lo.prefetch = static_cast<size_t>(2 * t.grad_accum + 2);
   dataset::Loader loader(source_, lo, state_.consumed);
   auto& params = model_->parameters();
@@ -433,16 +473,17 @@ void Trainer::run() {
   // nanoGPT report it, unless train.peak_flops names the machine's own.
   const double peak_flops =
       t.peak_flops > 0 ? t.peak_flops : (backend_->device() == ops::Device::kCuda ? 989e12 : 0.0);
-  const uint64_t tokens_per_step = static_cast<uint64_t>(B * T * t.grad_accum * world());
+  const uint64_t tokens_per_step = static_cast<uint64_t>(B * T * t.grad_accum * dp_size());
   const FaultHang hang = fault_hang();
   std::vector<int32_t> ids, targets;
   if (!options_.quiet)
     log_info("training ", model_->num_parameters(), " parameters, steps ", state_.step + 1, "..", last, " of ", t.steps,
              ", ", tokens_per_step, " tokens per step (micro_batch ", B, " x grad_accum ", t.grad_accum,
-             world() > 1 ? " x " + std::to_string(world()) + " ranks" : std::string(), " x seq_len ", T, ")",
-             world() > 1 ? std::string(", data parallel over ") + comm_->name() +
-                               (dist_optimizer_ ? " with the distributed optimizer" : " with all-reduce")
-                         : std::string());
+             dp_size() > 1 ? " x " + std::to_string(dp_size()) + " ranks" : std::string(), " x seq_len ", T, ")",
+             dp_size() > 1 ? std::string(", data parallel over ") + comm_->name() +
+                                 (dist_optimizer_ ? " with the distributed optimizer" : " with all-reduce")
+                           : std::string(),
+             tp_group_ ? ", tensor parallel over " + std::to_string(tp_group_->size()) + " ranks" : std::string());
   const auto run_start = clock::now();
   const int64_t first = state_.step + 1;
 
@@ -464,21 +505,21 @@ void Trainer::run() {
         model_->backward();
       }
     }
-    if (hang.slow_rank == comm_->rank()) std::this_thread::sleep_for(std::chrono::duration<double>(hang.slow_s));
+    if (hang.slow_rank == host_comm_->rank()) std::this_thread::sleep_for(std::chrono::duration<double>(hang.slow_s));
     const double busy = std::chrono::duration<double>(clock::now() - t0).count();
-    if (hang.rank == comm_->rank() && hang.step == step) {
+    if (hang.rank == host_comm_->rank() && hang.step == step) {
       log_warn("fault injection (AGPT_FAULT_HANG): rank ", hang.rank, " stops responding at step ", step);
       for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
     }
     StepRecord r;
     r.step = step;
-    if (world() > 1) {
+    if (dp_size() > 1) {
       auto guard = watchdog_->guard("summing the loss at step " + std::to_string(step));
       double v[1] = {loss_sum};
-      host_comm_->all_reduce_sum(v);
+      dp_comm_->all_reduce_sum(v);
       loss_sum = v[0];
     }
-    r.loss = loss_sum / static_cast<double>(t.grad_accum * world());
+    r.loss = loss_sum / static_cast<double>(t.grad_accum * dp_size());
     r.grad_norm = reduce_gradients(step);
     r.lr = learning_rate(schedule_, step);
     const float loss_f = static_cast<float>(r.loss);
@@ -539,6 +580,7 @@ void Trainer::run() {
     j["flops_per_s"] = flops_per_token * tps;
     if (peak_flops > 0) j["mfu"] = flops_per_token * tps / (peak_flops * world());  // per GPU
     if (world() > 1) j["ranks"] = world();
+    if (tp_group_) j["tensor_parallel"] = tp_group_->size();
     j["elapsed"] = state_.elapsed;
     j["rss_mib"] = rss_mib();
     if (int64_t peak = backend_->peak_memory_bytes(); peak > 0) j["device_peak_mib"] = static_cast<double>(peak) / (1 << 20);

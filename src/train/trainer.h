@@ -33,6 +33,7 @@
 #include "train/config.h"
 #include "train/distributed_optimizer.h"
 #include "train/schedule.h"
+#include "train/tensor_parallel_group.h"
 
 namespace agpt::train {
 
@@ -40,8 +41,9 @@ struct TrainOptions {
   bool resume = false;        // continue from OUT/checkpoints (the newest valid checkpoint)
   int64_t stop_after = -1;    // >= 0: stop (with a checkpoint) once this step is done
   bool quiet = false;         // no console lines (metrics.jsonl is still written)
-  // The ranks training together (data parallel over all of them); nullptr: this process alone.
-  // Rank 0 writes metrics, plots and checkpoints; every rank reads its own part of the stream.
+  // The ranks training together (data parallel over all of them, or over groups of
+  // train.tensor_parallel ranks that split each layer); nullptr: this process alone. Rank 0 writes
+  // metrics, plots and checkpoints; every data-parallel rank reads its own part of the stream.
   dist::Communicator* comm = nullptr;
 };
 
@@ -95,9 +97,12 @@ class Trainer {
   void setup_parallel();  // after the backend: NCCL on GPUs, the optimizer layout, the watchdog
   // Averages the micro-batch gradients over every rank; returns the global gradient norm.
   double reduce_gradients(int64_t step);
+  double local_grad_norm();  // of the model's gradients as they are (over the tensor-parallel group)
   void report_stragglers(int64_t step, double busy_s);
   bool leader() const { return comm_->rank() == 0; }
   int world() const { return comm_->size(); }
+  int dp_size() const { return dp_comm_->size(); }  // ranks = dp_size() x tensor parallel
+  int dp_rank() const { return dp_comm_->rank(); }
 
   TrainConfig config_;
   TrainOptions options_;
@@ -110,6 +115,10 @@ class Trainer {
   std::unique_ptr<dist::Communicator> nccl_;                // GPU tensors between ranks
   dist::Communicator* comm_ = nullptr;                      // tensors: nccl_ on GPUs, else the host's
   dist::Communicator* host_comm_ = nullptr;                 // host values
+  ParallelGroups groups_;                                   // train.tensor_parallel > 1: this rank's groups
+  std::unique_ptr<CommTensorParallel> tp_group_;            // the model's view of groups_.tp (null: none)
+  dist::Communicator* dp_comm_ = nullptr;                   // data parallel: comm_, or groups_.dp
+  std::vector<char> norm_counted_;                          // per parameter: its squares count on this rank
   std::unique_ptr<dist::Watchdog> watchdog_;
   std::vector<std::string> hosts_;                          // by rank (straggler lines)
   ScheduleConfig schedule_;

@@ -64,6 +64,24 @@ TEST_F(CudaOps, Embedding) {
   EXPECT_THROW(gpu_->embedding_forward(out.g, bad, table.g), Error);
 }
 
+// Vocabulary-parallel form (tensor parallelism): the table holds ids [40, 40 + V) only.
+TEST_F(CudaOps, EmbeddingVocabularyShard) {
+  const int64_t N = 300, V = 30, D = 40, begin = 40;
+  std::vector<int32_t> ids(N);
+  for (auto& i : ids) i = rng_.below(100);  // most ids belong to other shards
+  auto id = both_i32({N}, ids);
+  auto table = random({V, D});
+  auto out = random({N, D});
+  cpu_->embedding_forward(out.c, id.c, table.c, begin);
+  gpu_->embedding_forward(out.g, id.g, table.g, begin);
+  expect_close(out, 0, "sharded embedding forward");
+  auto dout = random({N, D});
+  auto dtable = random({V, D});
+  cpu_->embedding_backward(dtable.c, id.c, dout.c, begin);
+  gpu_->embedding_backward(dtable.g, id.g, dout.g, begin);
+  expect_close(dtable, 1e-6, "sharded embedding backward");
+}
+
 TEST_F(CudaOps, RmsNorm) {
   for (int64_t D : {64, 1000, 2048}) {
     const int64_t N = 130;
@@ -210,6 +228,24 @@ TEST_F(CudaOps, CrossEntropy) {
   y[0] = static_cast<int32_t>(V);
   auto bad = gpu_->from_host({N}, y);
   EXPECT_THROW(gpu_->cross_entropy_forward(losses.g, lse.g, logits.g, bad), Error);
+}
+
+TEST_F(CudaOps, CrossEntropyVocabularyShard) {
+  const int64_t N = 37, V = 2000, begin = 3000;
+  auto logits = random({N, V}, -8, 8);
+  std::vector<int32_t> y(N);
+  for (auto& t : y) t = rng_.below(6000);  // about a third in this shard
+  y[3] = -100;
+  auto targets = both_i32({N}, y);
+  auto losses = random({N}), lse = random({N});
+  cpu_->cross_entropy_forward(losses.c, lse.c, logits.c, targets.c, begin);
+  gpu_->cross_entropy_forward(losses.g, lse.g, logits.g, targets.g, begin);
+  expect_close(losses, 1e-5, "sharded cross-entropy losses");
+  expect_close(lse, 1e-6, "sharded cross-entropy lse");
+  auto total_lse = random({N}, 8, 9);  // backward takes the whole vocabulary's logsumexp
+  cpu_->cross_entropy_backward(logits.c, logits.c, total_lse.c, targets.c, 1.0f / N, begin);
+  gpu_->cross_entropy_backward(logits.g, logits.g, total_lse.g, targets.g, 1.0f / N, begin);
+  expect_close(logits, 1e-5, "sharded cross-entropy backward");
 }
 
 TEST_F(CudaOps, SumSquaresAndAdamW) {

@@ -326,6 +326,63 @@ TEST_F(CpuOps, CrossEntropy) {
   EXPECT_THROW(be->cross_entropy_forward(losses, lse, put({N, V}, logits), tbad), Error);
 }
 
+// The vocabulary-parallel forms (tensor parallelism): two shards of the vocabulary [0, 4) and
+// [4, 11) give what the whole vocabulary gives once combined.
+TEST_F(CpuOps, VocabularyShardsCombineToTheWhole) {
+  const int64_t N = 6, V = 11, D = 3, split = 4;
+  std::vector<int32_t> ids = {4, 0, 10, 3, 4, 7};
+  auto table = random_floats(V * D, rng);
+  Tensor t_ids = be->from_host({N}, std::span<const int32_t>(ids));
+  std::vector<float> low(table.begin(), table.begin() + split * D), high(table.begin() + split * D, table.end());
+  Tensor whole = be->empty({N, D}), a = be->empty({N, D}), b = be->empty({N, D});
+  be->embedding_forward(whole, t_ids, put({V, D}, table));
+  be->embedding_forward(a, t_ids, put({split, D}, low), 0);
+  be->embedding_forward(b, t_ids, put({V - split, D}, high), split);
+  be->add(a, a, b);
+  EXPECT_EQ(be->to_host_f32(a), be->to_host_f32(whole));  // one shard adds zeros
+  auto g = random_floats(N * D, rng);
+  Tensor dwhole = be->zeros({V, D}), dlow = be->zeros({split, D}), dhigh = be->zeros({V - split, D});
+  be->embedding_backward(dwhole, t_ids, put({N, D}, g));
+  be->embedding_backward(dlow, t_ids, put({N, D}, g), 0);
+  be->embedding_backward(dhigh, t_ids, put({N, D}, g), split);
+  std::vector<float> joined = be->to_host_f32(dlow), hi = be->to_host_f32(dhigh);
+  joined.insert(joined.end(), hi.begin(), hi.end());
+  EXPECT_EQ(joined, be->to_host_f32(dwhole));
+
+  auto logits = random_floats(N * V, rng, -3, 3);
+  std::vector<int32_t> targets = {4, -100, 0, 10, 3, 7};
+  std::vector<float> la, lb;
+  for (int64_t n = 0; n < N; ++n) {
+    la.insert(la.end(), logits.begin() + n * V, logits.begin() + n * V + split);
+    lb.insert(lb.end(), logits.begin() + n * V + split, logits.begin() + (n + 1) * V);
+  }
+  Tensor tt = be->from_host({N}, std::span<const int32_t>(targets));
+  Tensor losses = be->empty({N}), lse = be->empty({N}), loss_a = be->empty({N}), lse_a = be->empty({N}),
+         loss_b = be->empty({N}), lse_b = be->empty({N});
+  Tensor tl = put({N, V}, logits), ta = put({N, split}, la), tb = put({N, V - split}, lb);
+  be->cross_entropy_forward(losses, lse, tl, tt);
+  be->cross_entropy_forward(loss_a, lse_a, ta, tt, 0);
+  be->cross_entropy_forward(loss_b, lse_b, tb, tt, split);
+  auto L = be->to_host_f32(lse), A = be->to_host_f32(lse_a), B = be->to_host_f32(lse_b);
+  auto l = be->to_host_f32(losses), xa = be->to_host_f32(loss_a), xb = be->to_host_f32(loss_b);
+  for (int64_t n = 0; n < N; ++n) {
+    const double m = std::max(A[n], B[n]);
+    EXPECT_NEAR(m + std::log(std::exp(A[n] - m) + std::exp(B[n] - m)), L[n], 1e-5);
+    if (targets[n] < 0) continue;
+    const bool in_a = targets[n] < split;
+    // The owner's loss is its own lse minus the target logit; the other shard reports 0.
+    EXPECT_EQ(in_a ? xb[n] : xa[n], 0.0f);
+    EXPECT_NEAR((in_a ? xa[n] - A[n] : xb[n] - B[n]) + L[n], l[n], 1e-5);
+  }
+  be->cross_entropy_backward(tl, tl, lse, tt, 0.25f);
+  be->cross_entropy_backward(ta, ta, lse, tt, 0.25f, 0);  // with the whole vocabulary's lse
+  be->cross_entropy_backward(tb, tb, lse, tt, 0.25f, split);
+  auto dw = be->to_host_f32(tl), da = be->to_host_f32(ta), db = be->to_host_f32(tb);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t j = 0; j < V; ++j)
+      EXPECT_FLOAT_EQ(j < split ? da[n * split + j] : db[n * (V - split) + j - split], dw[n * V + j]) << n << "," << j;
+}
+
 TEST_F(CpuOps, AddScaleSumSquares) {
   auto a = random_floats(100, rng), b = random_floats(100, rng);
   Tensor ta = put({10, 10}, a), tb = put({10, 10}, b);

@@ -73,32 +73,50 @@ class CpuBackend final : public Backend {
   void do_upload(Tensor& dst, const void* host) override { std::memcpy(dst.raw(), host, dst.bytes()); }
   void do_download(const Tensor& src, void* host) const override { std::memcpy(host, src.raw(), src.bytes()); }
 
-  void do_embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table) override {
+  // The row of table for id, or -1 for an id of another rank's vocabulary shard (vocab_begin >= 0);
+  // an id outside the whole table is an error in the unsharded form.
+  static int64_t table_row(int32_t id, int64_t n, int64_t V, int64_t vocab_begin) {
+    if (vocab_begin < 0) {
+      if (id < 0 || id >= V) fail("embedding: token id ", id, " at position ", n, " is outside [0, ", V, ")");
+      return id;
+    }
+    const int64_t row = static_cast<int64_t>(id) - vocab_begin;
+    return row >= 0 && row < V ? row : -1;
+  }
+
+  void do_embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table, int64_t vocab_begin) override {
     int64_t N = ids.dim(0), V = table.dim(0), D = table.dim(1);
     const int32_t* id = ids.data<int32_t>();
-    for (int64_t n = 0; n < N; ++n)
-      if (id[n] < 0 || id[n] >= V) fail("embedding: token id ", id[n], " at position ", n, " is outside [0, ", V, ")");
+    std::vector<int64_t> row(static_cast<size_t>(N));
+    for (int64_t n = 0; n < N; ++n) row[n] = table_row(id[n], n, V, vocab_begin);
     const float* tab = table.data<float>();
     float* o = out.data<float>();
     chunks(N, 64, [&](int64_t b, int64_t e) {
-      for (int64_t n = b; n < e; ++n) std::memcpy(o + n * D, tab + id[n] * D, D * sizeof(float));
+      for (int64_t n = b; n < e; ++n) {
+        if (row[n] < 0)
+          std::fill(o + n * D, o + (n + 1) * D, 0.0f);
+        else
+          std::memcpy(o + n * D, tab + row[n] * D, D * sizeof(float));
+      }
     });
   }
 
-  void do_embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) override {
+  void do_embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout, int64_t vocab_begin) override {
     int64_t N = ids.dim(0), V = dtable.dim(0), D = dtable.dim(1);
     const int32_t* id = ids.data<int32_t>();
-    // Positions grouped by token id, in increasing position order (a stable counting sort), so each
+    // Positions grouped by table row, in increasing position order (a stable counting sort), so each
     // row of dtable is summed by one task in a fixed order.
+    std::vector<int64_t> row(static_cast<size_t>(N));
     std::vector<int64_t> start(static_cast<size_t>(V) + 1, 0);
     for (int64_t n = 0; n < N; ++n) {
-      if (id[n] < 0 || id[n] >= V) fail("embedding: token id ", id[n], " at position ", n, " is outside [0, ", V, ")");
-      ++start[id[n] + 1];
+      row[n] = table_row(id[n], n, V, vocab_begin);
+      if (row[n] >= 0) ++start[row[n] + 1];
     }
     for (int64_t v = 0; v < V; ++v) start[v + 1] += start[v];
-    std::vector<int64_t> order(static_cast<size_t>(N));
+    std::vector<int64_t> order(static_cast<size_t>(start[V]));
     std::vector<int64_t> fill(start.begin(), start.end() - 1);
-    for (int64_t n = 0; n < N; ++n) order[fill[id[n]]++] = n;
+    for (int64_t n = 0; n < N; ++n)
+      if (row[n] >= 0) order[fill[row[n]]++] = n;
     const float* g = dout.data<float>();
     float* dt = dtable.data<float>();
     chunks(V, 64, [&](int64_t b, int64_t e) {
@@ -341,15 +359,25 @@ class CpuBackend final : public Backend {
     });
   }
 
-  static void check_target(int32_t y, int64_t n, int64_t V) {
-    if (y >= V) fail("cross_entropy: target ", y, " at position ", n, " is outside [0, ", V, ")");
+  // The logit column of target y, -1 when the row has no one-hot term here: an ignored row (y < 0)
+  // or, in the vocabulary-parallel form (vocab_begin >= 0), a target in another rank's shard.
+  static int64_t target_column(int32_t y, int64_t n, int64_t V, int64_t vocab_begin) {
+    if (y < 0) return -1;
+    if (vocab_begin < 0) {
+      if (y >= V) fail("cross_entropy: target ", y, " at position ", n, " is outside [0, ", V, ")");
+      return y;
+    }
+    const int64_t col = static_cast<int64_t>(y) - vocab_begin;
+    return col < V ? col : -1;  // col < 0 also means elsewhere
   }
 
-  void do_cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets) override {
+  void do_cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets,
+                                int64_t vocab_begin) override {
     int64_t N = logits.dim(0), V = logits.dim(1);
     const float* x = logits.data<float>();
     const int32_t* y = targets.data<int32_t>();
-    for (int64_t n = 0; n < N; ++n) check_target(y[n], n, V);
+    std::vector<int64_t> col(static_cast<size_t>(N));
+    for (int64_t n = 0; n < N; ++n) col[n] = std::max<int64_t>(-1, target_column(y[n], n, V, vocab_begin));
     float* lo = losses.data<float>();
     float* ls = lse.data<float>();
     chunks(N, 4, [&](int64_t b, int64_t e) {
@@ -361,17 +389,18 @@ class CpuBackend final : public Backend {
         for (int64_t j = 0; j < V; ++j) sum += std::exp(row[j] - m);
         double l = static_cast<double>(m) + std::log(sum);
         ls[n] = static_cast<float>(l);
-        lo[n] = y[n] < 0 ? 0.0f : static_cast<float>(l - static_cast<double>(row[y[n]]));
+        lo[n] = col[n] < 0 ? 0.0f : static_cast<float>(l - static_cast<double>(row[col[n]]));
       }
     });
   }
 
   void do_cross_entropy_backward(Tensor& dlogits, const Tensor& logits, const Tensor& lse, const Tensor& targets,
-                                 float scale) override {
+                                 float scale, int64_t vocab_begin) override {
     int64_t N = logits.dim(0), V = logits.dim(1);
     const float* x = logits.data<float>();
     const int32_t* y = targets.data<int32_t>();
-    for (int64_t n = 0; n < N; ++n) check_target(y[n], n, V);
+    std::vector<int64_t> col(static_cast<size_t>(N));
+    for (int64_t n = 0; n < N; ++n) col[n] = std::max<int64_t>(-1, target_column(y[n], n, V, vocab_begin));
     const float* ls = lse.data<float>();
     float* d = dlogits.data<float>();  // may alias x: each element is read before it is written
     chunks(N, 4, [&](int64_t b, int64_t e) {
@@ -384,7 +413,7 @@ class CpuBackend final : public Backend {
         }
         float l = ls[n];
         for (int64_t j = 0; j < V; ++j) drow[j] = std::exp(row[j] - l) * scale;
-        drow[y[n]] -= scale;
+        if (col[n] >= 0) drow[col[n]] -= scale;
       }
     });
   }

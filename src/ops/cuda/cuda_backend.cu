@@ -173,29 +173,40 @@ class CudaBackend final : public Backend {
     AGPT_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
-  void do_embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table) override {
+  void do_embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table, int64_t vocab_begin) override {
     AGPT_PROFILE_OP("embedding_forward");
     int64_t N = ids.dim(0), V = table.dim(0), D = table.dim(1);
-    std::vector<int32_t> host(static_cast<size_t>(N));
-    do_download(ids, host.data());
-    for (int64_t n = 0; n < N; ++n)
-      if (host[n] < 0 || host[n] >= V)
-        fail("embedding: token id ", host[n], " at position ", n, " is outside [0, ", V, ")");
-    cuda::embedding_forward(out.raw(), elem(out), ids.data<int32_t>(), table.data<float>(), N, D, stream_);
+    if (vocab_begin < 0) {  // the whole vocabulary: every id must be in the table
+      std::vector<int32_t> host(static_cast<size_t>(N));
+      do_download(ids, host.data());
+      for (int64_t n = 0; n < N; ++n)
+        if (host[n] < 0 || host[n] >= V)
+          fail("embedding: token id ", host[n], " at position ", n, " is outside [0, ", V, ")");
+    }
+    cuda::embedding_forward(out.raw(), elem(out), ids.data<int32_t>(), table.data<float>(), N, D,
+                            std::max<int64_t>(vocab_begin, 0), V, stream_);
   }
 
   // Groups positions by token on the host (a counting sort, as the CPU reference does), then one
   // block per distinct token sums its rows in position order.
-  void do_embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) override {
+  void do_embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout, int64_t vocab_begin) override {
     AGPT_PROFILE_OP("embedding_backward");
     int64_t N = ids.dim(0), V = dtable.dim(0), D = dtable.dim(1);
     std::vector<int32_t> id(static_cast<size_t>(N));
     do_download(ids, id.data());
-    std::vector<int32_t> count(static_cast<size_t>(V), 0);
+    // Table rows; -1 for an id of another rank's vocabulary shard (no gradient here).
     for (int64_t n = 0; n < N; ++n) {
-      if (id[n] < 0 || id[n] >= V) fail("embedding: token id ", id[n], " at position ", n, " is outside [0, ", V, ")");
-      ++count[id[n]];
+      if (vocab_begin < 0) {
+        if (id[n] < 0 || id[n] >= V) fail("embedding: token id ", id[n], " at position ", n, " is outside [0, ", V, ")");
+      } else {
+        const int64_t row = static_cast<int64_t>(id[n]) - vocab_begin;
+        id[n] = row >= 0 && row < V ? static_cast<int32_t>(row) : -1;
+      }
     }
+    std::vector<int32_t> count(static_cast<size_t>(V), 0);
+    int64_t kept = 0;
+    for (int64_t n = 0; n < N; ++n)
+      if (id[n] >= 0) ++count[id[n]], ++kept;
     std::vector<int32_t> token, start{0}, first(static_cast<size_t>(V), -1);
     for (int64_t v = 0; v < V; ++v)
       if (count[v]) {
@@ -203,8 +214,9 @@ class CudaBackend final : public Backend {
         token.push_back(static_cast<int32_t>(v));
         start.push_back(start.back() + count[v]);
       }
-    std::vector<int32_t> order(static_cast<size_t>(N));
-    for (int64_t n = 0; n < N; ++n) order[first[id[n]]++] = static_cast<int32_t>(n);
+    std::vector<int32_t> order(static_cast<size_t>(kept));
+    for (int64_t n = 0; n < N; ++n)
+      if (id[n] >= 0) order[first[id[n]]++] = static_cast<int32_t>(n);
     // One upload of [order | start | token].
     std::vector<int32_t> packed;
     packed.reserve(order.size() + start.size() + token.size());
@@ -214,7 +226,7 @@ class CudaBackend final : public Backend {
     Tensor dev = empty({static_cast<int64_t>(packed.size())}, DType::kI32);
     do_upload(dev, packed.data());
     const int32_t* base = dev.data<int32_t>();
-    cuda::embedding_backward(dtable.data<float>(), base, base + N, base + N + start.size(),
+    cuda::embedding_backward(dtable.data<float>(), base, base + kept, base + kept + start.size(),
                              static_cast<int64_t>(token.size()), dout.raw(), elem(dout), D, stream_);
   }
 
@@ -347,24 +359,27 @@ class CudaBackend final : public Backend {
   }
   void do_scale(Tensor& t, float s) override { cuda::scale(t.raw(), elem(t), s, t.numel(), stream_); }
 
-  void check_targets(const Tensor& targets, int64_t V) {
+  void check_targets(const Tensor& targets, int64_t V, int64_t vocab_begin) {
+    if (vocab_begin >= 0) return;  // a shard of the vocabulary: any target may be another rank's
     std::vector<int32_t> y(static_cast<size_t>(targets.numel()));
     do_download(targets, y.data());
     for (size_t n = 0; n < y.size(); ++n)
       if (y[n] >= V) fail("cross_entropy: target ", y[n], " at position ", n, " is outside [0, ", V, ")");
   }
-  void do_cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets) override {
+  void do_cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets,
+                                int64_t vocab_begin) override {
     AGPT_PROFILE_OP("cross_entropy_forward");
-    check_targets(targets, logits.dim(1));
+    check_targets(targets, logits.dim(1), vocab_begin);
     cuda::cross_entropy_forward(losses.data<float>(), lse.data<float>(), logits.raw(), elem(logits),
-                                targets.data<int32_t>(), logits.dim(0), logits.dim(1), stream_);
+                                targets.data<int32_t>(), logits.dim(0), logits.dim(1), std::max<int64_t>(vocab_begin, 0),
+                                stream_);
   }
   void do_cross_entropy_backward(Tensor& dlogits, const Tensor& logits, const Tensor& lse, const Tensor& targets,
-                                 float scale) override {
+                                 float scale, int64_t vocab_begin) override {
     AGPT_PROFILE_OP("cross_entropy_backward");
-    check_targets(targets, logits.dim(1));
+    check_targets(targets, logits.dim(1), vocab_begin);
     cuda::cross_entropy_backward(dlogits.raw(), logits.raw(), elem(logits), lse.data<float>(), targets.data<int32_t>(),
-                                 logits.dim(0), logits.dim(1), scale, stream_);
+                                 logits.dim(0), logits.dim(1), std::max<int64_t>(vocab_begin, 0), scale, stream_);
   }
 
   double do_sum_squares(std::span<const Tensor> tensors) override {

@@ -19,10 +19,12 @@ constexpr int kThreads = 256;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
 template <typename T>
-__global__ void embedding_forward_kernel(T* out, const int32_t* ids, const float* table, int64_t N, int64_t D) {
+__global__ void embedding_forward_kernel(T* out, const int32_t* ids, const float* table, int64_t N, int64_t D,
+                                         int64_t vocab_begin, int64_t V) {
   AGPT_GRID_LOOP(i, N * D) {
     int64_t n = i / D, d = i % D;
-    store(out + i, table[static_cast<int64_t>(ids[n]) * D + d]);
+    const int64_t row = static_cast<int64_t>(ids[n]) - vocab_begin;  // outside: another shard's id
+    store(out + i, row >= 0 && row < V ? table[row * D + d] : 0.0f);
   }
 }
 
@@ -115,11 +117,11 @@ __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64
 }  // namespace
 
 void embedding_forward(void* out, Elem e, const int32_t* ids, const float* table, int64_t N, int64_t D,
-                       cudaStream_t s) {
+                       int64_t vocab_begin, int64_t V, cudaStream_t s) {
   if (N * D == 0) return;
   dispatch(e, [&]<typename T>() {
     embedding_forward_kernel<T><<<blocks_for(N * D, kThreads), kThreads, 0, s>>>(static_cast<T*>(out), ids, table,
-                                                                                 N, D);
+                                                                                 N, D, vocab_begin, V);
   });
   AGPT_CUDA_LAUNCHED("embedding_forward");
 }

@@ -14,8 +14,9 @@ namespace agpt::ops::cuda {
 enum class Elem : uint8_t { kF32, kBF16 };
 
 // elementwise.cu
+// Rows of the table hold vocabulary entries [vocab_begin, vocab_begin + V); other ids give zero rows.
 void embedding_forward(void* out, Elem e, const int32_t* ids, const float* table, int64_t N, int64_t D,
-                       cudaStream_t s);
+                       int64_t vocab_begin, int64_t V, cudaStream_t s);
 // Rows of dout grouped by token: rows order[start[u]..start[u+1]) all have token token[u].
 // dtable (fp32) += Σ dout rows, summed in position order.
 void embedding_backward(float* dtable, const int32_t* order, const int32_t* start, const int32_t* token,
@@ -46,11 +47,13 @@ void rmsnorm_backward(void* dx, float* dw, float* partial, const void* dout, con
 // Adds Σ x² (in double) to *result (a device double). partial: sum_squares_blocks() doubles.
 int sum_squares_blocks();
 void sum_squares(double* result, double* partial, const float* x, int64_t n, cudaStream_t s);
+// Logit columns are vocabulary entries [vocab_begin, vocab_begin + V); a target outside them has no
+// one-hot term here (loss 0 in forward; softmax only in backward). Targets < 0 are ignored rows.
 void cross_entropy_forward(float* losses, float* lse, const void* logits, Elem e, const int32_t* targets, int64_t N,
-                           int64_t V, cudaStream_t s);
+                           int64_t V, int64_t vocab_begin, cudaStream_t s);
 // May run in place (dlogits == logits).
 void cross_entropy_backward(void* dlogits, const void* logits, Elem e, const float* lse, const int32_t* targets,
-                            int64_t N, int64_t V, float scale, cudaStream_t s);
+                            int64_t N, int64_t V, int64_t vocab_begin, float scale, cudaStream_t s);
 
 // attention.cu (q [B,Tq,H,hd], k/v [B,Tk,KV,hd], query t at position Tk-Tq+t; lse [B,H,Tq])
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,

@@ -93,7 +93,7 @@ __global__ void sum_squares_final_kernel(double* result, const double* partial, 
 
 template <typename T>
 __global__ void cross_entropy_forward_kernel(float* losses, float* lse, const T* logits, const int32_t* targets,
-                                             int64_t V) {
+                                             int64_t V, int64_t vocab_begin) {
   __shared__ float shared[32];
   const int64_t n = blockIdx.x;
   const T* row = logits + n * V;
@@ -106,8 +106,9 @@ __global__ void cross_entropy_forward_kernel(float* losses, float* lse, const T*
   if (threadIdx.x == 0) {
     float l = m + logf(sum);
     lse[n] = l;
-    int32_t y = targets[n];
-    losses[n] = y < 0 ? 0.0f : l - load(row + y);
+    const int32_t y = targets[n];
+    const int64_t col = static_cast<int64_t>(y) - vocab_begin;  // outside [0, V): another shard's target
+    losses[n] = y < 0 || col < 0 || col >= V ? 0.0f : l - load(row + col);
   }
 }
 
@@ -118,7 +119,7 @@ __global__ void cross_entropy_forward_kernel(float* losses, float* lse, const T*
 // to bf16 only once.
 template <typename T>
 __global__ void cross_entropy_backward_kernel(T* dlogits, const T* logits, const float* lse, const int32_t* targets,
-                                              int64_t V, float scale) {
+                                              int64_t V, int64_t vocab_begin, float scale) {
   const int64_t n = blockIdx.x;
   const T* row = logits + n * V;
   T* drow = dlogits + n * V;
@@ -128,9 +129,10 @@ __global__ void cross_entropy_backward_kernel(T* dlogits, const T* logits, const
     return;
   }
   const float l = lse[n];
+  const int64_t col = static_cast<int64_t>(y) - vocab_begin;  // may be outside this shard: no one-hot term
   for (int64_t j = threadIdx.x; j < V; j += blockDim.x) {
     float g = expf(load(row + j) - l) * scale;
-    if (j == y) g = __fsub_rn(g, scale);
+    if (j == col) g = __fsub_rn(g, scale);
     store(drow + j, g);
   }
 }
@@ -183,21 +185,21 @@ void sum_squares(double* result, double* partial, const float* x, int64_t n, cud
 }
 
 void cross_entropy_forward(float* losses, float* lse, const void* logits, Elem e, const int32_t* targets, int64_t N,
-                           int64_t V, cudaStream_t s) {
+                           int64_t V, int64_t vocab_begin, cudaStream_t s) {
   if (N == 0) return;
   dispatch(e, [&]<typename T>() {
     cross_entropy_forward_kernel<T><<<static_cast<unsigned>(N), 512, 0, s>>>(losses, lse, static_cast<const T*>(logits),
-                                                                             targets, V);
+                                                                             targets, V, vocab_begin);
   });
   AGPT_CUDA_LAUNCHED("cross_entropy_forward");
 }
 
 void cross_entropy_backward(void* dlogits, const void* logits, Elem e, const float* lse, const int32_t* targets,
-                            int64_t N, int64_t V, float scale, cudaStream_t s) {
+                            int64_t N, int64_t V, int64_t vocab_begin, float scale, cudaStream_t s) {
   if (N == 0) return;
   dispatch(e, [&]<typename T>() {
     cross_entropy_backward_kernel<T><<<static_cast<unsigned>(N), 512, 0, s>>>(
-        static_cast<T*>(dlogits), static_cast<const T*>(logits), lse, targets, V, scale);
+        static_cast<T*>(dlogits), static_cast<const T*>(logits), lse, targets, V, vocab_begin, scale);
   });
   AGPT_CUDA_LAUNCHED("cross_entropy_backward");
 }

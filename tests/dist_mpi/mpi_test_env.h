@@ -1,0 +1,29 @@
+// Shared by the multi-rank tests (tests/dist_mpi, one binary run under mpirun -np 2): the job's
+// communicator, a small token mixture, a training config and a training run.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "dist/communicator.h"
+#include "train/config.h"
+
+namespace agpt::testing_mpi {
+
+dist::Communicator& world();
+
+// One directory name for every rank: rank 0's choice (emptied), broadcast.
+std::filesystem::path shared_dir(const std::string& name);
+// Rank 0 writes a 40-document dataset and plans a mixture of it (seq_len 16) under dir; every rank
+// gets its path.
+std::string make_mixture(const std::filesystem::path& dir);
+// A 2-layer model (vocab 256, 4 heads / 2 kv heads) trained for `steps` steps on `mix`.
+train::TrainConfig config(const std::string& mix, const std::filesystem::path& out, int64_t steps, int64_t grad_accum);
+// Trains (with `comm`, or alone when null) and returns the per-step losses; `weights` receives
+// every parameter's full value, concatenated (gathered from the tensor-parallel group).
+std::vector<double> train_run(const train::TrainConfig& c, dist::Communicator* comm, bool resume = false,
+                              int64_t stop_after = -1, std::vector<float>* weights = nullptr);
+// ‖a − b‖ / ‖b‖.
+double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b);
+
+}  // namespace agpt::testing_mpi
