@@ -8,8 +8,6 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "cli/command.h"
-#include "corpus/json.h"
-#include "corpus/writer.h"
 #include "curate/decontam.h"
 
 namespace agpt::cli {
@@ -70,15 +68,25 @@ void setup_decontaminate(CLI::App& root) {
       ->check(CLI::IsMember({"skip", "fail"}))
       ->capture_default_str();
   cmd->add_option("--batch-docs", a->opt.batch_documents, "documents per parallel batch")->capture_default_str();
+  cmd->add_flag("--resume", a->opt.resume,
+                "continue an interrupted run (OUTPUT.progress): skip the input files it finished (and the first "
+                "pass, when it was done), cut the outputs (OUTPUT.partial) after the last one");
+  cmd->add_option("--stop-after", a->opt.stop_after_files, "stop after N input files, as if interrupted (for tests)")
+      ->group("");
   add_threads_flag(*cmd, a->opt.threads);
   cmd->footer(
       "Words are normalised as in dedup (ASCII lowercase, ASCII punctuation deleted). Items shorter than --ngram\n"
       "words match as a whole. Cut mode (default, GPT-3): 200 bytes go on each side of every overlap, fragments\n"
       "under 200 bytes are dropped, documents cut into more than 10 pieces are dropped; fragments are written\n"
-      "as documents \"<id>#<k>\". See docs/curation.md.\n\n"
+      "as documents \"<id>#<k>\".\n"
+      "Resumable per input file: the outputs are written as OUTPUT.partial (one gzip member or zstd frame per\n"
+      "input file) with OUTPUT.progress beside them; after an interruption, the same command with --resume\n"
+      "skips what was done and gives the same bytes (outputs, attributes, report) as an uninterrupted run, for\n"
+      "any -j. A resume with other settings, benchmarks or inputs is refused. See docs/curation.md.\n\n"
       "Examples:\n"
       "  agpt data decontaminate -b mmlu.jsonl,arc.jsonl -i 'corpus/*.jsonl.zst' -o out/clean/ --report out/decontam.json\n"
-      "  agpt data decontaminate -b gsm8k.jsonl --fields question,answer --mode drop -i corpus/ -o out/clean.jsonl.zst");
+      "  agpt data decontaminate -b gsm8k.jsonl --fields question,answer --mode drop -i corpus/ -o out/clean.jsonl.zst\n"
+      "  agpt data decontaminate -b mmlu.jsonl -i 'corpus/*.jsonl.zst' -o out/clean/ --resume   # after an interruption");
   set_action(cmd, [a] {
     auto& opt = a->opt;
     opt.on_error = a->on_error == "fail" ? corpus::OnError::kFail : corpus::OnError::kSkip;
@@ -87,36 +95,12 @@ void setup_decontaminate(CLI::App& root) {
     if (!a->fields.empty()) opt.fields = split_commas(a->fields);
     for (const auto& b : opt.benchmarks)
       if (!file_exists(b)) fail("--benchmarks ", b, ": no such file");
-    corpus::DocumentWriter kept(output_file(a->output, "decontaminated.jsonl.zst"));
-    std::unique_ptr<corpus::DocumentWriter> removed;
-    if (!a->removed.empty()) removed = std::make_unique<corpus::DocumentWriter>(output_file(a->removed, "removed.jsonl.zst"));
-    std::string line;
-    curate::DecontamSink sink;
-    sink.kept = [&](const corpus::Document& d) { kept.write(d); };
-    sink.removed = [&](const corpus::Document& d, const char* reason, const std::vector<std::string>& items) {
-      if (!removed) return;
-      line = "{\"id\":";
-      corpus::append_json_string(line, d.id);
-      line += ",\"reason\":";
-      corpus::append_json_string(line, reason);
-      line += ",\"items\":[";
-      for (size_t i = 0; i < items.size(); ++i) {
-        if (i) line += ',';
-        corpus::append_json_string(line, items[i]);
-      }
-      line += "],\"origin\":";
-      corpus::append_json_string(line, d.origin);
-      line += ",\"text\":";
-      corpus::append_json_string(line, d.text);
-      line += "}";
-      removed->write_line(line);
-    };
-    auto report = curate::run_decontaminate(opt, sink);
-    kept.close();
-    if (removed) removed->close();
+    opt.output = output_file(a->output, "decontaminated.jsonl.zst");
+    if (!a->removed.empty()) opt.removed_output = output_file(a->removed, "removed.jsonl.zst");
+    auto report = curate::run_decontaminate(opt, {});
     if (!a->report.empty()) write_file_atomic(a->report, report.to_json());
     std::cerr << report.read.summary() << report.table();
-    std::cerr << "wrote " << report.documents_out << " documents and fragments to " << kept.path() << "\n";
+    std::cerr << "wrote " << report.documents_out << " documents and fragments to " << opt.output << "\n";
   });
 }
 

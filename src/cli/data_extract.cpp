@@ -44,6 +44,14 @@ void setup_extract(CLI::App& root) {
   cmd->add_option("--pdf-layout", a->pdf_layout, "poppler text layout: raw (content-stream order, the default: best measured on TeX papers), reading or physical")
       ->check(CLI::IsMember({"raw", "reading", "physical"}))
       ->capture_default_str();
+  cmd->add_option("--pdf-timeout", a->opt.file.pdf_isolation.timeout_s,
+                  "seconds poppler may spend on one PDF (each is read in a child process); a PDF that takes "
+                  "longer, or crashes poppler, is counted as failed (\"timed out\", \"crashed\") and the run goes on")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_flag("--pdf-in-process", a->opt.file.pdf_in_process,
+                "read PDFs in this process (no child processes; a crashing PDF ends the run): for comparisons")
+      ->group("");
   cmd->add_flag("--keep-code-chunks", a->opt.file.keep_code_chunks,
                 "Sweave .Rnw: keep the R code chunks as verbatim text (dropped by default)");
   cmd->add_option("--report", a->report, "write the counts (per format: files, documents, bytes, failures) as JSON");
@@ -57,8 +65,12 @@ void setup_extract(CLI::App& root) {
       "Formats by file name: .pdf; .tex .ltx (.Rnw .Snw: Sweave, code chunks dropped); .html .htm .xhtml;\n"
       ".txt .md .rst; .csv .tsv; .json (array of records) .jsonl (one record per line). Text formats may\n"
       "be .gz/.zst compressed. Files of other kinds found in directories are counted as skipped.\n"
+      "Each PDF is read by poppler in a child process: a PDF that crashes it or runs past --pdf-timeout is\n"
+      "counted as failed with its reason (\"crashed\", \"timed out\") and the run goes on.\n"
       "Every file is one document (structured data: see --records-per-doc); ids are the file's path\n"
-      "relative to the directory given. Output order is input order for any -j. See docs/extract.md.\n\n"
+      "relative to the directory given. Output order is input order for any -j. Resumable per input file:\n"
+      "after an interruption, the same command with --resume gives the same bytes as an uninterrupted run.\n"
+      "See docs/extract.md.\n\n"
       "Examples:\n"
       "  agpt data extract -i papers/ -o out/papers.jsonl.zst --report out/extract.json\n"
       "  agpt data extract -i 'docs/*.html' -i notes.md -o out/docs.jsonl.gz -j 8\n"

@@ -12,8 +12,6 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "cli/command.h"
-#include "corpus/json.h"
-#include "corpus/writer.h"
 #include "curate/filter.h"
 
 namespace agpt::cli {
@@ -93,17 +91,27 @@ void setup_filter(CLI::App& root) {
       ->check(CLI::IsMember({"skip", "fail"}))
       ->capture_default_str();
   cmd->add_option("--batch-docs", a->opt.batch_documents, "documents per parallel batch")->capture_default_str();
+  cmd->add_flag("--resume", a->opt.resume,
+                "continue an interrupted run (OUTPUT.progress): skip the input files it finished, cut the "
+                "outputs (OUTPUT.partial) after the last one");
+  cmd->add_option("--stop-after", a->opt.stop_after_files, "stop after N input files, as if interrupted (for tests)")
+      ->group("");
   add_threads_flag(*cmd, a->opt.threads);
   cmd->footer(
       "Rules (Gopher's thresholds by default; a negative threshold turns a rule off): length (words 50..100000),\n"
       "mean word length 3..10, '#' and ellipsis per word <= 0.1, bullet lines <= 90%, ellipsis lines <= 30%,\n"
       "words with a letter >= 80%, duplicate lines/paragraphs (by count <= 30%, by bytes <= 20%), most frequent\n"
       "2/3/4-gram <= 20/18/16% of the bytes, repeated 5..10-grams <= 15..10%. --c4 adds C4's line cleanup.\n"
-      "The first failing rule is the reason a document is removed. See docs/curation.md.\n\n"
+      "The first failing rule is the reason a document is removed.\n"
+      "Resumable per input file: the outputs are written as OUTPUT.partial (one gzip member or zstd frame per\n"
+      "input file) with OUTPUT.progress beside them; after an interruption, the same command with --resume\n"
+      "skips the input files done and gives the same bytes (outputs, attributes, report) as an uninterrupted\n"
+      "run, for any -j. A resume with other settings or inputs is refused. See docs/curation.md.\n\n"
       "Examples:\n"
       "  agpt data filter -i 'corpus/*.jsonl.zst' -o out/filtered/ --attributes out/attrs --report out/filter.json\n"
       "  agpt data filter -i corpus/ -o out/en-fr.jsonl.zst --langid-model langid.bin --languages en,fr --c4\n"
-      "  agpt data filter -i corpus/ -o out/strict.jsonl.zst --from-attributes out/attrs --config strict.toml");
+      "  agpt data filter -i corpus/ -o out/strict.jsonl.zst --from-attributes out/attrs --config strict.toml\n"
+      "  agpt data filter -i 'corpus/*.jsonl.zst' -o out/filtered/ --attributes out/attrs --resume   # after an interruption");
   set_action(cmd, [a] {
     auto& opt = a->opt;
     opt.on_error = a->on_error == "fail" ? corpus::OnError::kFail : corpus::OnError::kSkip;
@@ -127,31 +135,12 @@ void setup_filter(CLI::App& root) {
       model = std::make_unique<curate::LangIdModel>(curate::LangIdModel::load(opt.config.langid_model));
       opt.langid = model.get();
     }
-    corpus::DocumentWriter kept(output_file(a->output, "filter.jsonl.zst"));
-    std::unique_ptr<corpus::DocumentWriter> removed;
-    if (!a->removed.empty()) removed = std::make_unique<corpus::DocumentWriter>(output_file(a->removed, "removed.jsonl.zst"));
-    std::string line;
-    curate::FilterSink sink;
-    sink.kept = [&](const corpus::Document& d) { kept.write(d); };
-    sink.removed = [&](const corpus::Document& d, const std::string& reason) {
-      if (!removed) return;
-      line = "{\"id\":";
-      corpus::append_json_string(line, d.id);
-      line += ",\"reason\":";
-      corpus::append_json_string(line, reason);
-      line += ",\"origin\":";
-      corpus::append_json_string(line, d.origin);
-      line += ",\"text\":";
-      corpus::append_json_string(line, d.text);
-      line += "}";
-      removed->write_line(line);
-    };
-    auto report = curate::run_filter(opt, sink);
-    kept.close();
-    if (removed) removed->close();
+    opt.output = output_file(a->output, "filter.jsonl.zst");
+    if (!a->removed.empty()) opt.removed_output = output_file(a->removed, "removed.jsonl.zst");
+    auto report = curate::run_filter(opt, {});
     if (!a->report.empty()) write_file_atomic(a->report, report.to_json());
     std::cerr << report.read.summary() << report.table();
-    std::cerr << "wrote " << report.documents_kept << " documents to " << kept.path() << "\n";
+    std::cerr << "wrote " << report.documents_kept << " documents to " << opt.output << "\n";
     if (!opt.attributes_dir.empty() && !opt.from_attributes)
       std::cerr << "wrote attributes of " << report.attribute_files.size() << " input files to " << opt.attributes_dir
                 << "\n";

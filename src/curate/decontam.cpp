@@ -280,6 +280,7 @@ std::string DecontamReport::table() const {
     row("fragments written", fragments_written);
     row("fragments dropped (short)", fragments_dropped_short);
   }
+  if (files_resumed > 0) row("resumed: input files done by the interrupted run", files_resumed);
   std::snprintf(line, sizeof line, "  bytes: %llu in, %llu out; %llu n-grams indexed, %llu ignored as frequent\n",
                 static_cast<unsigned long long>(bytes_in), static_cast<unsigned long long>(bytes_out),
                 static_cast<unsigned long long>(ngrams_indexed), static_cast<unsigned long long>(ngrams_ignored_frequent));

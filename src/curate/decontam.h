@@ -44,6 +44,14 @@ struct DecontamOptions {
   int threads = 0;
   corpus::OnError on_error = corpus::OnError::kSkip;
   size_t batch_documents = 1024;
+  // Outputs written by run_decontaminate ("" none; the sink gets the documents either way): clean
+  // documents and fragments as Dolma JSONL, removed ones as {"id","reason","items","origin","text"}
+  // lines; written as OUTPUT.partial (one chunk per input file) and renamed at the end.
+  std::string output, removed_output;
+  // Continue an interrupted run from OUTPUT.progress (the first pass's result is kept there once it
+  // is done); outputs, attributes files and report are byte for byte those of an uninterrupted run.
+  bool resume = false;
+  size_t stop_after_files = 0;  // tests: stop with an Error after this many input files are written
 };
 
 // A benchmark item.
@@ -122,6 +130,7 @@ struct DecontamReport {
   std::vector<ItemCount> items;  // items that contaminated at least one document, most first
   std::string mode;
   int ngram = 0;
+  uint64_t files_resumed = 0;  // done by an interrupted run (in the table, not in the JSON)
   double seconds = 0;
 
   std::string to_json() const;
@@ -140,7 +149,8 @@ struct DecontamSink {
 };
 
 // Loads the benchmarks, reads the inputs (twice when max_ngram_docs > 0: the first pass counts
-// the documents holding each n-gram) and sends every document to sink in input order.
+// the documents holding each n-gram) and sends every document to sink in input order. With
+// opt.output, resumable per input file (opt.resume): the progress is OUTPUT.progress.
 DecontamReport run_decontaminate(const DecontamOptions& opt, const DecontamSink& sink);
 
 }  // namespace agpt::curate

@@ -218,6 +218,8 @@ std::string FilterReport::table() const {
                   static_cast<unsigned long long>(documents_cut), static_cast<unsigned long long>(bytes_cut));
     out += line;
   }
+  if (files_resumed > 0)
+    out += "  resumed: " + std::to_string(files_resumed) + " input files were done by the interrupted run\n";
   if (!top_language.empty()) {
     out += "  most probable language of the documents read:";
     for (const auto& [l, n] : top_language) out += " " + l + " " + std::to_string(n);

@@ -65,6 +65,14 @@ struct FilterOptions {
   int threads = 0;
   corpus::OnError on_error = corpus::OnError::kSkip;
   size_t batch_documents = 1024;
+  // Outputs written by run_filter ("" none; the sink gets the documents either way): the kept
+  // documents as Dolma JSONL and the removed ones as {"id","reason","origin","text"} lines, each
+  // .jsonl, .gz or .zst, written as OUTPUT.partial (one chunk per input file) and renamed at the end.
+  std::string output, removed_output;
+  // Continue an interrupted run from OUTPUT.progress: the input files it finished are not read
+  // again; the outputs, attributes files and report are byte for byte those of an uninterrupted run.
+  bool resume = false;
+  size_t stop_after_files = 0;  // tests: stop with an Error after this many input files are done
 };
 
 struct FilterReport {
@@ -78,6 +86,7 @@ struct FilterReport {
   std::vector<std::string> attribute_files;               // written or read
   bool from_attributes = false;
   std::string config_json;
+  uint64_t files_resumed = 0;  // done by an interrupted run (in the table, not in the JSON)
   double seconds = 0;
 
   std::string to_json() const;
@@ -90,7 +99,8 @@ struct FilterSink {
 };
 
 // Reads every input once, in order, deciding in parallel batches; the documents reach sink in
-// input order and the attributes files are the same whatever opt.threads.
+// input order and the outputs and attributes files are the same whatever opt.threads. With
+// opt.output, resumable per input file (opt.resume): the progress is OUTPUT.progress.
 FilterReport run_filter(const FilterOptions& opt, const FilterSink& sink);
 
 }  // namespace agpt::curate

@@ -1,5 +1,6 @@
 #include "curate/hash.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace agpt::curate {
@@ -57,6 +58,71 @@ uint64_t xxh64(std::string_view data, uint64_t seed) {
     acc = seed + P5;
   }
   acc += static_cast<uint64_t>(data.size());
+  while (end - p >= 8) {
+    acc ^= round(0, load64(p));
+    acc = rotl(acc, 27) * P1 + P4;
+    p += 8;
+  }
+  if (end - p >= 4) {
+    acc ^= static_cast<uint64_t>(load32(p)) * P1;
+    acc = rotl(acc, 23) * P2 + P3;
+    p += 4;
+  }
+  while (p < end) {
+    acc ^= static_cast<uint64_t>(static_cast<uint8_t>(*p)) * P5;
+    acc = rotl(acc, 11) * P1;
+    ++p;
+  }
+  acc ^= acc >> 33;
+  acc *= P2;
+  acc ^= acc >> 29;
+  acc *= P3;
+  acc ^= acc >> 32;
+  return acc;
+}
+
+void Xxh64Stream::reset(uint64_t seed) {
+  seed_ = seed;
+  v_[0] = seed + P1 + P2;
+  v_[1] = seed + P2;
+  v_[2] = seed;
+  v_[3] = seed - P1;
+  total_ = 0;
+  buffered_ = 0;
+}
+
+void Xxh64Stream::update(std::string_view data) {
+  const char* p = data.data();
+  const char* end = p + data.size();
+  total_ += data.size();
+  if (buffered_ > 0) {
+    size_t take = std::min<size_t>(32 - buffered_, data.size());
+    std::memcpy(buf_ + buffered_, p, take);
+    buffered_ += take;
+    p += take;
+    if (buffered_ < 32) return;
+    for (int k = 0; k < 4; ++k) v_[k] = round(v_[k], load64(buf_ + 8 * k));
+    buffered_ = 0;
+  }
+  while (end - p >= 32) {
+    for (int k = 0; k < 4; ++k) v_[k] = round(v_[k], load64(p + 8 * k));
+    p += 32;
+  }
+  std::memcpy(buf_, p, static_cast<size_t>(end - p));
+  buffered_ = static_cast<size_t>(end - p);
+}
+
+uint64_t Xxh64Stream::digest() const {
+  uint64_t acc;
+  if (total_ >= 32) {
+    acc = rotl(v_[0], 1) + rotl(v_[1], 7) + rotl(v_[2], 12) + rotl(v_[3], 18);
+    for (int k = 0; k < 4; ++k) acc = merge(acc, v_[k]);
+  } else {
+    acc = seed_ + P5;
+  }
+  acc += total_;
+  const char* p = buf_;
+  const char* end = buf_ + buffered_;
   while (end - p >= 8) {
     acc ^= round(0, load64(p));
     acc = rotl(acc, 27) * P1 + P4;

@@ -9,6 +9,20 @@ namespace agpt::curate {
 // XXH64 of data with seed, as specified in xxHash's "XXH64 algorithm description".
 uint64_t xxh64(std::string_view data, uint64_t seed = 0);
 
+// XXH64 of bytes given in pieces: the same value as xxh64() of their concatenation.
+class Xxh64Stream {
+ public:
+  explicit Xxh64Stream(uint64_t seed = 0) { reset(seed); }
+  void reset(uint64_t seed = 0);
+  void update(std::string_view data);
+  uint64_t digest() const;
+
+ private:
+  uint64_t seed_ = 0, v_[4] = {}, total_ = 0;
+  char buf_[32] = {};
+  size_t buffered_ = 0;
+};
+
 // A 128-bit key: two XXH64 of the same bytes with different seeds. Used for exact-duplicate
 // detection; n distinct texts collide with probability about n^2 / 2^129 (1e9 texts: ~1e-21).
 struct Hash128 {

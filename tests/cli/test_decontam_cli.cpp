@@ -102,3 +102,37 @@ TEST_F(DecontamCli, ClearErrors) {
   EXPECT_EQ(help.status, 0);
   EXPECT_NE(help.output.find("Examples:"), std::string::npos);
 }
+
+// Interrupted after one of three input files, continued with --resume: the same bytes (outputs,
+// attributes, report) as an uninterrupted run; a resume with other settings is refused.
+TEST_F(DecontamCli, ResumesAnInterruptedRunByteForByte) {
+  const std::string docs = slurp(dir_ / "docs.jsonl");
+  fs::create_directories(dir_ / "many");
+  for (const char* name : {"a.jsonl", "b.jsonl", "c.jsonl"}) std::ofstream(dir_ / "many" / name) << docs;
+  auto cmd = [&](const std::string& out, const std::string& extra) {
+    return "data decontaminate -b " + p("arc.jsonl") + " -i " + p("many") + " -o " + p(out + "/clean.jsonl.zst") +
+           " --removed " + p(out + "/removed.jsonl") + " --attributes " + p(out + "/attrs") + " --report " +
+           p(out + ".json") + " --max-ngram-docs 20 --mode drop " + extra;
+  };
+  auto clean = agpt::testing::run_agpt(cmd("c", "-j 3"));
+  ASSERT_EQ(clean.status, 0) << clean.output;
+  auto stopped = agpt::testing::run_agpt(cmd("r", "-j 2 --stop-after 1"));
+  EXPECT_NE(stopped.status, 0);
+  EXPECT_NE(stopped.output.find("continue with --resume"), std::string::npos) << stopped.output;
+  auto other = agpt::testing::run_agpt(cmd("r", "--resume --ngram 10"));
+  EXPECT_NE(other.status, 0);
+  EXPECT_NE(other.output.find("the options differ"), std::string::npos) << other.output;
+  EXPECT_NE(other.output.find("ngram ('13' then, '10' now)"), std::string::npos) << other.output;
+  auto resumed = agpt::testing::run_agpt(cmd("r", "-j 1 --resume"));
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("first pass (n-gram document counts) was done"), std::string::npos) << resumed.output;
+  for (const char* f : {"clean.jsonl.zst", "removed.jsonl", "attrs/a.jsonl.zst", "attrs/c.jsonl.zst"})
+    EXPECT_TRUE(slurp(dir_ / "r" / f) == slurp(dir_ / "c" / f)) << f;
+  EXPECT_NE(slurp(dir_ / "c" / "removed.jsonl").find("\"reason\":"), std::string::npos);
+  auto report = [&](const std::string& name) {
+    std::string s = slurp(dir_ / (name + ".json"));
+    return s.substr(0, s.find("\"seconds\""));
+  };
+  EXPECT_EQ(report("r"), report("c"));
+  EXPECT_NE(report("c").find("\"documents_contaminated\": 9"), std::string::npos) << report("c");
+}

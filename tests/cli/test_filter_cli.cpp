@@ -164,3 +164,43 @@ TEST_F(FilterCli, ClearErrors) {
   EXPECT_EQ(help.status, 0);
   EXPECT_NE(help.output.find("Examples:"), std::string::npos);
 }
+
+// Interrupted after two of three input files (--stop-after), continued with --resume on another
+// thread count: the same bytes as an uninterrupted run; a resume with another config is refused.
+TEST_F(FilterCli, ResumesAnInterruptedRunByteForByte) {
+  const std::string docs = slurp(dir_ / "docs.jsonl");
+  auto cmd = [&](const std::string& out, const std::string& extra) {
+    return "data filter -i " + p("many") + " -o " + p(out + "/kept.jsonl.zst") + " --removed " +
+           p(out + "/removed.jsonl.gz") + " --attributes " + p(out + "/attrs") + " --config " + p("filter.toml") +
+           " --report " + p(out + ".json") + " " + extra;
+  };
+  fs::create_directories(dir_ / "many");
+  for (const char* name : {"a.jsonl", "b.jsonl", "c.jsonl"}) std::ofstream(dir_ / "many" / name) << docs;
+  auto clean = agpt::testing::run_agpt(cmd("c", "-j 3"));
+  ASSERT_EQ(clean.status, 0) << clean.output;
+  auto stopped = agpt::testing::run_agpt(cmd("r", "-j 3 --stop-after 2"));
+  EXPECT_NE(stopped.status, 0);
+  EXPECT_NE(stopped.output.find("continue with --resume"), std::string::npos) << stopped.output;
+  EXPECT_TRUE(fs::exists(p("r/kept.jsonl.zst.progress")));
+  EXPECT_FALSE(fs::exists(p("r/kept.jsonl.zst")));
+  std::string with_strict = cmd("r", "--resume");
+  with_strict.replace(with_strict.find(p("filter.toml")), p("filter.toml").size(), p("strict.toml"));
+  auto other = agpt::testing::run_agpt(with_strict);
+  EXPECT_NE(other.status, 0);
+  EXPECT_NE(other.output.find("the options differ"), std::string::npos) << other.output;
+  EXPECT_NE(other.output.find("config ("), std::string::npos) << other.output;
+  auto resumed = agpt::testing::run_agpt(cmd("r", "-j 1 --resume"));
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed: 2 input files"), std::string::npos) << resumed.output;
+  for (const char* f : {"kept.jsonl.zst", "removed.jsonl.gz", "attrs/a.jsonl.zst", "attrs/b.jsonl.zst",
+                        "attrs/c.jsonl.zst"})
+    EXPECT_TRUE(slurp(dir_ / "r" / f) == slurp(dir_ / "c" / f)) << f;
+  EXPECT_FALSE(slurp(dir_ / "c" / "kept.jsonl.zst").empty());
+  auto report = [&](const std::string& name) {
+    std::string s = slurp(dir_ / (name + ".json"));
+    s.erase(s.find("\"seconds\""));  // the last field
+    for (size_t at; (at = s.find("/" + name + "/attrs")) != std::string::npos;) s.replace(at, name.size() + 2, "/X/");
+    return s;
+  };
+  EXPECT_EQ(report("r"), report("c"));
+}

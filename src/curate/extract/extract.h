@@ -9,6 +9,7 @@
 #include "curate/extract/file_extract.h"
 #include "curate/extract/format.h"
 #include "curate/extract/report.h"
+#include "curate/progress_log.h"  // partial_path, progress_path of the output
 
 namespace agpt::curate::extract {
 
@@ -24,12 +25,8 @@ struct ExtractOptions {
   bool progress_bar = true;
 };
 
-// The files a run uses besides the output: the output while it is written, and the progress log.
-std::string partial_path(const std::string& output);
-std::string progress_path(const std::string& output);
-
-// Runs the extraction: writes OUTPUT.partial and OUTPUT.progress as files finish, renames the
-// partial file to OUTPUT and removes the progress file at the end. Throws Error for bad options
+// Runs the extraction: writes OUTPUT.partial and OUTPUT.progress (curate/resumable_run.h) as files
+// finish, renames the partial file to OUTPUT and removes the progress file at the end. Throws Error for bad options
 // or I/O failures (the progress so far is kept for --resume); bad input files never throw.
 ExtractReport run_extract(const ExtractOptions& options);
 

@@ -68,7 +68,8 @@ bool read_utf8(const InputEntry& in, FileOutcome& out, std::string& data) {
 
 void extract_pdf(const InputEntry& in, const FileOptions& opt, FileOutcome& out) {
   std::string data = read_file(in.path);
-  PdfText pdf = read_pdf(data, opt.pdf_layout);
+  PdfText pdf = opt.pdf_in_process ? read_pdf(data, opt.pdf_layout)
+                                    : read_pdf_isolated(data, opt.pdf_layout, opt.pdf_isolation);
   out.pages = pdf.pages.size();
   out.warnings = pdf.warnings;
   if (!pdf.failure.empty()) return fail_with(out, pdf.failure, pdf.detail);

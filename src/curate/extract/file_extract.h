@@ -9,6 +9,7 @@
 #include "curate/extract/format.h"
 #include "curate/extract/narrative.h"
 #include "curate/extract/pdf.h"
+#include "curate/extract/pdf_isolated.h"
 
 namespace agpt::curate::extract {
 
@@ -17,6 +18,8 @@ struct FileOptions {
   std::string source;            // Dolma "source"; empty: the format's name
   std::string added;             // Dolma "added"; empty: left out (deterministic output)
   PdfLayout pdf_layout = PdfLayout::kRaw;
+  PdfIsolation pdf_isolation;    // poppler runs in a child process per PDF, with a time limit
+  bool pdf_in_process = false;   // read PDFs in this process instead (for comparisons; unsafe)
   size_t records_per_doc = 0;    // structured data: 0 = one document per file
   bool keep_code_chunks = false; // Sweave chunks kept as verbatim text
   const NarrativeTemplate* narrative = nullptr;  // null: the default sentence
