@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # GPU tests (GoogleTest label "gpu": every CUDA op against the CPU reference, the PyTorch
-# references on the GPU, training that tracks the CPU curve, bit-identical resume).
+# references on the GPU, training that tracks the CPU curve, bit-identical resume). On a machine
+# with 2 or more GPUs also the multi-rank tests (tests/dist_mpi) with one GPU per rank and NCCL:
+# data parallel and tensor parallel (TP=2) against one GPU, resumes across layouts.
 #
 #   bash scripts/gpu-test.sh build   # on a build machine with nvcc (Debian 12, CUDA 13): builds for
 #                                     # sm_90 and stages binaries, libraries and test data in .carry/gpu
@@ -22,9 +24,9 @@ build() {
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAGPT_CUDA=ON -DBLA_STATIC=ON >/dev/null
   local benches
   benches=$(cd bench && ls train_*.cpp 2>/dev/null | sed 's/\.cpp$//' | tr '\n' ' ')
-  ninja -C "$BUILD_DIR" test_gpu agpt $benches
+  ninja -C "$BUILD_DIR" test_gpu test_dist_mpi agpt $benches
   rm -rf "$STAGE" && mkdir -p "$STAGE/bin" "$STAGE/lib" "$STAGE/testdata"
-  cp "$BUILD_DIR/test_gpu" "$BUILD_DIR/agpt" "$STAGE/bin/"
+  cp "$BUILD_DIR/test_gpu" "$BUILD_DIR/test_dist_mpi" "$BUILD_DIR/agpt" "$STAGE/bin/"
   for b in "$BUILD_DIR"/train_*bench; do [ -x "$b" ] && cp "$b" "$STAGE/bin/"; done
   # Libraries that a stock Ubuntu 24.04 + CUDA image may lack (not libc, libstdc++ or CUDA's own).
   ldd "$BUILD_DIR/test_gpu" "$BUILD_DIR/agpt" | awk '/=> \// {print $3}' | sort -u |
@@ -48,11 +50,22 @@ run() {
   local log=${OUT:-/tmp}/gpu-test.log
   set +e
   "$STAGE/bin/test_gpu" --gtest_color=no 2>&1 | tee "$log"
-  local rc=${PIPESTATUS[0]}
+  local rc=${PIPESTATUS[0]} mrc=0
+  local gpus
+  gpus=$(nvidia-smi --list-gpus 2>/dev/null | wc -l)
+  if [ "$gpus" -ge 2 ] && command -v mpirun >/dev/null; then
+    echo "== multi-rank tests on 2 GPUs (NCCL)"
+    export NCCL_NVLS_ENABLE=0 AGPT_TEST_DEVICE=cuda
+    mpirun --allow-run-as-root -np 2 --bind-to none -x LD_LIBRARY_PATH -x NCCL_NVLS_ENABLE -x AGPT_TEST_DEVICE \
+      "$STAGE/bin/test_dist_mpi" --gtest_color=no 2>&1 | tee "$log.mpi"
+    mrc=${PIPESTATUS[0]}
+  fi
   set -e
   echo "== summary"
   grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$log" || true
-  exit "$rc"
+  [ -f "$log.mpi" ] && grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$log.mpi" | sed 's/^/2 GPUs: /' || true
+  [ "$rc" -ne 0 ] && exit "$rc"
+  exit "$mrc"
 }
 
 case "$mode" in

@@ -41,6 +41,15 @@ class Communicator {
   // every such reduction. `in` and `out` must stay untouched until then. Default: synchronous.
   virtual void reduce_scatter_sum_async(const ops::Tensor& in, ops::Tensor& out) { reduce_scatter_sum(in, out); }
   virtual void wait_async() {}
+  // The all-gather queued beside the computation that follows it (NCCL: on its own stream, after
+  // the work queued so far); returns a ticket. wait(ticket) makes the work queued after it wait
+  // for that all-gather (each ticket is waited once). `in` and `out` stay untouched until then.
+  // Default: synchronous (ticket 0; wait does nothing).
+  virtual int all_gather_async(const ops::Tensor& in, ops::Tensor& out) {
+    all_gather(in, out);
+    return 0;
+  }
+  virtual void wait(int ticket) { (void)ticket; }
 
   // ---- host values (small, for control and checkpoints) -----------------------------------------
   virtual void all_reduce_sum(std::span<double> values) = 0;

@@ -8,7 +8,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <utility>
+#include <vector>
 #endif
 
 namespace agpt::dist {
@@ -71,6 +73,8 @@ class NcclCommunicator final : public Communicator {
   }
   ~NcclCommunicator() override {
     if (comm_stream_) cudaStreamSynchronize(comm_stream_);
+    for (auto& [ticket, event] : tickets_) cudaEventDestroy(event);
+    for (cudaEvent_t event : free_events_) cudaEventDestroy(event);
     if (comm_) ncclCommDestroy(comm_);
     if (queued_) cudaEventDestroy(queued_);
     if (done_) cudaEventDestroy(done_);
@@ -112,14 +116,29 @@ class NcclCommunicator final : public Communicator {
     cuda_check(cudaStreamWaitEvent(stream_, done_, 0), "StreamWaitEvent");
   }
   void all_gather(const ops::Tensor& in, ops::Tensor& out) override {
-    require_device_f32(in, "all_gather");
-    require_device_f32(out, "all_gather");
-    if (out.numel() != in.numel() * size())
-      fail("all_gather: output ", out.describe(), " is not ", size(), " x input ", in.describe());
-    after_compute();
-    check(ncclAllGather(in.raw(), out.raw(), static_cast<size_t>(in.numel()), ncclFloat, comm_, comm_stream_),
-          "AllGather");
+    queue_all_gather(in, out);
     wait_async();
+  }
+  int all_gather_async(const ops::Tensor& in, ops::Tensor& out) override {
+    queue_all_gather(in, out);
+    cudaEvent_t done = nullptr;
+    if (!free_events_.empty()) {
+      done = free_events_.back();
+      free_events_.pop_back();
+    } else {
+      cuda_check(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "EventCreate");
+    }
+    cuda_check(cudaEventRecord(done, comm_stream_), "EventRecord");
+    const int ticket = ++last_ticket_;
+    tickets_[ticket] = done;
+    return ticket;
+  }
+  void wait(int ticket) override {
+    auto it = tickets_.find(ticket);
+    if (it == tickets_.end()) fail("NCCL wait: no outstanding operation with ticket ", ticket);
+    cuda_check(cudaStreamWaitEvent(stream_, it->second, 0), "StreamWaitEvent");
+    free_events_.push_back(it->second);
+    tickets_.erase(it);
   }
 
   void all_reduce_sum(std::span<double> values) override { host_.all_reduce_sum(values); }
@@ -144,6 +163,15 @@ class NcclCommunicator final : public Communicator {
   }
 
  private:
+  void queue_all_gather(const ops::Tensor& in, ops::Tensor& out) {
+    require_device_f32(in, "all_gather");
+    require_device_f32(out, "all_gather");
+    if (out.numel() != in.numel() * size())
+      fail("all_gather: output ", out.describe(), " is not ", size(), " x input ", in.describe());
+    after_compute();
+    check(ncclAllGather(in.raw(), out.raw(), static_cast<size_t>(in.numel()), ncclFloat, comm_, comm_stream_),
+          "AllGather");
+  }
   void create_stream_and_events() {
     cuda_check(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking), "StreamCreate");
     cuda_check(cudaEventCreateWithFlags(&queued_, cudaEventDisableTiming), "EventCreate");
@@ -160,6 +188,10 @@ class NcclCommunicator final : public Communicator {
   cudaStream_t comm_stream_ = nullptr;  // NCCL's
   cudaEvent_t queued_ = nullptr, done_ = nullptr;
   ncclComm_t comm_ = nullptr;
+  // Events of the asynchronous all-gathers not waited for yet, by ticket; spent ones for reuse.
+  std::map<int, cudaEvent_t> tickets_;
+  std::vector<cudaEvent_t> free_events_;
+  int last_ticket_ = 0;
 };
 
 }  // namespace

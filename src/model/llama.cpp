@@ -326,10 +326,19 @@ void Llama::forward(std::span<const int32_t> ids, int64_t B, int64_t T) {
   A.valid_targets = -1;
   A.ids = be.from_host({N}, ids);
 
+  if (params_needed_) params_needed_(static_cast<size_t>(embed_ - params_.data()), 1);
   Tensor& x0 = A.layers.empty() ? A.out : A.layers[0].x;
   be.embedding_forward(x0, A.ids, embed_->value, vocab_begin());
   if (tp_) tp_->all_reduce_sum(x0);  // each id's row comes from the rank holding it
-  for (size_t l = 0; l < layers_.size(); ++l) layer_forward(l, true);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    if (params_needed_)
+      params_needed_(static_cast<size_t>(layers_[l].input_norm - params_.data()), sizeof(Layer) / sizeof(Parameter*));
+    layer_forward(l, true);
+  }
+  if (params_needed_) {
+    const size_t tail = static_cast<size_t>(final_norm_ - params_.data());
+    params_needed_(tail, params_.size() - tail);
+  }
   be.rmsnorm_forward(A.nf, A.rstdf, A.out, final_norm_->value, eps);
   be.matmul_forward(A.logits, A.nf, lm_head_->value);
 }

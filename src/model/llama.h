@@ -153,6 +153,11 @@ class Llama {
   // An empty function: no calls.
   using GradsReadyHook = std::function<void(size_t first, size_t count)>;
   void set_grads_ready_hook(GradsReadyHook hook) { grads_ready_ = std::move(hook); }
+  // Called during forward() before parameters [first, first + count) are first read (the
+  // embedding, then each layer, then the final norm and lm_head): lets a distributed optimizer
+  // gather the updated parameters of the later layers while the earlier ones compute. Empty: none.
+  using ParamsNeededHook = std::function<void(size_t first, size_t count)>;
+  void set_params_needed_hook(ParamsNeededHook hook) { params_needed_ = std::move(hook); }
 
   // ---- accounting (see the free functions above) -----------------------------------------------
   int64_t matmul_parameters() const { return matmul_parameter_count(config_); }
@@ -207,6 +212,7 @@ class Llama {
   ops::Tensor rope_cos_, rope_sin_;  // [P, hd/2]
   bool recompute_ = false;
   GradsReadyHook grads_ready_;
+  ParamsNeededHook params_needed_;
   // Tensor parallelism: the group (nullptr for none) and this rank's local sizes.
   TensorParallelGroup* tp_ = nullptr;
   int64_t heads_ = 0, kv_heads_ = 0, ffn_ = 0;  // query heads, key/value heads, MLP width held here

@@ -99,6 +99,9 @@ const std::vector<Entry>& entries() {
       AGPT_KEY(train, overlap_grad_reduce, Kind::kBool, false,
                "with the distributed optimizer: reduce gradient buckets during backward (Megatron's --overlap-grad-reduce)"),
       AGPT_KEY(train, bucket_size, Kind::kInt, false, "elements per gradient bucket when overlapping (Megatron's default 40M)"),
+      AGPT_KEY(train, overlap_param_gather, Kind::kBool, false,
+               "with the distributed optimizer: gather each bucket's updated parameters while the next forward computes "
+               "the earlier layers (Megatron's --overlap-param-gather)"),
       AGPT_KEY(train, dist_timeout, Kind::kFloat, false,
                "with several ranks: seconds a collective may wait before the rank exits with an error (code 3); 0: off"),
       AGPT_KEY(train, straggler_every, Kind::kInt, false, "with several ranks: compare the ranks' step times every N steps; 0: off"),

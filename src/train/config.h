@@ -82,6 +82,7 @@ struct TrainSection {
   int64_t distributed_optimizer = 1; // 0/1: ZeRO-1 sharded AdamW state; 0: all-reduce, full state per rank
   int64_t overlap_grad_reduce = 1;   // 0/1: distributed optimizer reduces buckets during backward
   int64_t bucket_size = 40'000'000;  // elements per gradient bucket (overlap)
+  int64_t overlap_param_gather = 1;  // 0/1: the next forward waits for each bucket's all-gather only when it needs it
   double dist_timeout = 600;         // seconds before a waiting collective ends the rank (0: off)
   int64_t straggler_every = 100;     // steps between step-time comparisons (0: off)
   double straggler_factor = 1.5;     // slower than median x this: logged as a straggler

@@ -127,19 +127,38 @@ void DistributedOptimizer::set_tensor_parallel_norm(dist::Communicator* tp, std:
 }
 
 void DistributedOptimizer::step(double lr, float grad_scale) {
+  wait_all_params();  // the last step's gathers, in case no forward waited for them
   ++steps_;
   ops::AdamWStep s = model::adamw_step_settings(config_, lr, steps_, grad_scale);
   const int64_t r = comm_->rank();
+  gather_ticket_.assign(layout_.buckets.size(), -1);
+  size_t bucket = 0;
+  // Each bucket's all-gather follows its own update (in flat order: the embedding, which the next
+  // forward reads first, starts first) and, when overlapping, runs beside the later updates.
+  auto gather = [&](size_t b) {
+    const FlatLayout::Bucket& k = layout_.buckets[b];
+    ops::Tensor all = values_.view(k.start, {k.size});
+    const ops::Tensor mine = values_.view(k.start + r * k.shard, {k.shard});
+    if (overlap_param_gather_) gather_ticket_[b] = comm_->all_gather_async(mine, all);
+    else comm_->all_gather(mine, all);
+  };
   for_each_owned([&](size_t i, int64_t lo, int64_t hi, int64_t local) {
+    for (; i >= layout_.buckets[bucket].end_param; ++bucket) gather(bucket);
     s.weight_decay = (*params_)[i].decay ? config_.weight_decay : 0.0;
     ops::Tensor value = values_.view(lo, {hi - lo});
     ops::Tensor grad = grad_shard_.view(local, {hi - lo});
     ops::Tensor m = m_.view(local, {hi - lo}), v = v_.view(local, {hi - lo});
     backend_->adamw(value, grad, m, v, s);
   });
-  for (const FlatLayout::Bucket& b : layout_.buckets) {
-    ops::Tensor all = values_.view(b.start, {b.size});
-    comm_->all_gather(values_.view(b.start + r * b.shard, {b.shard}), all);
+  for (; bucket < layout_.buckets.size(); ++bucket) gather(bucket);
+}
+
+void DistributedOptimizer::wait_params(size_t first, size_t count) {
+  for (size_t b = 0; b < gather_ticket_.size(); ++b) {
+    const FlatLayout::Bucket& k = layout_.buckets[b];
+    if (gather_ticket_[b] < 0 || k.end_param <= first || k.first_param >= first + count) continue;
+    comm_->wait(gather_ticket_[b]);
+    gather_ticket_[b] = -1;
   }
 }
 

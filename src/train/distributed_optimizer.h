@@ -61,8 +61,17 @@ class DistributedOptimizer {
   // grads_ready), multiply them by `scale` (1 / the number of micro-batches over all ranks, for a
   // mean), return the global norm of the result.
   double reduce_gradients(float scale);
-  // Steps 3 and 4: AdamW on this rank's shard with grad_scale (clipping), then all-gather.
+  // Steps 3 and 4: AdamW on this rank's shard with grad_scale (clipping), then all-gather, bucket
+  // by bucket.
   void step(double lr, float grad_scale);
+
+  // Overlap of the parameter all-gather (Megatron's --overlap-param-gather): step() only queues
+  // each bucket's all-gather; give wait_params to Llama::set_params_needed_hook so the next
+  // forward waits for each bucket just before it reads it. Nothing may read the parameters
+  // before: wait_all_params() first (checkpoints).
+  void set_overlap_param_gather(bool on) { overlap_param_gather_ = on; }
+  void wait_params(size_t first, size_t count);
+  void wait_all_params() { wait_params(0, params_->size()); }
 
   // Tensor parallelism: the parameters are this rank's slices, so the global norm also sums over
   // the tensor-parallel group `tp`; counted[i] says whether parameter i's squares count here (the
@@ -93,6 +102,8 @@ class DistributedOptimizer {
   int64_t steps_ = 0;
   size_t ready_from_ = 0;      // parameters [ready_from_, end) have their whole gradient
   size_t buckets_started_ = 0; // buckets from the end already queued for reduction this step
+  bool overlap_param_gather_ = false;
+  std::vector<int> gather_ticket_;  // per bucket: its queued all-gather (-1: none pending)
   dist::Communicator* tp_ = nullptr;
   std::vector<char> norm_counted_;  // empty: every parameter
   // Calls f(i, flat_lo, flat_hi, local) for each part of parameter i that this rank's shard owns:

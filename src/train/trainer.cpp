@@ -169,6 +169,10 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
     dist_optimizer_ = std::make_unique<DistributedOptimizer>(*dp_comm_, *backend_, model_->parameters(), ac,
                                                              t.overlap_grad_reduce ? t.bucket_size : 0);
     if (tp_group_) dist_optimizer_->set_tensor_parallel_norm(groups_.tp.get(), norm_counted_);
+    if (t.overlap_param_gather) {
+      dist_optimizer_->set_overlap_param_gather(true);
+      model_->set_params_needed_hook([this](size_t first, size_t count) { dist_optimizer_->wait_params(first, count); });
+    }
   } else
     optimizer_ = std::make_unique<model::AdamW>(*backend_, model_->parameters(), ac);
   schedule_ = {t.schedule, t.lr, t.min_lr, t.warmup, t.steps, t.decay_fraction};
@@ -310,6 +314,8 @@ void Trainer::checkpoint() {
   std::vector<float> m, v;
   if (dist_optimizer_) {
     auto guard = watchdog_->guard("gathering the optimizer state for the checkpoint of step " + step);
+    dist_optimizer_->wait_all_params();
+    backend_->synchronize();
     m = dist_optimizer_->gather_moment(0);
     v = dist_optimizer_->gather_moment(1);
   }
@@ -494,7 +500,13 @@ void Trainer::run() {
     for (int64_t a = 0; a < t.grad_accum; ++a) {
       dataset::Batch batch = loader.next();
       split_window(batch, B, T, model_->config().vocab_size, ids, targets);
-      loss_sum += model_->forward(ids, targets, B, T);
+      if (a == 0 && dist_optimizer_ && t.overlap_param_gather) {
+        // The forward waits for the parameter all-gathers queued by the last step.
+        auto guard = watchdog_->guard("forward with the parameter all-gather at step " + std::to_string(step));
+        loss_sum += model_->forward(ids, targets, B, T);
+      } else {
+        loss_sum += model_->forward(ids, targets, B, T);
+      }
       if (a + 1 == t.grad_accum && dist_optimizer_ && t.overlap_grad_reduce) {
         // The last micro-batch's backward starts each bucket's reduction as soon as it is complete.
         model_->set_grads_ready_hook([this](size_t first, size_t count) { dist_optimizer_->grads_ready(first, count); });
@@ -545,7 +557,7 @@ void Trainer::run() {
       if (dist_optimizer_) {
         auto guard = watchdog_->guard("all-gather of the updated parameters at step " + std::to_string(step));
         dist_optimizer_->step(r.lr, clip);
-        backend_->synchronize();
+        if (!t.overlap_param_gather) backend_->synchronize();
         state_.optimizer_steps = dist_optimizer_->steps();
       } else {
         optimizer_->step(params, r.lr, clip);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 
 #include "dataset/indexed_dataset.h"
@@ -75,9 +76,12 @@ plot = false
 straggler_every = 2
 bucket_size = 3000
 )";
-  return train::TrainConfig::parse(toml, "test.toml",
-                                   {{"data.mixture", mix}, {"train.out_dir", out.string()},
-                                    {"train.steps", std::to_string(steps)}, {"train.grad_accum", std::to_string(grad_accum)}});
+  std::vector<std::pair<std::string, std::string>> settings = {
+      {"data.mixture", mix}, {"train.out_dir", out.string()}, {"train.steps", std::to_string(steps)},
+      {"train.grad_accum", std::to_string(grad_accum)}};
+  // scripts/gpu-test.sh runs these tests on GPUs too (one per rank, NCCL between them).
+  if (const char* device = std::getenv("AGPT_TEST_DEVICE")) settings.push_back({"train.device", device});
+  return train::TrainConfig::parse(toml, "test.toml", settings);
 }
 
 // Trains (with `comm`, or alone when null) and returns the per-step losses.
