@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
         "\"seq_len\": %llu, \"requested_samples\": %llu, \"blend_samples\": %llu, \"gpt_samples\": %llu, "
         "\"max_epochs\": %llu, \"separate_final_epochs\": %llu, \"weights\": \"%s\", \"blend_classes\": %u, "
         "\"header_probe_s\": %.3f, \"build_s\": %.3f, \"build_cpu_s\": %.3f, "
-        "\"peak_rss_after_build_mib\": %.1f, \"peak_rss_end_mib\": %.1f, \"indices_mib\": %.1f, \"blend_only_cpu_s\": %.3f, \"blend_evaluations_per_sample\": %.2f, "
+        "\"peak_rss_after_build_mib\": %.1f, \"peak_rss_end_mib\": %.1f, \"indices_mib\": %.1f, \"blend_only_cpu_s\": %.3f, \"blend_evaluations_per_sample\": %.2f, \"blend_misses\": %llu, "
         "\"naive_blend_prefix_samples\": %llu, \"naive_blend_prefix_cpu_s\": %.3f, \"naive_blend_extrapolated_s\": %.1f, "
         "\"random_access_cpu_us\": %.2f, \"sequential_descriptors_per_cpu_s\": %.4g, \"warnings\": %zu, \"check\": %llu}\n",
         cpu_model().c_str(), sysconf(_SC_NPROCESSORS_ONLN), order.prefixes().size(), (unsigned long long)documents,
@@ -172,6 +172,7 @@ int main(int argc, char** argv) {
         (unsigned long long)size, (unsigned long long)gpt_samples, (unsigned long long)max_epochs,
         (unsigned long long)separate, weights_mode.c_str(), blender.classes(), probe_s, build_s, build_cpu_s,
         hwm_kb / 1024.0, status_kb("VmHWM") / 1024.0, held / 1048576.0, blend_s, evals_per_sample,
+        (unsigned long long)blender.misses(),
         (unsigned long long)naive_n, naive_prefix_s, naive_extrapolated_s, random_us, seq_rate, order.warnings().size(),
         (unsigned long long)(check % 1000));
   } catch (const Error& e) {

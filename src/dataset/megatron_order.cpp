@@ -52,8 +52,8 @@ struct FdCloser {
 
 // The int32 sequence lengths [begin, end) of a .idx, read with pread (no mapping left behind, so the
 // resident set does not grow with every file's index).
-std::vector<int32_t> read_sizes(const std::string& prefix, uint64_t begin, uint64_t end) {
-  std::vector<int32_t> sizes(end - begin);
+IndexVector<int32_t> read_sizes(const std::string& prefix, uint64_t begin, uint64_t end) {
+  IndexVector<int32_t> sizes(end - begin);
   if (sizes.empty()) return sizes;
   const std::string path = prefix + ".idx";
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -139,7 +139,7 @@ void build_gpt(const std::string& prefix, const GptPlan& plan, uint64_t seq_len,
   info.doc_begin = plan.doc_begin;
   info.doc_end = plan.doc_end;
   info.num_samples = plan.num_samples;
-  const std::vector<int32_t> sizes = read_sizes(prefix, plan.doc_begin, plan.doc_end);
+  const IndexVector<int32_t> sizes = read_sizes(prefix, plan.doc_begin, plan.doc_end);
   const uint64_t docs = sizes.size();
   uint64_t tokens = 0;
   for (int32_t s : sizes) tokens += static_cast<uint64_t>(s);
@@ -183,37 +183,39 @@ void build_gpt(const std::string& prefix, const GptPlan& plan, uint64_t seq_len,
   }
 
   // Sample index (helpers.cpp build_sample_idx): consecutive samples share one token, so sample s
-  // starts at token s * seq_len of the shuffled document stream; recorded as (position, offset).
+  // starts at token s * seq_len of the shuffled document stream; recorded as (position, offset) of
+  // the document holding that token (documents of no tokens hold none), which is where Megatron's
+  // loop over the documents of each sample ends. One pass over the documents, branch-free where a
+  // document holds at most one sample start.
   const uint64_t total = (epochs * tokens - 1) / seq_len;
   if (total >= 0xffffffffull - 1) fail(prefix, ": ", total, " samples in one GPTDataset exceed the 32-bit shuffle index");
   info.total_samples = total;
   index.sample_index.resize(2 * (total + 1));
   uint32_t* si = index.sample_index.data();
   const uint64_t positions = epochs * docs;
-  uint64_t pos = 0;
-  int64_t offset = 0;
   si[0] = 0;
   si[1] = 0;
-  for (uint64_t s = 1; s <= total; ++s) {
-    int64_t remaining = static_cast<int64_t>(seq_len) + 1;
-    while (remaining != 0) {
-      const int64_t doc_size = sizes[static_cast<uint64_t>(di[pos]) - plan.doc_begin];
-      const int64_t length = doc_size - offset;
-      remaining -= length;
-      if (remaining <= 0) {
-        offset += remaining + length - 1;  // the sample's last token starts the next one
-        remaining = 0;
-      } else {
-        if (pos == positions - 1) {  // out of documents (only after the last full sample)
-          offset = doc_size - 1;
-          break;
-        }
-        ++pos;
-        offset = 0;
+  {
+    const int32_t* size_of = sizes.data() - plan.doc_begin;  // indexed by sequence id
+    uint64_t s = 1, next = seq_len, begin = 0;  // next: the first token of sample s
+    constexpr uint64_t kAhead = 16;  // the lengths are read in shuffled order: fetch them ahead
+    for (uint64_t pos = 0; pos < positions && s <= total; ++pos) {
+      if (pos + kAhead < positions) __builtin_prefetch(size_of + di[pos + kAhead]);
+      const uint64_t end = begin + static_cast<uint64_t>(size_of[di[pos]]);
+      si[2 * s] = static_cast<uint32_t>(pos);  // written at s, kept only if sample s starts here
+      si[2 * s + 1] = static_cast<uint32_t>(next - begin);
+      const uint64_t here = next < end ? 1 : 0;
+      s += here;
+      next += here * seq_len;
+      while (next < end && s <= total) {  // a document longer than seq_len holds more starts
+        si[2 * s] = static_cast<uint32_t>(pos);
+        si[2 * s + 1] = static_cast<uint32_t>(next - begin);
+        ++s;
+        next += seq_len;
       }
+      begin = end;
     }
-    si[2 * s] = static_cast<uint32_t>(pos);
-    si[2 * s + 1] = static_cast<uint32_t>(offset);
+    if (s <= total) fail(prefix, ": internal error: the documents end before sample ", s, " of ", total);
   }
 
   // Shuffle index: arange(total) shuffled; or [0, sans_final) and [sans_final, total) shuffled apart.

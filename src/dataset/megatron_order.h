@@ -71,12 +71,35 @@ struct MegatronDatasetInfo {
   uint64_t used = 0;                // samples the blend draws from it
 };
 
+// An allocator whose resize() leaves new elements uninitialised: the index arrays are written in
+// full right after (no pass of zeros over gigabytes first).
+template <typename T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <typename U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+template <typename T>
+using IndexVector = std::vector<T, UninitializedAllocator<T>>;
+
 // The three arrays Megatron caches per GPTDataset (document_index.npy, sample_index.npy,
 // shuffle_index.npy), with the same values.
 struct MegatronGptIndex {
-  std::vector<int32_t> document_index;  // epochs x documents, shuffled: sequence ids
-  std::vector<uint32_t> sample_index;   // (total_samples + 1) x 2: position in document_index, token offset
-  std::vector<uint32_t> shuffle_index;  // total_samples: a permutation
+  IndexVector<int32_t> document_index;  // epochs x documents, shuffled: sequence ids
+  IndexVector<uint32_t> sample_index;   // (total_samples + 1) x 2: position in document_index, token offset
+  IndexVector<uint32_t> shuffle_index;  // total_samples: a permutation
 };
 
 class MegatronOrder {

@@ -49,9 +49,33 @@ class NumpyRandomState {
   template <typename T>
   void shuffle(T* x, size_t n) {
     if (n < 2) return;
-    for (size_t i = n - 1; i >= 1; --i) {
-      size_t j = static_cast<size_t>(random_interval(i));
-      std::swap(x[i], x[j]);
+    if (n - 1 > 0xffffffffull) {  // 64-bit draws while i needs them (arrays this large are not built here)
+      for (size_t i = n - 1; i >= 1; --i) {
+        size_t j = static_cast<size_t>(random_interval(i));
+        std::swap(x[i], x[j]);
+      }
+      return;
+    }
+    // The same draws without a branch per rejection: every 32-bit output is masked and compared
+    // with i; a rejected one swaps x[i] with itself and keeps i. Consumes exactly the outputs the
+    // loop above would.
+    uint32_t i = static_cast<uint32_t>(n - 1);
+    while (i > 0) {
+      if (pos_ >= kN) twist();
+      const uint32_t mask = 0xffffffffu >> __builtin_clz(i), low = mask >> 1;  // the mask holds while i > low
+      int p = pos_;
+      while (p < kN && i > low) {
+        const uint32_t ahead = out_[p + kAhead] & mask;  // a later draw: its element, if it is accepted
+        __builtin_prefetch(x + (ahead <= i ? ahead : i));
+        const uint32_t v = out_[p++] & mask;
+        const uint32_t accept = v <= i ? 1u : 0u;
+        const uint32_t t = accept ? v : i;
+        T a = x[i];
+        x[i] = x[t];
+        x[t] = a;
+        i -= accept;
+      }
+      pos_ = p;
     }
   }
 
@@ -70,7 +94,8 @@ class NumpyRandomState {
   static constexpr int kN = 624;
   void twist();
   uint32_t mt_[kN];
-  uint32_t out_[kN];  // tempered mt_
+  static constexpr int kAhead = 8;
+  uint32_t out_[kN + kAhead] = {};  // tempered mt_, then zeros (read by shuffle's prefetch only)
   int pos_ = kN;
 };
 

@@ -105,6 +105,24 @@ TEST(NumpyRandom, IntervalAndShuffle) {
   EXPECT_NE(v[0], 0);
 }
 
+TEST(NumpyRandom, BranchFreeShuffleTakesTheReferenceDraws) {
+  // shuffle() masks every draw without a branch; it must swap and consume exactly as numpy's loop
+  // (random_interval(i) for i = n-1 down to 1), across mask changes and twists, and leave the
+  // generator where numpy would.
+  for (size_t n : {size_t(2), size_t(3), size_t(5), size_t(64), size_t(65), size_t(624), size_t(1000), size_t(4097),
+                   size_t(100000)}) {
+    NumpyRandomState fast(7 + static_cast<uint32_t>(n)), ref(7 + static_cast<uint32_t>(n));
+    std::vector<int32_t> a(n), b(n);
+    for (size_t i = 0; i < n; ++i) a[i] = b[i] = static_cast<int32_t>(i);
+    for (int round = 0; round < 3; ++round) {
+      fast.shuffle(a.data(), n);
+      for (size_t i = n - 1; i >= 1; --i) std::swap(b[i], b[ref.random_interval(i)]);
+      ASSERT_EQ(a, b) << "n " << n << " round " << round;
+    }
+    EXPECT_EQ(fast.next_uint32(), ref.next_uint32()) << "n " << n;
+  }
+}
+
 TEST(NumpyMath, PairwiseSumRoundRobinAndPythonRound) {
   // numpy.sum(numpy.full(10, 0.1)) == 1.0 (8 accumulators), while a left-to-right sum gives 0.9999999999999999.
   std::vector<double> tenth(10, 0.1);
@@ -185,7 +203,7 @@ TEST(MegatronSplit, MatrixLikeMegatron) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The greedy blend: MegatronBlender (classes, block and group bounds) against Megatron's O(N*S) loop
+// The greedy blend: MegatronBlender (classes, level, active set) against Megatron's O(N*S) loop
 
 TEST(MegatronBlend, FastEqualsNaiveOnFixtureLikeAndEdgeWeights) {
   expect_fast_equals_naive(numpy_normalize({3.0, 1.0, 2.0, 1.0, 0.5}), 200000, "fixture weights");
@@ -244,8 +262,8 @@ TEST(MegatronBlend, FastEqualsNaiveOnRandomWeights) {
 }
 
 TEST(MegatronBlend, FastEqualsNaiveWithManyBlocksOfRepeatedWeights) {
-  // Several blocks and groups of classes, each class several datasets of one weight, spread over
-  // the index range: exercises the class turns, the block and group bounds and their tie-breaking.
+  // Hundreds of classes, each class several datasets of one weight, spread over
+  // the index range: exercises the class turns, the active set and its tie-breaking.
   std::mt19937_64 rng(77);
   for (int trial = 0; trial < 12; ++trial) {
     const int S = 200 + int(rng() % 2300);
@@ -262,8 +280,8 @@ TEST(MegatronBlend, FastEqualsNaiveWithManyBlocksOfRepeatedWeights) {
 }
 
 TEST(MegatronBlend, FastEqualsNaiveOnWeightsUlpsApart) {
-  // 600 distinct weights within a few ulps of each other: the bounds cannot separate the blocks,
-  // every comparison is decided by rounding (slow path, still exact).
+  // 600 distinct weights within a few ulps of each other: many lines tie within the margin,
+  // every comparison is decided by rounding (still exact).
   std::vector<double> w(600);
   for (size_t d = 0; d < w.size(); ++d) {
     w[d] = 1.0 / 600;
@@ -285,6 +303,29 @@ TEST(MegatronBlend, FastEqualsNaiveAtLargeSampleCounts) {
   std::vector<double> raw(40);
   for (auto& x : raw) x = double(1 + rng() % 100);
   expect_fast_equals_naive(numpy_normalize(raw), 1000000, "40 sources, 1M samples");
+}
+
+TEST(MegatronBlend, FastEqualsNaiveOnLongRunsWithFarAndZeroWeights) {
+  // More classes than are scanned whole: the level, the active set, the ring of due steps, the far
+  // list (weights so small that their due step lies beyond the ring), zero weights that never rise,
+  // and levels that are missed and lowered.
+  std::mt19937_64 rng(31);
+  std::lognormal_distribution<double> ln(0, 3);
+  std::vector<double> raw(300);
+  for (auto& x : raw) x = ln(rng);
+  raw[7] = 1e-7;
+  raw[100] = 0.0;
+  raw[200] = 3e-9;
+  raw[299] = raw[3];  // a class of two
+  const std::vector<double> w = numpy_normalize(raw);
+  expect_fast_equals_naive(w, 400000, "300 lognormal(0, 3) with far and zero weights");
+  MegatronBlender b(w, 400000);
+  for (int i = 0; i < 400000; ++i) b.next();
+  EXPECT_LT(b.evaluations(), uint64_t(400000) * 300 / 4) << "the active set should be a small part of the classes";
+  // Token-count weights (2,419 files, +-50%), as the AuroraGPT shape with --weights tokens.
+  std::vector<double> tokens(2419);
+  for (auto& x : tokens) x = std::floor(8.3e6 * (0.5 + std::uniform_real_distribution<double>(0, 1)(rng)));
+  expect_fast_equals_naive(numpy_normalize(numpy_normalize(tokens)), 150000, "2419 token-count weights, long");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -354,13 +395,16 @@ std::string check_case(const std::string& name) {
     NpyArray smp = read_npy(entry.first + "-sample_index.npy");
     NpyArray shf = read_npy(entry.first + "-shuffle_index.npy");
     EXPECT_EQ(doc.descr, "<i4");
-    EXPECT_EQ(g.document_index, doc.as<int32_t>()) << where << ": document_index";
+    EXPECT_EQ(std::vector<int32_t>(g.document_index.begin(), g.document_index.end()), doc.as<int32_t>())
+        << where << ": document_index";
     EXPECT_EQ(smp.shape.size(), 2u);
     if (smp.shape.size() != 2) continue;
     EXPECT_EQ(smp.shape[1], 2u);
     EXPECT_EQ(smp.shape[0], info.total_samples + 1) << where;
-    EXPECT_EQ(g.sample_index, smp.as<uint32_t>()) << where << ": sample_index";
-    EXPECT_EQ(g.shuffle_index, shf.as<uint32_t>()) << where << ": shuffle_index";
+    EXPECT_EQ(std::vector<uint32_t>(g.sample_index.begin(), g.sample_index.end()), smp.as<uint32_t>())
+        << where << ": sample_index";
+    EXPECT_EQ(std::vector<uint32_t>(g.shuffle_index.begin(), g.shuffle_index.end()), shf.as<uint32_t>())
+        << where << ": shuffle_index";
     values_checked += doc.size() + smp.size() + shf.size();
     ++gpt_checked;
   }
@@ -451,6 +495,39 @@ TEST(MegatronOrder, SamplesAreConsecutiveWindowsOfTheShuffledDocumentStream) {
   for (int s = 0; s < kNumSplits; ++s) {
     const Split split = Split(s);
     ASSERT_GE(order.size(split), opt.samples[s]);
+    // The sample index against Megatron's own loop (helpers.cpp build_sample_idx), written out
+    // here document by document, over these zero-length and longer-than-seq_len documents.
+    for (uint32_t d = 0; d < order.prefixes().size(); ++d) {
+      IndexedDataset ds(order.prefixes()[d]);
+      const MegatronGptIndex& g = order.gpt_index(split, d);
+      const uint64_t total = order.datasets(split)[d].total_samples;
+      std::vector<uint32_t> want(2 * (total + 1));
+      uint64_t pos = 0;
+      int64_t offset = 0;
+      for (uint64_t k = 1; k <= total; ++k) {
+        int64_t remaining = static_cast<int64_t>(opt.seq_len) + 1;
+        while (remaining != 0) {
+          const int64_t doc_size = static_cast<int64_t>(ds.document(g.document_index[pos]).size());
+          const int64_t length = doc_size - offset;
+          remaining -= length;
+          if (remaining <= 0) {
+            offset += remaining + length - 1;
+            remaining = 0;
+          } else {
+            if (pos == g.document_index.size() - 1) {
+              offset = doc_size - 1;
+              break;
+            }
+            ++pos;
+            offset = 0;
+          }
+        }
+        want[2 * k] = static_cast<uint32_t>(pos);
+        want[2 * k + 1] = static_cast<uint32_t>(offset);
+      }
+      ASSERT_EQ(std::vector<uint32_t>(g.sample_index.begin(), g.sample_index.end()), want)
+          << "file " << d << ", " << split_name(split);
+    }
     // Each file's shuffled document stream, as Megatron concatenates it.
     std::vector<std::vector<uint32_t>> stream(order.prefixes().size());
     for (uint32_t d = 0; d < order.prefixes().size(); ++d) {
