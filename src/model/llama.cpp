@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "base/parallel.h"
 
 namespace agpt::model {
 
@@ -165,16 +166,38 @@ struct SplitMix {
 }  // namespace
 
 void Llama::init_weights(uint64_t seed) {
+  // Element j of parameter i is normal draw j of the parameter's own SplitMix stream (uniform draws
+  // 2j and 2j+1). SplitMix's state after k draws is state0 + k * its increment, so any element can
+  // be drawn without the ones before it: the tensors fill in parallel chunks with the same values
+  // whatever the thread count, and a tensor-parallel rank draws only its own slice.
+  constexpr uint64_t kIncrement = 0x9e3779b97f4a7c15ull;
+  constexpr int64_t kChunk = 1 << 20;
+  const int threads = default_threads();
   for (size_t i = 0; i < params_.size(); ++i) {
     Parameter& p = params_[i];
-    std::vector<float> values(static_cast<size_t>(ops::shape_numel(p.full_shape)));
+    std::vector<float> values(static_cast<size_t>(p.value.numel()));
     if (p.full_shape.size() == 1) {
       std::fill(values.begin(), values.end(), 1.0f);
     } else {
-      SplitMix rng{seed * 0x100000001b3ull + i};
-      for (float& v : values) v = static_cast<float>(rng.normal() * config_.initializer_range);
+      const uint64_t state0 = seed * 0x100000001b3ull + i;
+      const int64_t cols = p.full_shape.back(), local_cols = p.value.shape().back();
+      // Local element e sits at full index full_index(e) (a row block, a column block, or all).
+      auto full_index = [&](int64_t e) {
+        if (p.shard.dim == 0) return p.shard.begin * cols + e;
+        if (p.shard.dim == 1) return (e / local_cols) * cols + p.shard.begin + e % local_cols;
+        return e;
+      };
+      const int64_t n = static_cast<int64_t>(values.size());
+      parallel_for(static_cast<size_t>((n + kChunk - 1) / kChunk), threads, [&](size_t c) {
+        const int64_t begin = static_cast<int64_t>(c) * kChunk, end = std::min(n, begin + kChunk);
+        for (int64_t e = begin; e < end;) {
+          // A run of consecutive full indices (a row of a column block, or the whole chunk).
+          const int64_t run = p.shard.dim == 1 ? std::min(end, (e / local_cols + 1) * local_cols) : end;
+          SplitMix rng{state0 + 2 * static_cast<uint64_t>(full_index(e)) * kIncrement};
+          for (; e < run; ++e) values[e] = static_cast<float>(rng.normal() * config_.initializer_range);
+        }
+      });
     }
-    if (p.shard.split()) values = slice_local(p, values);
     backend_->upload(p.value, values.data(), values.size() * sizeof(float));
   }
 }

@@ -154,6 +154,43 @@ TEST(Llama, RejectsMismatchedOrBadWeights) {
 }
 
 // Logits, loss and every gradient are bit-identical with 1 and 2 threads.
+// init_weights is specified, not just deterministic: element j of matrix parameter i is the
+// Box-Muller normal of draws 2j+1 and 2j+2 of a SplitMix64 started at seed * 0x100000001b3 + i,
+// times initializer_range; norm weights are ones. (Parallel filling must not change this.)
+TEST(Llama, InitWeightsIsTheDocumentedStream) {
+  auto be = ops::make_cpu_backend(2);
+  LlamaConfig c = small_config(false);
+  c.vocab_size = 3000;  // the embedding spans several fill chunks of 2^20 elements
+  c.hidden_size = 400;
+  c.intermediate_size = 800;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 100;
+  Llama m(c, *be);
+  m.init_weights(42);
+  auto expected = [&](size_t i, int64_t j) {
+    uint64_t state = 42 * 0x100000001b3ull + i;
+    auto next = [&] {
+      uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+      return z ^ (z >> 31);
+    };
+    double u1 = 0, u2 = 0;
+    for (int64_t k = 0; k <= j; ++k) {
+      u1 = 1.0 - static_cast<double>(next() >> 11) * 0x1p-53;
+      u2 = static_cast<double>(next() >> 11) * 0x1p-53;
+    }
+    return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * 3.14159265358979323846 * u2) * 0.02);
+  };
+  const auto embed = be->to_host_f32(m.parameters()[0].value);
+  ASSERT_EQ(embed.size(), 1'200'000u);
+  for (int64_t j : {0, 1, 77, 1048575, 1048576, 1199999}) EXPECT_EQ(embed[j], expected(0, j)) << j;
+  const auto q = be->to_host_f32(m.parameters()[2].value);
+  EXPECT_EQ(q[12345], expected(2, 12345));
+  for (float v : be->to_host_f32(m.parameters()[1].value)) ASSERT_EQ(v, 1.0f);
+}
+
 TEST(Llama, DeterministicAcrossThreadCounts) {
   auto run = [](int threads) {
     auto be = ops::make_cpu_backend(threads);
