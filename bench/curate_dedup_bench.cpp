@@ -1,11 +1,12 @@
 // MinHash signature throughput on real text: every file below a directory (default: Python's
-// documentation sources) is one document; reports MB/s per core (thread CPU time) for
+// documentation sources) is one document, or every line's "text" of a JSONL file (e.g. what
+// `agpt data extract` wrote: bench/curate_real_docs.sh); reports MB/s per core (thread CPU time) for
 //   normalize      normalize_text alone
 //   signature      normalize + word 5-gram shingles + 112 permutations (14 x 8), the LSH band keys
 //   engine         Deduper::add + finish (exact + near, 1 thread): the whole of pass 1 minus reading
 // Needs agpt_curate: target_link_libraries(curate_dedup_bench PRIVATE agpt_curate)
 //
-//   curate_dedup_bench [DIR] [--repeat 3]
+//   curate_dedup_bench [DIR | FILE.jsonl] [--repeat 3]
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +15,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "curate/dedup.h"
 #include "curate/minhash.h"
@@ -32,11 +35,21 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> docs;
   size_t bytes = 0;
-  if (!fs::is_directory(dir)) {
-    std::fprintf(stderr, "no directory %s (give a directory of text files)\n", dir.c_str());
+  if (fs::is_regular_file(dir) && dir.ends_with(".jsonl")) {
+    std::ifstream f(dir, std::ios::binary);
+    std::string line;
+    while (std::getline(f, line)) {
+      if (line.empty()) continue;
+      auto j = nlohmann::json::parse(line);
+      if (!j.contains("text") || !j["text"].is_string()) continue;
+      docs.push_back(j["text"].get<std::string>());
+      bytes += docs.back().size();
+    }
+  } else if (!fs::is_directory(dir)) {
+    std::fprintf(stderr, "no directory %s (give a directory of text files or a .jsonl file)\n", dir.c_str());
     return 1;
   }
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+  for (const auto& e : fs::is_directory(dir) ? fs::recursive_directory_iterator(dir) : fs::recursive_directory_iterator()) {
     if (!e.is_regular_file()) continue;
     std::ifstream f(e.path(), std::ios::binary);
     std::stringstream s;
@@ -44,7 +57,7 @@ int main(int argc, char** argv) {
     docs.push_back(s.str());
     bytes += docs.back().size();
   }
-  std::printf("cpu: %s\ntext: %s, %zu files, %.1f MB\n", agpt::bench::cpu_model().c_str(), dir.c_str(), docs.size(),
+  std::printf("cpu: %s\ntext: %s, %zu documents, %.1f MB\n", agpt::bench::cpu_model().c_str(), dir.c_str(), docs.size(),
               bytes / 1e6);
   auto best = [&](auto&& fn) {
     double b = 1e9;

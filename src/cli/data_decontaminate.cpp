@@ -75,8 +75,8 @@ void setup_decontaminate(CLI::App& root) {
       ->group("");
   add_threads_flag(*cmd, a->opt.threads);
   cmd->footer(
-      "Words are normalised as in dedup (ASCII lowercase, ASCII punctuation deleted). Items shorter than --ngram\n"
-      "words match as a whole. Cut mode (default, GPT-3): 200 bytes go on each side of every overlap, fragments\n"
+      "Words are normalised as in dedup (ASCII lowercase, ASCII punctuation deleted); each Chinese, Japanese or\n"
+      "Korean character is a word of its own. Items shorter than --ngram words match as a whole. Cut mode (default, GPT-3): 200 bytes go on each side of every overlap, fragments\n"
       "under 200 bytes are dropped, documents cut into more than 10 pieces are dropped; fragments are written\n"
       "as documents \"<id>#<k>\".\n"
       "Resumable per input file: the outputs are written as OUTPUT.partial (one gzip member or zstd frame per\n"

@@ -7,20 +7,63 @@
 #include "corpus/lines.h"
 #include "curate/hash.h"
 #include "curate/minhash.h"
+#include "text/unicode_class.h"
 
 namespace agpt::curate {
 namespace {
 
 // The byte classes of normalize_text (minhash.cpp): 1 whitespace (separates), 2 ASCII punctuation
-// (deleted), 0 kept. Kept in step with it by the tests (NormalizedWordsMatchNormalizeText).
+// (deleted), 0 kept, 3 a lead byte of a multi-byte UTF-8 character that may be CJK (E1..EF, F0..F3:
+// U+1000 and up), looked at by cjk_class. Kept in step with normalize_text by the tests
+// (NormalizedWordsMatchNormalizeText) for text without such characters.
 struct ByteClass {
   uint8_t cls[256] = {};
   ByteClass() {
     for (char c : std::string_view(" \t\n\r\v\f")) cls[static_cast<uint8_t>(c)] = 1;
     for (char c : std::string_view("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")) cls[static_cast<uint8_t>(c)] = 2;
+    for (int c = 0xE1; c <= 0xF3; ++c) cls[c] = 3;
   }
 };
 const ByteClass kBytes;
+
+// What the word splitter does with a code point of U+1000 and up.
+enum class Cjk : uint8_t {
+  kOther,      // kept in the word as it is (as before: any non-ASCII character)
+  kWord,       // a word of its own: Han ideograph, kana, Hangul
+  kSeparator,  // ends the word and is deleted: ideographic space, CJK and half-width punctuation
+  kFullWidth,  // U+FF01..FF5E: taken as the ASCII character U+0021..007E
+};
+
+Cjk cjk_class(uint32_t cp) {
+  if (cp < 0x1100) return Cjk::kOther;
+  if (cp <= 0x11FF) return Cjk::kWord;  // Hangul Jamo
+  if (cp < 0x3000) return Cjk::kOther;
+  if (cp <= 0x303F) {                   // CJK symbols and punctuation
+    if ((cp >= 0x3005 && cp <= 0x3007) ||  // 々 〆 〇
+        (cp >= 0x3021 && cp <= 0x3029) ||  // Hangzhou numerals
+        (cp >= 0x3031 && cp <= 0x3035) ||  // kana repeat marks
+        cp == 0x303B || cp == 0x303C)      // 〻 〼
+      return Cjk::kWord;
+    return Cjk::kSeparator;
+  }
+  if (cp <= 0x30FF) {  // Hiragana, Katakana
+    if (cp == 0x3040 || (cp >= 0x3097 && cp <= 0x3098)) return Cjk::kOther;  // unassigned
+    if (cp == 0x30A0 || cp == 0x30FB) return Cjk::kSeparator;             // ゠ ・
+    return Cjk::kWord;
+  }
+  if (cp >= 0x3131 && cp <= 0x318E) return Cjk::kWord;  // Hangul compatibility Jamo
+  if (cp >= 0x31F0 && cp <= 0x31FF) return Cjk::kWord;  // Katakana phonetic extensions
+  if (cp >= 0x3400 && cp <= 0x4DBF) return Cjk::kWord;  // CJK extension A
+  if (cp >= 0x4E00 && cp <= 0x9FFF) return Cjk::kWord;  // CJK unified ideographs
+  if (cp >= 0xAC00 && cp <= 0xD7A3) return Cjk::kWord;  // Hangul syllables
+  if (cp >= 0xF900 && cp <= 0xFAFF) return Cjk::kWord;  // CJK compatibility ideographs
+  if (cp >= 0xFF01 && cp <= 0xFF5E) return Cjk::kFullWidth;
+  if (cp >= 0xFF5F && cp <= 0xFF65) return Cjk::kSeparator;  // half-width brackets and punctuation
+  if (cp >= 0xFF66 && cp <= 0xFF9F) return Cjk::kWord;       // half-width Katakana
+  if (cp >= 0xFFA0 && cp <= 0xFFDC) return Cjk::kWord;       // half-width Hangul
+  if (cp >= 0x20000 && cp <= 0x3FFFF) return Cjk::kWord;     // supplementary ideographic planes
+  return Cjk::kOther;
+}
 
 }  // namespace
 
@@ -35,10 +78,38 @@ void normalized_words(std::string_view text, std::vector<NormWord>& out) {
     if (!word.empty()) out.push_back({static_cast<uint32_t>(begin), static_cast<uint32_t>(end), xxh64(word, 0)});
     word.clear();
   };
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   bool in_token = false;
   for (size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<uint8_t>(text[i]);
-    const uint8_t k = kBytes.cls[c];
+    auto c = static_cast<uint8_t>(text[i]);
+    uint8_t k = kBytes.cls[c];
+    if (k == 3) {
+      uint32_t cp;
+      const size_t len = text::decode_utf8(p + i, text.size() - i, cp);
+      const Cjk ck = cp == text::kInvalidCodePoint ? Cjk::kOther : cjk_class(cp);
+      if (ck == Cjk::kWord || ck == Cjk::kSeparator) {
+        if (in_token) close();
+        in_token = false;
+        if (ck == Cjk::kWord)
+          out.push_back({static_cast<uint32_t>(i), static_cast<uint32_t>(i + len), xxh64(text.substr(i, len), 0)});
+        i += len - 1;
+        continue;
+      }
+      if (ck == Cjk::kFullWidth) {
+        // As its ASCII character, which is never whitespace: punctuation (deleted) or kept.
+        if (!in_token) {
+          in_token = true;
+          begin = i;
+        }
+        end = i + len;
+        i += len - 1;
+        c = static_cast<uint8_t>(cp - 0xFEE0);
+        if (kBytes.cls[c] == 2) continue;
+        word.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : static_cast<char>(c));
+        continue;
+      }
+      k = 0;  // any other character: its bytes are kept one by one, as before
+    }
     if (k == 1) {
       if (in_token) close();
       in_token = false;

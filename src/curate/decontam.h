@@ -17,8 +17,13 @@ namespace agpt::curate {
 
 // A word of a text in the normal form of dedup (normalize_text): maximal runs of bytes that are
 // not ASCII whitespace, with ASCII punctuation deleted and ASCII letters lowercased; runs left
-// empty are no word. hash is XXH64 (seed 0) of the normalised word; begin/end its bytes in text.
-// The words, joined by spaces, are exactly normalize_text(text).
+// empty are no word. Scripts written without spaces get one word per character: every Han
+// ideograph, kana and Hangul character (and the iteration marks 々〆〇) is a word of its own;
+// the ideographic space and CJK / half-width punctuation (、。「」・｡ ...) end a word and are
+// deleted; full-width ASCII forms (U+FF01..FF5E) count as their ASCII character (so "ＡＢＣ１"
+// is the word "abc1"). hash is XXH64 (seed 0) of the normalised word (a CJK word: its UTF-8
+// bytes); begin/end its bytes in text. For text without these characters the words, joined by
+// spaces, are exactly normalize_text(text).
 struct NormWord {
   uint32_t begin = 0, end = 0;
   uint64_t hash = 0;

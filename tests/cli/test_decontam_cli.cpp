@@ -136,3 +136,32 @@ TEST_F(DecontamCli, ResumesAnInterruptedRunByteForByte) {
   EXPECT_EQ(report("r"), report("c"));
   EXPECT_NE(report("c").find("\"documents_contaminated\": 9"), std::string::npos) << report("c");
 }
+
+TEST_F(DecontamCli, CutsJapaneseAndChineseItems) {
+  // Benchmark items without spaces: 13 consecutive characters are a hit, whatever the punctuation.
+  std::ofstream(p("cjk.jsonl")) << "{\"id\":\"ja-1\",\"question\":\"水は摂氏百度で沸騰し、零度で凍るという性質を持つ物質である。\"}\n"
+                                << "{\"id\":\"zh-1\",\"question\":\"地球绕太阳公转一周大约需要三百六十五天的时间\"}\n";
+  std::string ja, zh;
+  for (int i = 0; i < 12; ++i) {
+    ja += "今日は関係のない話をします。";  // 14 characters, 42 bytes
+    zh += "这是一段没有关系的文字。";      // 12 characters, 36 bytes
+  }
+  {
+    std::ofstream d(p("cjk_docs.jsonl"));
+    d << "{\"id\":\"ja\",\"text\":\"" << ja << "水は摂氏百度で沸騰し零度で凍る" << ja << "\"}\n";  // 15 characters of ja-1
+    d << "{\"id\":\"zh\",\"text\":\"" << zh << "地球绕太阳公转一周大约需要三百六十五天" << zh << "\"}\n";
+    d << "{\"id\":\"other\",\"text\":\"" << ja << "水は百度で沸騰する。" << zh << "地球绕太阳公转。" << "\"}\n";
+  }
+  auto r = agpt::testing::run_agpt("data decontaminate -b " + p("cjk.jsonl") + " -i " + p("cjk_docs.jsonl") + " -o " +
+                                   p("cjk_out.jsonl") + " --report " + p("cjk_report.json"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::string out = slurp(p("cjk_out.jsonl")), report = slurp(p("cjk_report.json"));
+  EXPECT_NE(report.find("\"documents_contaminated\": 2"), std::string::npos) << report;
+  EXPECT_EQ(out.find("沸騰し零度"), std::string::npos) << out;
+  EXPECT_EQ(out.find("三百六十五天"), std::string::npos) << out;
+  for (const char* id : {"ja#0", "ja#1", "zh#0", "zh#1"})
+    EXPECT_NE(out.find(std::string("\"id\":\"") + id + "\""), std::string::npos) << id << "\n" << out;
+  // The unrelated document shares short phrases only: written whole.
+  EXPECT_NE(out.find("\"id\":\"other\""), std::string::npos) << out;
+  EXPECT_NE(out.find("水は百度で沸騰する。"), std::string::npos) << out;
+}

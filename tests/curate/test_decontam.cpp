@@ -6,10 +6,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "base/error.h"
 #include "curate/decontam.h"
+#include "curate/hash.h"
 #include "curate/minhash.h"
 
 using namespace agpt::curate;
@@ -48,6 +50,133 @@ TEST(Decontam, NormalizedWordsMatchNormalizeText) {
   normalized_words("ab CD", v);
   EXPECT_EQ(w[0].hash, v[0].hash);
   EXPECT_EQ(w[1].hash, v[1].hash);
+}
+
+namespace {
+
+// The normalised words of text, as strings of their bytes (CJK words) or normal form (others).
+std::vector<std::string> word_texts(std::string_view text) {
+  std::vector<NormWord> w;
+  normalized_words(text, w);
+  std::vector<std::string> out;
+  for (const auto& x : w) out.push_back(normalize_text(text.substr(x.begin, x.end - x.begin)));
+  return out;
+}
+
+// A JCommonsenseQA-like item and a CMMLU-like one (no spaces between words).
+const char* kJaQuestion = "日本で一番高い山は富士山であり、その高さは約三千七百七十六メートルです。";
+const char* kZhQuestion = "光合作用是植物利用光能把二氧化碳和水合成有机物并释放氧气的过程";
+
+}  // namespace
+
+TEST(Decontam, CjkCharactersAreWords) {
+  // Each ideograph / kana / Hangul syllable is a word; CJK punctuation separates and is deleted;
+  // Latin runs next to them stay one word.
+  EXPECT_EQ(word_texts("日本語のテスト。GPT-3は「言語」モデル"),
+            (std::vector<std::string>{"日", "本", "語", "の", "テ", "ス", "ト", "gpt3", "は", "言", "語", "モ", "デ",
+                                      "ル"}));
+  EXPECT_EQ(word_texts("한국어 문장"), (std::vector<std::string>{"한", "국", "어", "문", "장"}));
+  // Full-width ASCII forms are their ASCII characters; the ideographic space separates.
+  std::vector<NormWord> w, ascii;
+  normalized_words("ＡＢＣ，１２３\u3000ｘ", w);
+  normalized_words("abc123 x", ascii);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].hash, ascii[0].hash);
+  EXPECT_EQ(w[1].hash, ascii[1].hash);
+  EXPECT_EQ(w[0].end, 21u);  // 7 characters of 3 bytes
+  normalized_words("(漢字)", w);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].begin, 1u);  // the character's own bytes, not the bracket
+  EXPECT_EQ(w[0].end, 4u);
+  EXPECT_EQ(w[1].begin, 4u);
+  EXPECT_EQ(w[1].end, 7u);
+  // Other non-ASCII text is unchanged: kept inside the word, byte for byte.
+  EXPECT_EQ(word_texts("Straße—Ωmega naïve"), (std::vector<std::string>{"straße—Ωmega", "naïve"}));
+  // A broken UTF-8 lead byte of the CJK range is one kept byte, as before.
+  EXPECT_EQ(word_texts(std::string("ab\xE6" "cd")), (std::vector<std::string>{std::string("ab\xE6" "cd")}));
+}
+
+TEST(Decontam, FindsCjkThirteenGrams) {
+  DecontamOptions opt;
+  BenchmarkIndex index(opt);
+  index.add_item(0, "ja", kJaQuestion);
+  index.add_item(0, "zh", kZhQuestion);
+  ASSERT_EQ(index.items().size(), 2u);
+  EXPECT_EQ(index.items()[0].words, 34u);  // characters, the two punctuation marks left out
+  EXPECT_EQ(index.items()[1].words, 31u);
+  std::vector<NormWord> w;
+  std::vector<BenchmarkIndex::Hit> hits;
+  // 13 characters of the Japanese item, with other punctuation, inside other text.
+  normalized_words("今日は晴れ。一番高い山は、富士山であり その高さは", w);
+  index.find(w, hits);
+  ASSERT_FALSE(hits.empty());
+  EXPECT_EQ(hits[0].count, 13u);
+  EXPECT_EQ(index.items_of(hits[0].slot).first[0], 0u);
+  // 12 characters are not enough.
+  normalized_words("今日は晴れ。一番高い山は富士山であり。", w);
+  index.find(w, hits);
+  EXPECT_TRUE(hits.empty());
+  // Unrelated Chinese text sharing many characters (光, 植物, 水 ...) but no 13 in a row.
+  normalized_words("植物需要水和光才能生长，二氧化碳在空气中的含量很低，有机物在土壤中分解。", w);
+  index.find(w, hits);
+  EXPECT_TRUE(hits.empty());
+}
+
+namespace {
+
+// The splitter before CJK support (ASCII whitespace separates, ASCII punctuation deleted, ASCII
+// letters lowercased, every other byte kept): text without CJK must give exactly these words.
+std::vector<NormWord> old_words(std::string_view text) {
+  std::vector<NormWord> out;
+  std::string word;
+  size_t begin = 0, end = 0;
+  bool in = false;
+  auto close = [&] {
+    if (!word.empty()) out.push_back({uint32_t(begin), uint32_t(end), agpt::curate::xxh64(word, 0)});
+    word.clear();
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (std::string_view(" \t\n\r\v\f").find(c) != std::string_view::npos) {
+      if (in) close();
+      in = false;
+      continue;
+    }
+    if (!in) begin = i;
+    in = true;
+    end = i + 1;
+    if (std::string_view("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~").find(c) != std::string_view::npos) continue;
+    word.push_back(c >= 'A' && c <= 'Z' ? char(c + 32) : c);
+  }
+  if (in) close();
+  return out;
+}
+
+}  // namespace
+
+TEST(Decontam, NonCjkTextSplitsAsBefore) {
+  // Random texts of ASCII, Latin, Greek, symbols of the 3-byte range (—, €, ℕ, ∑), 4-byte emoji and
+  // broken UTF-8: the words (offsets and hashes) are those of the splitter before CJK support.
+  const std::vector<std::string> pieces = {"a", "Z", "q", "7", " ", "\t", "\n", ",", "-", "!", "'", "é", "ü", "Ω",
+                                           "—", "€", "ℕ", "∑", "😀", "\xE6", "\xE3\x81", "\xF0\xA0", "\xC3", "ﬁ"};
+  uint64_t state = 12345;
+  for (int t = 0; t < 500; ++t) {
+    std::string text;
+    const int len = 1 + t % 40;
+    for (int k = 0; k < len; ++k) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      text += pieces[(state >> 33) % pieces.size()];
+    }
+    std::vector<NormWord> now;
+    normalized_words(text, now);
+    const auto before = old_words(text);
+    ASSERT_EQ(now.size(), before.size()) << text;
+    for (size_t i = 0; i < now.size(); ++i) {
+      EXPECT_EQ(now[i].begin, before[i].begin) << text;
+      EXPECT_EQ(now[i].end, before[i].end) << text;
+      EXPECT_EQ(now[i].hash, before[i].hash) << text;
+    }
+  }
 }
 
 TEST(Decontam, FindsThirteenGramsAndNotTwelve) {
@@ -190,4 +319,57 @@ TEST_F(DecontamRun, BadBenchmarksAreClearErrors) {
   }
   opt.fields = {"prompt"};
   EXPECT_NO_THROW(run_decontaminate(opt, {}));
+}
+
+TEST(DecontamCjk, JapaneseAndChineseItemsAreCutOut) {
+  const fs::path dir = fs::temp_directory_path() / ("agpt_decontam_cjk_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "bench.jsonl") << "{\"id\":\"jcqa-1\",\"question\":\"" << kJaQuestion << "\"}\n"
+                                     << "{\"id\":\"cmmlu-1\",\"question\":\"" << kZhQuestion << "\"}\n"
+                                     << "{\"id\":\"en-1\",\"question\":\"" << kQuestion << "\"}\n";
+  std::string ja_filler, zh_filler, en_filler;
+  for (int i = 0; i < 10; ++i) {
+    ja_filler += "これは天気についての関係のない文書です。";  // 20 characters, 60 bytes
+    zh_filler += "这是一个关于天气的无关文档，今天下雨了。";  // 20 characters, 60 bytes
+    en_filler += "lorem ipsum dolor sit amet consectetur ";  // 39 bytes
+  }
+  en_filler += en_filler;
+  const std::string unrelated = zh_filler + "光合作用很重要。" + ja_filler + "富士山はきれいです。" + zh_filler;
+  {
+    std::ofstream d(dir / "docs.jsonl");
+    d << "{\"id\":\"ja\",\"text\":\"" << ja_filler << "昔から" << kJaQuestion << "と言われる。" << ja_filler << "\"}\n";
+    d << "{\"id\":\"zh\",\"text\":\"" << zh_filler << kZhQuestion << zh_filler << "\"}\n";
+    d << "{\"id\":\"unrelated\",\"text\":\"" << unrelated << "\"}\n";
+    d << "{\"id\":\"en\",\"text\":\"" << en_filler << kQuestion << " " << en_filler << "\"}\n";
+  }
+  DecontamOptions opt;
+  opt.inputs = {(dir / "docs.jsonl").string()};
+  opt.benchmarks = {(dir / "bench.jsonl").string()};
+  std::map<std::string, std::string> kept;
+  DecontamSink sink;
+  sink.kept = [&](const agpt::corpus::Document& d) { kept[d.id] = d.text; };
+  auto rep = run_decontaminate(opt, sink);
+  fs::remove_all(dir);
+  EXPECT_EQ(rep.documents_in, 4u);
+  EXPECT_EQ(rep.documents_contaminated, 3u);
+  EXPECT_EQ(rep.documents_cut, 3u);
+  EXPECT_EQ(rep.fragments_written, 6u);
+  ASSERT_EQ(rep.items.size(), 3u);
+  for (const auto& it : rep.items) EXPECT_EQ(it.documents, 1u) << it.id;
+  // The unrelated document (it shares words and short phrases with the items) is untouched.
+  ASSERT_EQ(kept.count("unrelated"), 1u);
+  EXPECT_EQ(kept["unrelated"], unrelated);
+  for (const char* id : {"ja#0", "ja#1", "zh#0", "zh#1", "en#0", "en#1"}) ASSERT_EQ(kept.count(id), 1u) << id;
+  for (const char* id : {"ja#0", "ja#1"}) {
+    EXPECT_EQ(kept[id].find("富士山"), std::string::npos) << kept[id];
+    EXPECT_EQ(kept[id].size() % 3, 0u);  // cut at character boundaries
+  }
+  for (const char* id : {"zh#0", "zh#1"}) EXPECT_EQ(kept[id].find("光合作用"), std::string::npos) << kept[id];
+  // 200 bytes before the hit go too: the hit starts after 600 + 9 bytes ("昔から"), the cut at
+  // byte 409 moves back to the character start 408.
+  EXPECT_EQ(kept["ja#0"], ja_filler.substr(0, 408));
+  EXPECT_EQ(kept["zh#0"], zh_filler.substr(0, 399));  // 600 - 200 = 400, moved back to 399
+  // English, as before: the 13+ words and 200 bytes either side are gone.
+  EXPECT_EQ(kept["en#0"], en_filler.substr(0, en_filler.size() - 200));
 }
