@@ -1,26 +1,33 @@
-// Hashes for curation: XXH64 (written from the public xxHash specification, not copied) and a
-// 128-bit document key made of two independent XXH64 seeds.
+// Hashes for curation: XXH64 (Debian's libxxhash) and a 128-bit document key made of two
+// independent XXH64 seeds.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string_view>
+
+struct XXH64_state_s;  // libxxhash's streaming state (xxhash.h)
 
 namespace agpt::curate {
 
-// XXH64 of data with seed, as specified in xxHash's "XXH64 algorithm description".
+// XXH64 of data with seed.
 uint64_t xxh64(std::string_view data, uint64_t seed = 0);
 
 // XXH64 of bytes given in pieces: the same value as xxh64() of their concatenation.
 class Xxh64Stream {
  public:
-  explicit Xxh64Stream(uint64_t seed = 0) { reset(seed); }
+  explicit Xxh64Stream(uint64_t seed = 0);
+  ~Xxh64Stream();
+  Xxh64Stream(Xxh64Stream&&) noexcept;
+  Xxh64Stream& operator=(Xxh64Stream&&) noexcept;
   void reset(uint64_t seed = 0);
   void update(std::string_view data);
   uint64_t digest() const;
 
  private:
-  uint64_t seed_ = 0, v_[4] = {}, total_ = 0;
-  char buf_[32] = {};
-  size_t buffered_ = 0;
+  struct Free {
+    void operator()(XXH64_state_s* s) const;
+  };
+  std::unique_ptr<XXH64_state_s, Free> state_;
 };
 
 // A 128-bit key: two XXH64 of the same bytes with different seeds. Used for exact-duplicate
