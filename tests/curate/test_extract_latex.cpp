@@ -84,6 +84,25 @@ TEST(ExtractLatex, SweaveChunksDroppedOrKept) {
   EXPECT_EQ(convert(src, opt), "Text before.\nfit <- lm(y ~ x)\nText after.");
 }
 
+TEST(ExtractLatex, ResolvesReferencesToTheNumbersLatexPrints) {
+  // Sections (also forward references), starred sections unnumbered, figures, equations by row,
+  // \nonumber rows and \tag, the appendix's letters; unknown labels and \pageref stay "?".
+  std::string t = convert(
+      "See Section~\\ref{s:b}, Figure~\\ref{f}, \\eqref{e:two}, \\eqref{e:one}, \\ref{e:t}, \\ref{a:x}, "
+      "\\ref{nope} and \\pageref{s:a}.\n"
+      "\\section{A}\\label{s:a}\n\\section*{Unnumbered}\n\\section{B}\n\\subsection{B1}\\label{s:b}\n"
+      "\\begin{equation}x\\label{e:one}\\end{equation}\n"
+      "\\begin{align}a&=1\\nonumber\\\\ b&=2\\label{e:two}\\\\ c&=3\\tag{T}\\label{e:t}\\end{align}\n"
+      "\\begin{figure}\\caption{One.}\\end{figure}\\begin{figure}\\caption{Two.}\\label{f}\\end{figure}\n"
+      "\\appendix\n\\section{Extra}\\label{a:x}\n");
+  EXPECT_NE(t.find("See Section 2.1, Figure 2, (2), (1), T, A, ? and ?."), std::string::npos) << t;
+}
+
+TEST(ExtractLatex, EnsuremathInsideMathIsDropped) {
+  std::string t = convert("\\newcommand{\\Y}{\\ensuremath{\\mathcal{Y}}}\n\\begin{document}$\\Y\\sim N$ and \\Y.\\end{document}");
+  EXPECT_EQ(t, "${\\mathcal{Y}}\\sim N$ and Y.");
+}
+
 TEST(ExtractLatex, IncludesStayInsideTheDirectory) {
   fs::path dir = fs::temp_directory_path() / ("agpt_latex_inc_" + std::to_string(::getpid()));
   fs::remove_all(dir);

@@ -19,6 +19,10 @@ namespace {
 
 using namespace latex;  // NOLINT: the scanning helpers
 
+// \ref{key} is written as kRefOpen key kRefClose and replaced by the number once every label is known.
+constexpr char kRefOpen = '\x05';
+constexpr char kRefClose = '\x06';
+
 std::string one_line(std::string s) {
   for (char& c : s)
     if (c == '\n') c = ' ';
@@ -45,13 +49,17 @@ class Converter {
       emit_title_block();
       text(body, 0);
     }
-    result_.text = layout(out_);
+    result_.text = resolve_refs(layout(out_));
+    result_.title = resolve_refs(result_.title);
+    result_.author = resolve_refs(result_.author);
   }
 
  private:
   std::string prepare(std::string_view source) {
     std::string s(source);
     neutralize_markers(s);  // our markers cannot come from the input
+    for (char& c : s)
+      if (c == kRefOpen || c == kRefClose) c = ' ';
     if (opt_.sweave) s = strip_sweave_chunks(s, opt_.keep_code_chunks);
     return strip_comments(s);
   }
@@ -299,6 +307,7 @@ class Converter {
         if (expand(key, s, i, e)) math(e, depth + 1, o);
         continue;
       }
+      if (name == "ensuremath") continue;  // already math: only its brace group stays
       o.append(s.substr(start, i - start));
     }
   }
@@ -348,6 +357,7 @@ class Converter {
     }
     if (is_math_env(name)) {
       if (name.starts_with("alignat")) read_arg(content, k, a);
+      number_equations(content.substr(k), name);
       emit_math(content.substr(k), name != "math", aligned_form(name), depth);
       return;
     }
@@ -513,7 +523,8 @@ class Converter {
     ++i;  // the backslash
     std::string_view name = read_name(s, i);
     std::string key(name);
-    if (i < s.size() && s[i] == '*' && !name.empty() && is_letter(name[0])) ++i;  // \section*: same text
+    bool starred = i < s.size() && s[i] == '*' && !name.empty() && is_letter(name[0]);
+    if (starred) ++i;  // \section*: same text, no number
     std::string_view a, o;
     if (name.empty()) return;
     if (macros_.count(key)) {
@@ -563,6 +574,7 @@ class Converter {
       read_optional(s, i, o);
       read_arg(s, i, a);
       std::string title = plain(a, depth);
+      if (!starred) number_heading(name);
       out_ += kPara;
       if (h->second.empty()) {  // \paragraph{Title} runs into its text
         out_ += title + (title.empty() || ends_with_punct(title) ? " " : ". ");
@@ -588,6 +600,7 @@ class Converter {
       read_arg(s, i, a);
       std::string kind = float_kind_.empty() ? "Figure" : float_kind_;
       int n = kind == "Table" ? ++tables_ : ++figures_;
+      current_label_ = std::to_string(n);
       out_ += kPara;
       out_ += kind + " " + std::to_string(n) + ": " + plain(a, depth);
       out_ += kPara;
@@ -610,7 +623,22 @@ class Converter {
     if (name == "ref" || name == "eqref" || name == "pageref" || name == "autoref" || name == "cref" ||
         name == "Cref" || name == "vref" || name == "nameref") {
       read_arg(s, i, a);
-      out_ += name == "eqref" ? "(?)" : "?";
+      // The number of a section, float or equation labelled in this document (resolved at the end:
+      // labels may come later); "?" for page numbers, names and unknown labels, as LaTeX prints.
+      std::string r = name == "pageref" || name == "nameref" ? "?" : kRefOpen + std::string(a) + kRefClose;
+      out_ += name == "eqref" ? "(" + r + ")" : r;
+      return;
+    }
+    if (name == "label") {
+      read_arg(s, i, a);
+      if (!current_label_.empty()) labels_.emplace(std::string(a), current_label_);
+      if (i < s.size() && std::strchr(".,;:)", s[i]) && s[i] != '\0')
+        while (!out_.empty() && out_.back() == ' ') out_.pop_back();
+      return;
+    }
+    if (name == "appendix") {
+      appendix_ = true;
+      std::fill(std::begin(sections_), std::end(sections_), 0);
       return;
     }
     if (name == "href") {
@@ -697,6 +725,88 @@ class Converter {
     }
   }
 
+  // Section numbers as LaTeX prints them: 2, 2.1, 2.1.3 (chapters first when the document has them);
+  // after \appendix the top level counts A, B, ...
+  void number_heading(std::string_view name) {
+    int level = name == "chapter" ? 0 : name == "section" ? 1 : name == "subsection" ? 2 : name == "subsubsection" ? 3 : -1;
+    if (level < 0) return;
+    if (level == 0) has_chapters_ = true;
+    ++sections_[level];
+    for (int l = level + 1; l < 4; ++l) sections_[l] = 0;
+    int top = has_chapters_ ? 0 : 1;
+    std::string n;
+    for (int l = top; l <= level; ++l) {
+      if (!n.empty()) n += '.';
+      if (l == top && appendix_ && sections_[l] >= 1 && sections_[l] <= 26)
+        n += static_cast<char>('A' + sections_[l] - 1);
+      else
+        n += std::to_string(sections_[l]);
+    }
+    current_label_ = n;
+  }
+
+  // Equation numbers of a display environment: one for equation/multline, one per row (split at
+  // top-level \\) for align, eqnarray, gather, ...; none for starred forms or rows with \nonumber,
+  // \notag; \tag{x} prints x. Labels inside get those numbers.
+  void number_equations(std::string_view content, std::string_view env) {
+    if (env.ends_with("*") || env == "math" || env == "displaymath") return;
+    bool rows = !aligned_form(env).empty();
+    std::vector<std::string_view> parts;
+    if (!rows) {
+      parts.push_back(content);
+    } else {
+      int nest = 0;
+      size_t b = 0;
+      for (size_t p = 0; p < content.size(); ++p) {
+        if (content[p] != '\\') continue;
+        std::string_view rest = content.substr(p);
+        if (rest.starts_with("\\begin{")) ++nest;
+        else if (rest.starts_with("\\end{")) --nest;
+        else if (rest.starts_with("\\\\") && nest == 0) {
+          parts.push_back(content.substr(b, p - b));
+          b = p + 2;
+        }
+        ++p;  // the escaped character
+      }
+      parts.push_back(content.substr(b));
+      // A final row that holds nothing but spaces (after a closing \\) has no number.
+      if (parts.size() > 1 && parts.back().find_first_not_of(" \t\n\r") == std::string_view::npos) parts.pop_back();
+    }
+    for (std::string_view row : parts) {
+      std::string number;
+      if (size_t t = row.find("\\tag"); t != std::string_view::npos) {
+        size_t q = t + 4;
+        if (q < row.size() && row[q] == '*') ++q;
+        std::string_view tag;
+        if (read_arg(row, q, tag)) number = std::string(tag);
+      } else if (row.find("\\nonumber") == std::string_view::npos && row.find("\\notag") == std::string_view::npos) {
+        number = std::to_string(++equations_);
+      }
+      for (size_t l = row.find("\\label"); l != std::string_view::npos; l = row.find("\\label", l + 1)) {
+        size_t q = l + 6;
+        std::string_view key;
+        if (!number.empty() && read_arg(row, q, key)) labels_.emplace(std::string(key), number);
+      }
+    }
+  }
+
+  std::string resolve_refs(const std::string& t) const {
+    std::string out;
+    out.reserve(t.size());
+    for (size_t i = 0; i < t.size(); ++i) {
+      if (t[i] != kRefOpen) {
+        if (t[i] != kRefClose) out += t[i];
+        continue;
+      }
+      size_t e = t.find(kRefClose, i + 1);
+      if (e == std::string::npos) e = t.size();
+      auto it = labels_.find(t.substr(i + 1, e - i - 1));
+      out += it == labels_.end() ? "?" : it->second;
+      i = e;
+    }
+    return out;
+  }
+
   static bool ends_with_punct(const std::string& t) {
     char c = t.back();
     return c == '.' || c == ':' || c == '?' || c == '!';
@@ -718,6 +828,11 @@ class Converter {
   std::string out_;
   std::unordered_map<std::string, Macro> macros_;
   std::vector<List> lists_;
+  std::unordered_map<std::string, std::string> labels_;  // \label key -> the number it prints
+  std::string current_label_;                             // what a \label here refers to
+  int sections_[4] = {0, 0, 0, 0};                        // chapter, section, subsection, subsubsection
+  int equations_ = 0;
+  bool appendix_ = false, has_chapters_ = false;
   std::string float_kind_, abstract_, keywords_;
   size_t expansions_ = 0;
   int include_depth_ = 0, tabular_ = 0, figures_ = 0, tables_ = 0;
