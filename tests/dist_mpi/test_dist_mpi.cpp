@@ -120,8 +120,8 @@ TEST(DistributedOptimizer, EqualsAdamWOnTheMeanGradient) {
     std::vector<float> v(n);
     for (auto& x : v) x = nd(rng);
     for (int k = 0; k < int(n); ++k) g0[i].push_back(nd(rng)), g1[i].push_back(nd(rng));
-    params[i] = {"p" + std::to_string(i), be->from_host(shapes[i], v), {}, shapes[i].size() > 1};
-    ref[i] = {"p" + std::to_string(i), be->from_host(shapes[i], v), {}, shapes[i].size() > 1};
+    params[i] = {"p" + std::to_string(i), be->from_host(shapes[i], v), {}, shapes[i].size() > 1, {}, shapes[i]};
+    ref[i] = {"p" + std::to_string(i), be->from_host(shapes[i], v), {}, shapes[i].size() > 1, {}, shapes[i]};
     std::vector<float> mean(n);
     for (int k = 0; k < int(n); ++k) mean[k] = (g0[i][k] + g1[i][k]) * 0.5f;
     ref[i].grad = be->from_host(shapes[i], mean);
