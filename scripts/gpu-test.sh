@@ -2,7 +2,8 @@
 # GPU tests (GoogleTest label "gpu": every CUDA op against the CPU reference, the PyTorch
 # references on the GPU, training that tracks the CPU curve, bit-identical resume). On a machine
 # with 2 or more GPUs also the multi-rank tests (tests/dist_mpi) with one GPU per rank and NCCL:
-# data parallel and tensor parallel (TP=2) against one GPU, resumes across layouts.
+# data parallel and tensor parallel (TP=2) against one GPU, resumes across layouts; with 4 GPUs
+# also TP 2 x DP 2.
 #
 #   bash scripts/gpu-test.sh build   # on a build machine with nvcc (Debian 12, CUDA 13): builds for
 #                                     # sm_90 and stages binaries, libraries and test data in .carry/gpu
@@ -59,6 +60,12 @@ run() {
     mpirun --allow-run-as-root -np 2 --bind-to none -x LD_LIBRARY_PATH -x NCCL_NVLS_ENABLE -x AGPT_TEST_DEVICE \
       "$STAGE/bin/test_dist_mpi" --gtest_color=no 2>&1 | tee "$log.mpi"
     mrc=${PIPESTATUS[0]}
+    if [ "$gpus" -ge 4 ] && [ "$mrc" -eq 0 ]; then
+      echo "== tensor parallel 2 x data parallel 2 on 4 GPUs"
+      mpirun --allow-run-as-root -np 4 --bind-to none -x LD_LIBRARY_PATH -x NCCL_NVLS_ENABLE -x AGPT_TEST_DEVICE \
+        "$STAGE/bin/test_dist_mpi" --gtest_color=no --gtest_filter='*FourRanks*' 2>&1 | tee -a "$log.mpi"
+      mrc=${PIPESTATUS[0]}
+    fi
   fi
   set -e
   echo "== summary"
