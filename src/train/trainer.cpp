@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 #include <thread>
 #include <cmath>
 #include <cstdio>
@@ -500,11 +501,11 @@ void Trainer::run() {
     for (int64_t a = 0; a < t.grad_accum; ++a) {
       dataset::Batch batch = loader.next();
       split_window(batch, B, T, model_->config().vocab_size, ids, targets);
-      if (a == 0 && dist_optimizer_ && t.overlap_param_gather) {
-        // The forward waits for the parameter all-gathers queued by the last step.
-        auto guard = watchdog_->guard("forward with the parameter all-gather at step " + std::to_string(step));
-        loss_sum += model_->forward(ids, targets, B, T);
-      } else {
+      {
+        // The first forward waits for the parameter all-gathers queued by the last step.
+        std::optional<dist::Watchdog::Guard> gather;
+        if (a == 0 && dist_optimizer_ && t.overlap_param_gather)
+          gather.emplace(watchdog_->guard("forward with the parameter all-gather at step " + std::to_string(step)));
         loss_sum += model_->forward(ids, targets, B, T);
       }
       if (a + 1 == t.grad_accum && dist_optimizer_ && t.overlap_grad_reduce) {

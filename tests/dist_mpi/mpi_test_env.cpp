@@ -1,6 +1,5 @@
 #include "mpi_test_env.h"
 
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -9,6 +8,7 @@
 #include "dataset/indexed_dataset.h"
 #include "dataset/mixture.h"
 #include "train/trainer.h"
+#include "../train/trainer_test_util.h"
 
 namespace fs = std::filesystem;
 
@@ -16,12 +16,7 @@ namespace agpt::testing_mpi {
 
 fs::path shared_dir(const std::string& name) {
   std::string dir;
-  if (world().rank() == 0) {
-    fs::path d = fs::temp_directory_path() / ("agpt_dist_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    dir = d.string();
-  }
+  if (world().rank() == 0) dir = train::test_util::fresh_dir("dist", name).string();
   world().broadcast(dir, 0);
   return dir;
 }
@@ -54,34 +49,15 @@ std::string make_mixture(const fs::path& dir) {
 }
 
 train::TrainConfig config(const std::string& mix, const fs::path& out, int64_t steps, int64_t grad_accum) {
-  std::string toml = R"(
-[model]
-preset = "none"
-vocab_size = 256
-hidden_size = 32
-intermediate_size = 64
-num_hidden_layers = 2
-num_attention_heads = 4
-num_key_value_heads = 2
-[train]
-micro_batch = 2
-lr = 3e-3
-min_lr = 3e-4
-warmup = 2
-weight_decay = 0.1
-eval_batches = 4
-log_every = 1000
-threads = 1
-plot = false
-straggler_every = 2
-bucket_size = 3000
-)";
-  std::vector<std::pair<std::string, std::string>> settings = {
-      {"data.mixture", mix}, {"train.out_dir", out.string()}, {"train.steps", std::to_string(steps)},
-      {"train.grad_accum", std::to_string(grad_accum)}};
+  train::TrainConfig c = train::test_util::tiny_config(mix, out, steps);  // the trainer tests' model
+  c.set("train.grad_accum", std::to_string(grad_accum));
+  c.set("train.eval_batches", "4");
+  c.set("train.plot", "false");
+  c.set("train.straggler_every", "2");
+  c.set("train.bucket_size", "3000");
   // scripts/gpu-test.sh runs these tests on GPUs too (one per rank, NCCL between them).
-  if (const char* device = std::getenv("AGPT_TEST_DEVICE")) settings.push_back({"train.device", device});
-  return train::TrainConfig::parse(toml, "test.toml", settings);
+  if (const char* device = std::getenv("AGPT_TEST_DEVICE")) c.set("train.device", device);
+  return c;
 }
 
 // Trains (with `comm`, or alone when null) and returns the per-step losses.
