@@ -59,6 +59,7 @@ Tensor Llama::forward_cached(KvCache& cache, std::span<const int32_t> ids, int64
   const LlamaConfig& c = config_;
   const int64_t T = static_cast<int64_t>(ids.size());
   if (T == 0) fail("forward_cached: no tokens");
+  backend_->end_weight_reuse();  // each weight is used once here: keeping copies would only cost memory
   if (tp_) fail("forward_cached: generation under tensor parallelism is not supported; load the checkpoint without --tp");
   if (cache.backend_ != backend_) fail("forward_cached: the KV cache lives on another backend");
   if (!same_shape(cache.config_, c)) fail("forward_cached: the KV cache was made for a model of another shape");

@@ -63,6 +63,17 @@ class Backend {
   // on CUDA; nullptr on the CPU, whose ops run before they return.
   virtual void* native_stream() const { return nullptr; }
 
+  // Low-precision weight copies reused across products (autocast's weight cache). Between
+  // begin_weight_reuse() and end_weight_reuse() the caller promises not to change any weight, so
+  // a backend that rounds fp32 weights for its matrix products (CUDA, bf16) may keep the copy made
+  // in the forward for the backward instead of rounding again; a weight's copy is dropped after
+  // its matmul_backward (its last use in a training step). begin also drops all copies. No-ops on
+  // backends that compute in the weights' own type.
+  virtual void begin_weight_reuse() {}
+  virtual void end_weight_reuse() {}
+  // Profiling backends (AGPT_CUDA_PROFILE=1) forget what they measured so far, e.g. after warm-up.
+  virtual void reset_profile() {}
+
   // Host convenience built on upload/download.
   Tensor from_host(const Shape& shape, std::span<const float> values);
   Tensor from_host(const Shape& shape, std::span<const int32_t> values);

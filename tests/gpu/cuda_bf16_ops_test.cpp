@@ -48,6 +48,46 @@ TEST_F(CudaBf16Ops, CastRoundTrip) {
   EXPECT_EQ(gpu_->to_host_f32(back), cpu_->to_host_f32(x.c)) << "bf16-representable values must survive exactly";
 }
 
+// The bf16 weight copies kept between begin_weight_reuse() and end_weight_reuse(): the same
+// products as without them; a weight changed outside the window (or before the next begin) is
+// rounded again, never served stale. Cast kernels with an odd length and an unaligned start take
+// the one-element path, the rest the 8-wide one: both must round the same way.
+TEST_F(CudaBf16Ops, WeightReuseMatchesFreshRounding) {
+  const int64_t N = 64, I = 96, O = 40;
+  auto x = random({N, I}), w = random({O, I}, false);
+  Tensor plain = gpu_->empty({N, O}, DType::kBF16), reused = gpu_->empty({N, O}, DType::kBF16);
+  gpu_->matmul_forward(plain, x.g, w.g);
+  gpu_->begin_weight_reuse();
+  gpu_->matmul_forward(reused, x.g, w.g);
+  EXPECT_EQ(gpu_->to_host_f32(reused), gpu_->to_host_f32(plain));
+  gpu_->matmul_forward(reused, x.g, w.g);  // from the cache
+  EXPECT_EQ(gpu_->to_host_f32(reused), gpu_->to_host_f32(plain));
+  gpu_->end_weight_reuse();
+
+  // Changed between windows: begin drops the old copy.
+  auto w2 = random({O, I}, false);
+  gpu_->begin_weight_reuse();
+  gpu_->matmul_forward(reused, x.g, w.g);
+  gpu_->end_weight_reuse();
+  gpu_->copy(w.g, w2.g);
+  gpu_->begin_weight_reuse();
+  gpu_->matmul_forward(reused, x.g, w.g);
+  gpu_->end_weight_reuse();
+  gpu_->matmul_forward(plain, x.g, w2.g);
+  EXPECT_EQ(gpu_->to_host_f32(reused), gpu_->to_host_f32(plain)) << "a stale bf16 copy was used";
+
+  // Odd lengths and offsets through cast: identical to rounding on the host.
+  std::vector<float> v = gpu_testing::random_floats(1003, rng_);
+  Tensor src = gpu_->from_host({1003}, v), dst = gpu_->empty({1003}, DType::kBF16);
+  gpu_->cast(dst, src);
+  std::vector<float> want(v.size());
+  for (size_t i = 0; i < v.size(); ++i) want[i] = bf16_to_f32(f32_to_bf16(v[i]));
+  EXPECT_EQ(gpu_->to_host_f32(dst), want);
+  Tensor src_off = src.narrow(1, 1001), dst_off = dst.narrow(1, 1001);  // 4-byte offset: not 16-aligned
+  gpu_->cast(dst_off, src_off);
+  EXPECT_EQ(gpu_->to_host_f32(dst), want);
+}
+
 TEST_F(CudaBf16Ops, EmbeddingNormMatmul) {
   const int64_t N = 130, V = 50, D = 256, O = 192;
   std::vector<int32_t> ids(N);

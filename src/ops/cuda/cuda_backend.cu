@@ -4,13 +4,14 @@
 #include <cublas_v2.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <unordered_map>
 #include <vector>
 
+#include "ops/cuda/attention_cudnn.cuh"
 #include "ops/cuda/attention_mma.cuh"
 #include "ops/cuda/attention_tiled.cuh"
 #include "ops/cuda/cuda_common.cuh"
@@ -38,45 +39,80 @@ class CudaStorage : public Storage {
   cudaStream_t stream_;
 };
 
-// AGPT_CUDA_PROFILE=1: every op synchronizes before and after and its wall time is summed by
-// name; the table goes to stderr when the backend is destroyed. Slows training; for finding where
-// the time goes without a profiler.
-#define AGPT_PROFILE_OP(name) OpTimer agpt_op_timer_(profile_.get(), stream_, name)
+// AGPT_CUDA_PROFILE=1: CUDA events around every op, summed by name (matrix products by shape);
+// the table goes to stderr when the backend is destroyed. Events do not synchronize, so the
+// times are GPU times (plus any launch gaps inside an op), close to an unprofiled run.
+#define AGPT_PROFILE_OP(name) OpTimer agpt_op_timer_(profile_.get(), stream_, [&] { return std::string(name); })
 
-struct OpProfile {
-  std::map<std::string, std::pair<double, int64_t>> ops;  // seconds, calls
+class OpProfile {
+ public:
   ~OpProfile() {
+    harvest();
+    for (cudaEvent_t e : spare_) cudaEventDestroy(e);
     std::vector<std::pair<double, std::string>> rows;
     double total = 0;
-    for (auto& [name, v] : ops) rows.push_back({v.first, name}), total += v.first;
+    for (auto& [name, v] : ops_) rows.push_back({v.first, name}), total += v.first;
     std::sort(rows.rbegin(), rows.rend());
-    std::fprintf(stderr, "CUDA op profile (synchronized, wall time):\n");
+    std::fprintf(stderr, "CUDA op profile (GPU time between events around each op):\n");
     for (auto& [sec, name] : rows)
-      std::fprintf(stderr, "  %-24s %9.2f ms  %5.1f%%  %8lld calls\n", name.c_str(), sec * 1e3, 100 * sec / total,
-                   static_cast<long long>(ops[name].second));
+      std::fprintf(stderr, "  %-40s %9.2f ms  %5.1f%%  %8lld calls\n", name.c_str(), sec * 1e3, 100 * sec / total,
+                   static_cast<long long>(ops_[name].second));
   }
+  void clear() {
+    harvest();
+    ops_.clear();
+  }
+  cudaEvent_t record(cudaStream_t s) {
+    cudaEvent_t e;
+    if (spare_.empty()) AGPT_CUDA_CHECK(cudaEventCreate(&e));
+    else e = spare_.back(), spare_.pop_back();
+    AGPT_CUDA_CHECK(cudaEventRecord(e, s));
+    return e;
+  }
+  void finish(std::string name, cudaEvent_t begin, cudaEvent_t end) {
+    pending_.push_back({std::move(name), begin, end});
+    if (pending_.size() >= 4096) harvest();  // bounds the events alive; one wait per 4096 ops
+  }
+
+ private:
+  struct Pending {
+    std::string name;
+    cudaEvent_t begin, end;
+  };
+  void harvest() {
+    for (auto& p : pending_) {
+      float ms = 0;
+      if (cudaEventSynchronize(p.end) == cudaSuccess && cudaEventElapsedTime(&ms, p.begin, p.end) == cudaSuccess) {
+        auto& e = ops_[p.name];
+        e.first += ms * 1e-3;
+        e.second++;
+      }
+      spare_.push_back(p.begin), spare_.push_back(p.end);
+    }
+    pending_.clear();
+  }
+  std::map<std::string, std::pair<double, int64_t>> ops_;  // seconds, calls
+  std::vector<Pending> pending_;
+  std::vector<cudaEvent_t> spare_;
 };
 
 class OpTimer {
  public:
-  OpTimer(OpProfile* p, cudaStream_t s, const char* name) : p_(p), s_(s), name_(name) {
+  template <class NameFn>
+  OpTimer(OpProfile* p, cudaStream_t s, NameFn&& name) : p_(p), s_(s) {
     if (!p_) return;
-    cudaStreamSynchronize(s_);
-    t0_ = std::chrono::steady_clock::now();
+    name_ = name();
+    begin_ = p_->record(s_);
   }
   ~OpTimer() {
-    if (!p_) return;
-    cudaStreamSynchronize(s_);
-    auto& e = p_->ops[name_];
-    e.first += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
-    e.second++;
+    if (p_) p_->finish(std::move(name_), begin_, p_->record(s_));
   }
 
  private:
   OpProfile* p_;
   cudaStream_t s_;
-  const char* name_;
-  std::chrono::steady_clock::time_point t0_;
+  std::string name_;
+  cudaEvent_t begin_{};
 };
 
 class CudaBackend final : public Backend {
@@ -104,6 +140,8 @@ class CudaBackend final : public Backend {
     else if (options.matmul == "bf16") AGPT_CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
     else fail("CUDA matmul precision '", options.matmul, "': expected fp32, tf32 or bf16");
     matmul_ = options.matmul;
+    if (options.attention == "cudnn" || options.attention == "auto") use_cudnn_attention_ = true;
+    else if (options.attention != "agpt") fail("CUDA attention '", options.attention, "': expected auto, cudnn or agpt");
     if (options.activations == "bf16") act_ = DType::kBF16;
     else if (options.activations != "fp32") fail("CUDA activations '", options.activations, "': expected fp32 or bf16");
     if (act_ == DType::kBF16 && matmul_ != "bf16") fail("bf16 activations need bf16 matrix products");
@@ -114,6 +152,8 @@ class CudaBackend final : public Backend {
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
+    profile_.reset();
+    weight_cache_.clear();  // its tensors free themselves on stream_, destroyed below
     cublasDestroy(blas_);
     cudaFree(workspace_);
     // The stream outlives tensors freed later only if they are freed before this; the model owns
@@ -123,7 +163,9 @@ class CudaBackend final : public Backend {
 
   std::string name() const override {
     return "cuda:" + std::to_string(device_) + " (" + device_name_ + ", " + matmul_ + " matmul, " +
-           dtype_name(act_) + " activations)";
+           dtype_name(act_) + " activations" +
+           (use_cudnn_attention_ && act_ == DType::kBF16 && cuda::attention_cudnn_version() > 0 ? ", cuDNN attention" : "") +
+           ")";
   }
   DType activation_dtype() const override { return act_; }
   int64_t peak_memory_bytes() const override {
@@ -249,8 +291,9 @@ class CudaBackend final : public Backend {
   // fp32/tf32 modes: SGEMM. bf16 mode: fp32 operands are rounded to bf16 scratch first (weights
   // are fp32 masters), bf16 operands are used as they are, and the product accumulates in fp32
   // into C of C's own type (bf16 activations, fp32 weight gradients).
+  // a_is_weight: `a` is a Linear weight, whose bf16 copy may come from (and go to) the weight cache.
   void gemm(cublasOperation_t opa, cublasOperation_t opb, int m, int n, int k, const Tensor& a, int lda,
-            const Tensor& b, int ldb, float beta, Tensor& c, int ldc) {
+            const Tensor& b, int ldb, float beta, Tensor& c, int ldc, bool a_is_weight = false) {
     const float one = 1;
     if (matmul_ != "bf16") {
       AGPT_CUBLAS_CHECK(cublasSgemm(blas_, opa, opb, m, n, k, &one, a.data<float>(), lda, b.data<float>(), ldb, &beta,
@@ -259,30 +302,61 @@ class CudaBackend final : public Backend {
     }
     auto as_bf16 = [&](const Tensor& t) {
       if (t.dtype() == DType::kBF16) return t;
+      AGPT_PROFILE_OP("(in matmul) fp32->bf16 operand");
       Tensor r = empty(t.shape(), DType::kBF16);
       cuda::cast(r.raw(), cuda::Elem::kBF16, t.raw(), cuda::Elem::kF32, t.numel(), stream_);
       return r;
     };
-    Tensor a16 = as_bf16(a), b16 = as_bf16(b);
+    Tensor a16 = a_is_weight ? weight_bf16(a, as_bf16) : as_bf16(a), b16 = as_bf16(b);
     const cudaDataType_t ct = c.dtype() == DType::kBF16 ? CUDA_R_16BF : CUDA_R_32F;
     AGPT_CUBLAS_CHECK(cublasGemmEx(blas_, opa, opb, m, n, k, &one, a16.raw(), CUDA_R_16BF, lda, b16.raw(), CUDA_R_16BF,
                                    ldb, &beta, c.raw(), ct, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   }
 
+  // The bf16 copy of weight w: from the cache while weights are reused (begin_weight_reuse), made
+  // (and cached) by round(w) otherwise. An entry holds a reference to its weight's storage, so the
+  // address cannot be reused by another tensor while the entry exists.
+  template <class Round>
+  Tensor weight_bf16(const Tensor& w, Round&& round) {
+    if (!reuse_weights_ || w.dtype() != DType::kF32) return round(w);
+    auto it = weight_cache_.find(w.raw());
+    if (it != weight_cache_.end() && it->second.source.same_storage(w) && it->second.copy.numel() == w.numel())
+      return it->second.copy;
+    Tensor copy = round(w);
+    weight_cache_.insert_or_assign(w.raw(), CachedWeight{w, copy});
+    return copy;
+  }
+  void begin_weight_reuse() override {
+    weight_cache_.clear();
+    reuse_weights_ = matmul_ == "bf16";
+  }
+  void end_weight_reuse() override {
+    weight_cache_.clear();
+    reuse_weights_ = false;
+  }
+  void reset_profile() override {
+    if (profile_) profile_->clear();
+  }
+
+  static std::string shape_name(int n, int i, int o) {
+    return std::to_string(n) + "x" + std::to_string(i) + "->" + std::to_string(o);
+  }
+
   // Row-major y[N,O] = x[N,I]·wᵀ is column-major yᵀ = w'ᵀ·xᵀ where w' (= w read column-major) is I×O.
   void do_matmul_forward(Tensor& y, const Tensor& x, const Tensor& w) override {
-    AGPT_PROFILE_OP("matmul_forward");
     int N = dim32(x.dim(0)), I = dim32(x.dim(1)), O = dim32(w.dim(0));
+    AGPT_PROFILE_OP("matmul_forward " + shape_name(N, I, O));
     if (N == 0 || O == 0) return;
     if (I == 0) return do_zero(y);
-    gemm(CUBLAS_OP_T, CUBLAS_OP_N, O, N, I, w, I, x, I, 0.0f, y, O);
+    gemm(CUBLAS_OP_T, CUBLAS_OP_N, O, N, I, w, I, x, I, 0.0f, y, O, /*a_is_weight=*/true);
   }
   void do_matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w) override {
-    AGPT_PROFILE_OP("matmul_backward");
     int N = dim32(x.dim(0)), I = dim32(x.dim(1)), O = dim32(w.dim(0));
+    AGPT_PROFILE_OP("matmul_backward " + shape_name(N, I, O));
     if (N == 0 || I == 0 || O == 0) return;
-    if (dx.defined()) gemm(CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, w, I, dy, O, 1.0f, dx, I);  // dxᵀ += w'·dyᵀ
+    if (dx.defined()) gemm(CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, w, I, dy, O, 1.0f, dx, I, true);  // dxᵀ += w'·dyᵀ
     if (dw.defined()) gemm(CUBLAS_OP_N, CUBLAS_OP_T, I, O, N, x, I, dy, O, 1.0f, dw, I);  // dw' += xᵀ·dy
+    weight_cache_.erase(w.raw());  // the weight's last use in this step (freed in stream order)
   }
 
   void do_rope(Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0, bool inverse) override {
@@ -303,7 +377,12 @@ class CudaBackend final : public Backend {
   void do_attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v) override {
     AGPT_PROFILE_OP("attention_forward");
     const int64_t B = q.dim(0), Tq = q.dim(1), Tk = k.dim(1), H = q.dim(2), KV = k.dim(2), hd = q.dim(3);
-    // bf16: tensor-core flash attention (hd 64/128); otherwise fp32 kernels below.
+    // bf16: cuDNN's fused attention (training shapes), else agpt's tensor-core flash attention
+    // (hd 64/128); otherwise fp32 kernels below.
+    if (q.dtype() == DType::kBF16 && Tq == Tk && use_cudnn_attention_ &&
+        cuda::attention_forward_cudnn(out.raw(), lse.data<float>(), q.raw(), k.raw(), v.raw(), B, Tq, H, KV, hd,
+                                      stream_))
+      return;
     if (q.dtype() == DType::kBF16 && cuda::attention_forward_mma(out.raw(), lse.data<float>(), q.raw(), k.raw(), v.raw(),
                                                                  B, Tq, Tk, H, KV, hd, stream_))
       return;
@@ -321,6 +400,17 @@ class CudaBackend final : public Backend {
                              const Tensor& v, const Tensor& out, const Tensor& lse) override {
     AGPT_PROFILE_OP("attention_backward");
     int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2), KV = k.dim(2), hd = q.dim(3);
+    if (dq.dtype() == DType::kBF16 && use_cudnn_attention_) {
+      // cuDNN writes the gradients; the op adds them.
+      Tensor gq = empty(dq.shape(), DType::kBF16), gk = empty(dk.shape(), DType::kBF16),
+             gv = empty(dv.shape(), DType::kBF16);
+      if (cuda::attention_backward_cudnn(gq.raw(), gk.raw(), gv.raw(), dout.raw(), q.raw(), k.raw(), v.raw(), out.raw(),
+                                         lse.data<float>(), B, T, H, KV, hd, stream_)) {
+        for (auto [g, part] : {std::pair<Tensor*, Tensor*>{&dq, &gq}, {&dk, &gk}, {&dv, &gv}})
+          cuda::add(g->raw(), g->raw(), part->raw(), elem(*g), g->numel(), stream_);
+        return;
+      }
+    }
     Tensor delta = empty({B * H * T});
     const bool wide = dq.dtype() == DType::kF32;
     // fp32 gradients accumulate in place; bf16 ones through zeroed fp32 scratch, added at the end.
@@ -430,6 +520,12 @@ class CudaBackend final : public Backend {
   static constexpr size_t kWorkspaceBytes = 64ull << 20;
   void* workspace_ = nullptr;
   std::unique_ptr<OpProfile> profile_;
+  struct CachedWeight {
+    Tensor source, copy;
+  };
+  std::unordered_map<const void*, CachedWeight> weight_cache_;
+  bool reuse_weights_ = false;
+  bool use_cudnn_attention_ = false;
 };
 
 }  // namespace
@@ -446,7 +542,9 @@ int cuda_device_count() {
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int device_index, const CudaOptions& options) {
-  return std::make_unique<CudaBackend>(device_index, options);
+  CudaOptions o = options;
+  if (const char* e = std::getenv("AGPT_CUDA_ATTENTION"); e && *e) o.attention = e;
+  return std::make_unique<CudaBackend>(device_index, o);
 }
 
 }  // namespace agpt::ops

@@ -22,6 +22,10 @@ struct CudaOptions {
   // Activations and their gradients: "fp32", or "bf16" (needs matmul "bf16"): half the memory and
   // traffic; every kernel still computes in fp32.
   std::string activations = "fp32";
+  // Attention for bf16 activations: "auto" (cuDNN's fused flash attention in its deterministic
+  // form where cuDNN is built in and takes the shape, else agpt's kernels), "cudnn" (the same),
+  // or "agpt" (agpt's own tensor-core kernels only). $AGPT_CUDA_ATTENTION overrides it.
+  std::string attention = "auto";
 };
 // Fails with a clear message when CUDA is not compiled in or the device does not exist.
 std::unique_ptr<Backend> make_cuda_backend(int device_index = 0, const CudaOptions& options = {});
