@@ -468,8 +468,6 @@ void Llama::backward() {
     // MLP block: out = mid + down(swiglu(gate(n2), up(n2)))
     be.zero(A.dact);
     be.matmul_backward(A.dact, P.down->grad, A.dres, a.act, P.down->value);
-    be.zero(A.dgate);
-    be.zero(A.dup);
     be.swiglu_backward(A.dgate, A.dup, A.dact, a.gate, a.up);
     be.zero(A.dn);
     be.matmul_backward(A.dn, P.gate->grad, A.dgate, a.n2, P.gate->value);

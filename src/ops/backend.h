@@ -131,7 +131,8 @@ class Backend {
 
   // ---- SwiGLU: out = silu(gate) * up, all [N, F] ---------------------------------------------------
   void swiglu_forward(Tensor& out, const Tensor& gate, const Tensor& up);
-  // dgate += ∂L/∂gate, dup += ∂L/∂up.
+  // WRITES (does not add) dgate = ∂L/∂gate, dup = ∂L/∂up: the MLP's only path to gate and up, so
+  // there is nothing to add to, and skipping the zeroing saves two passes over [N, F].
   void swiglu_backward(Tensor& dgate, Tensor& dup, const Tensor& dout, const Tensor& gate,
                        const Tensor& up);
 

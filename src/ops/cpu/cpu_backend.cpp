@@ -337,8 +337,8 @@ class CpuBackend final : public Backend {
       for (int64_t i = b; i < e; ++i) {
         float sig = 1.0f / (1.0f + std::exp(-g[i]));
         float silu = g[i] * sig;
-        dg[i] += d[i] * u[i] * (sig * (1.0f + g[i] * (1.0f - sig)));
-        du[i] += d[i] * silu;
+        dg[i] = d[i] * u[i] * (sig * (1.0f + g[i] * (1.0f - sig)));
+        du[i] = d[i] * silu;
       }
     });
   }

@@ -123,33 +123,48 @@ __global__ void embedding_backward_kernel(float* dtable, const int32_t* order, c
   }
 }
 
-template <typename E>
+// Rotates the pair (i, i + hd/2) of every row by the angle of the row's position.
+__device__ __forceinline__ void rope_pair(float& x1, float& x2, float c, float s, bool inverse) {
+  const float a = x1, b = x2;
+  if (!inverse) {
+    x1 = a * c - b * s;
+    x2 = b * c + a * s;
+  } else {
+    x1 = a * c + b * s;
+    x2 = b * c - a * s;
+  }
+}
+
+// x [B*T*H rows of hd]; with kVec each thread takes 8 consecutive pairs (16-byte accesses: needs
+// hd/2 % 8 == 0 and aligned pointers), else one.
+template <typename E, bool kVec>
 __global__ void rope_kernel(E* x, const float* cs, const float* sn, int64_t B, int64_t T, int64_t H, int64_t hd,
                             int64_t pos0, bool inverse) {
-  const int64_t half = hd / 2;
-  AGPT_GRID_LOOP(idx, B * T * H * half) {
-    int64_t i = idx % half;
-    int64_t bth = idx / half;  // (b*T + t)*H + h
-    int64_t t = (bth / H) % T;
-    int64_t pos = pos0 + t;
-    float c = cs[pos * half + i], s = sn[pos * half + i];
+  const int64_t half = hd / 2, per_row = kVec ? half / 8 : half;
+  AGPT_GRID_LOOP(idx, B * T * H * per_row) {
+    const int64_t i = (idx % per_row) * (kVec ? 8 : 1);
+    const int64_t bth = idx / per_row;  // (b*T + t)*H + h
+    const int64_t pos = pos0 + (bth / H) % T;
     E* v = x + bth * hd;
-    float x1 = load(v + i), x2 = load(v + i + half);
-    if (!inverse) {
-      store(v + i, x1 * c - x2 * s);
-      store(v + i + half, x2 * c + x1 * s);
+    if constexpr (kVec) {
+      float x1[8], x2[8], c[8], s[8];
+      load8(v + i, x1), load8(v + i + half, x2), load8(cs + pos * half + i, c), load8(sn + pos * half + i, s);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) rope_pair(x1[k], x2[k], c[k], s[k], inverse);
+      store8(v + i, x1), store8(v + i + half, x2);
     } else {
-      store(v + i, x1 * c + x2 * s);
-      store(v + i + half, x2 * c - x1 * s);
+      float x1 = load(v + i), x2 = load(v + i + half);
+      rope_pair(x1, x2, cs[pos * half + i], sn[pos * half + i], inverse);
+      store(v + i, x1), store(v + i + half, x2);
     }
   }
 }
 
-// dgate += dout * up * silu'(gate), dup += dout * silu(gate).
+// dgate = dout * up * silu'(gate), dup = dout * silu(gate) (written, not added).
 __device__ __forceinline__ void swiglu_grad(float g, float u, float d, float& dg, float& du) {
   float sig = 1.0f / (1.0f + expf(-g));
-  dg += d * u * (sig * (1.0f + g * (1.0f - sig)));
-  du += d * (g * sig);
+  dg = d * u * (sig * (1.0f + g * (1.0f - sig)));
+  du = d * (g * sig);
 }
 
 template <typename T>
@@ -161,7 +176,7 @@ __global__ void swiglu_backward_kernel(T* dgate, T* dup, const T* dout, const T*
     AGPT_GRID_LOOP(gi, groups) {
       const int64_t o = 8 * gi;
       float g[8], u[8], d[8], dg[8], du[8];
-      load8(gate + o, g), load8(up + o, u), load8(dout + o, d), load8(dgate + o, dg), load8(dup + o, du);
+      load8(gate + o, g), load8(up + o, u), load8(dout + o, d);
 #pragma unroll
       for (int k = 0; k < 8; ++k) swiglu_grad(g[k], u[k], d[k], dg[k], du[k]);
       store8(dgate + o, dg), store8(dup + o, du);
@@ -170,22 +185,42 @@ __global__ void swiglu_backward_kernel(T* dgate, T* dup, const T* dout, const T*
   }
   AGPT_GRID_LOOP(j, n - first) {
     const int64_t i = first + j;
-    float dg = load(dgate + i), du = load(dup + i);
+    float dg, du;
     swiglu_grad(load(gate + i), load(up + i), load(dout + i), dg, du);
     store(dgate + i, dg), store(dup + i, du);
   }
 }
 
-__global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64_t n, AdamWConstants c) {
-  AGPT_GRID_LOOP(i, n) {
-    float gi = g[i] * c.grad_scale;
-    float pi = p[i] * c.decay;
-    float mi = m[i] + c.w1 * (gi - m[i]);
-    float vi = v[i] * c.b2 + c.w2 * gi * gi;
-    float denom = sqrtf(vi) / c.bias2_sqrt + c.eps;
-    p[i] = pi + c.step_size * mi / denom;
-    m[i] = mi;
-    v[i] = vi;
+__device__ __forceinline__ void adamw_one(float& p, float g, float& m, float& v, const AdamWConstants& c) {
+  float gi = g * c.grad_scale;
+  float pi = p * c.decay;
+  float mi = m + c.w1 * (gi - m);
+  float vi = v * c.b2 + c.w2 * gi * gi;
+  float denom = sqrtf(vi) / c.bias2_sqrt + c.eps;
+  p = pi + c.step_size * mi / denom;
+  m = mi;
+  v = vi;
+}
+
+// Four elements per thread with 16-byte accesses when all four tensors are 16-byte aligned.
+__global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64_t n, bool vec, AdamWConstants c) {
+  int64_t first = 0;
+  if (vec) {
+    const int64_t groups = n / 4;
+    AGPT_GRID_LOOP(i, groups) {
+      float4 pp = reinterpret_cast<float4*>(p)[i], gg = reinterpret_cast<const float4*>(g)[i];
+      float4 mm = reinterpret_cast<float4*>(m)[i], vv = reinterpret_cast<float4*>(v)[i];
+      adamw_one(pp.x, gg.x, mm.x, vv.x, c);
+      adamw_one(pp.y, gg.y, mm.y, vv.y, c);
+      adamw_one(pp.z, gg.z, mm.z, vv.z, c);
+      adamw_one(pp.w, gg.w, mm.w, vv.w, c);
+      reinterpret_cast<float4*>(p)[i] = pp, reinterpret_cast<float4*>(m)[i] = mm, reinterpret_cast<float4*>(v)[i] = vv;
+    }
+    first = groups * 4;
+  }
+  AGPT_GRID_LOOP(j, n - first) {
+    const int64_t i = first + j;
+    adamw_one(p[i], g[i], m[i], v[i], c);
   }
 }
 
@@ -213,11 +248,16 @@ void embedding_backward(float* dtable, const int32_t* order, const int32_t* star
 
 void rope(void* x, Elem e, const float* cos, const float* sin, int64_t B, int64_t T, int64_t H, int64_t hd,
           int64_t pos0, bool inverse, cudaStream_t s) {
-  int64_t n = B * T * H * (hd / 2);
-  if (n == 0) return;
+  const int64_t half = hd / 2;
+  if (B * T * H * half == 0) return;
+  const bool vec = half % 8 == 0 && aligned16({x, cos, sin});
   dispatch(e, [&]<typename E>() {
-    rope_kernel<E><<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<E*>(x), cos, sin, B, T, H, hd, pos0,
-                                                                inverse);
+    if (vec)
+      rope_kernel<E, true><<<blocks_for(B * T * H * (half / 8), kThreads), kThreads, 0, s>>>(
+          static_cast<E*>(x), cos, sin, B, T, H, hd, pos0, inverse);
+    else
+      rope_kernel<E, false><<<blocks_for(B * T * H * half, kThreads), kThreads, 0, s>>>(
+          static_cast<E*>(x), cos, sin, B, T, H, hd, pos0, inverse);
   });
   AGPT_CUDA_LAUNCHED("rope");
 }
@@ -288,7 +328,8 @@ void add_from_f32(void* out, Elem out_e, const float* in, int64_t n, cudaStream_
 
 void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConstants& c, cudaStream_t s) {
   if (n == 0) return;
-  adamw_kernel<<<blocks_for(n, kThreads), kThreads, 0, s>>>(p, g, m, v, n, c);
+  const bool vec = aligned16({p, g, m, v});
+  adamw_kernel<<<blocks_for(vec ? (n + 3) / 4 : n, kThreads), kThreads, 0, s>>>(p, g, m, v, n, vec, c);
   AGPT_CUDA_LAUNCHED("adamw");
 }
 
