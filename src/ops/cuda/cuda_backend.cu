@@ -474,11 +474,23 @@ class CudaBackend final : public Backend {
 
   double do_sum_squares(std::span<const Tensor> tensors) override {
     AGPT_PROFILE_OP("sum_squares");
-    Tensor acc = zeros({2}, DType::kF32);  // room for one double (tensors have no f64 type)
-    Tensor partial = empty({2 * static_cast<int64_t>(sum_squares_blocks())}, DType::kF32);
-    double* r = static_cast<double*>(acc.raw());
+    // All tensors cut into chunks of 64Ki floats: one launch over every chunk, one for the total.
+    constexpr int64_t kChunk = int64_t{1} << 16;
+    std::vector<cuda::SumChunk> chunks;
     for (const Tensor& t : tensors)
-      cuda::sum_squares(r, static_cast<double*>(partial.raw()), t.data<float>(), t.numel(), stream_);
+      for (int64_t off = 0; off < t.numel(); off += kChunk)
+        chunks.push_back({t.data<float>() + off, std::min(kChunk, t.numel() - off)});
+    const auto count = static_cast<int64_t>(chunks.size());
+    // Device buffers as fp32 tensors of the right byte size (tensors have no f64 or struct type).
+    Tensor acc = zeros({2}, DType::kF32), partial = empty({2 * std::max<int64_t>(count, 1)}, DType::kF32);
+    Tensor table = empty({4 * std::max<int64_t>(count, 1)}, DType::kF32);
+    static_assert(sizeof(cuda::SumChunk) == 4 * sizeof(float));
+    if (count > 0)
+      AGPT_CUDA_CHECK(cudaMemcpyAsync(table.raw(), chunks.data(), chunks.size() * sizeof(cuda::SumChunk),
+                                      cudaMemcpyHostToDevice, stream_));
+    double* r = static_cast<double*>(acc.raw());
+    cuda::sum_squares_chunks(r, static_cast<double*>(partial.raw()), static_cast<const cuda::SumChunk*>(table.raw()),
+                             count, stream_);
     double host = 0;
     AGPT_CUDA_CHECK(cudaMemcpyAsync(&host, r, sizeof host, cudaMemcpyDeviceToHost, stream_));
     AGPT_CUDA_CHECK(cudaStreamSynchronize(stream_));

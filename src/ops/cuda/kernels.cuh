@@ -47,6 +47,14 @@ void rmsnorm_backward(void* dx, float* dw, float* partial, const void* dout, con
 // Adds Σ x² (in double) to *result (a device double). partial: sum_squares_blocks() doubles.
 int sum_squares_blocks();
 void sum_squares(double* result, double* partial, const float* x, int64_t n, cudaStream_t s);
+// Many tensors in two launches: the caller cuts them into chunks (chunks: a device array of
+// `count` {pointer, length}), each block sums one chunk into partial[chunk] (count doubles), and one
+// block adds the partials in chunk order to *result. Deterministic for a given chunking.
+struct SumChunk {
+  const float* x;
+  int64_t n;
+};
+void sum_squares_chunks(double* result, double* partial, const SumChunk* chunks, int64_t count, cudaStream_t s);
 // Logit columns are vocabulary entries [vocab_begin, vocab_begin + V); a target outside them has no
 // one-hot term here (loss 0 in forward; softmax only in backward). Targets < 0 are ignored rows.
 void cross_entropy_forward(float* losses, float* lse, const void* logits, Elem e, const int32_t* targets, int64_t N,

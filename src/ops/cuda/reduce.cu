@@ -419,6 +419,37 @@ __global__ void sum_squares_final_kernel(double* result, const double* partial, 
   if (threadIdx.x == 0) *result += acc;
 }
 
+// One block per chunk; float4 loads when the chunk starts 16-byte aligned.
+__global__ void __launch_bounds__(kSumThreads) sum_squares_chunk_kernel(double* partial, const SumChunk* chunks) {
+  __shared__ double shared[32];
+  const SumChunk c = chunks[blockIdx.x];
+  double acc = 0;
+  int64_t first = 0;
+  if ((reinterpret_cast<uintptr_t>(c.x) & 15u) == 0) {
+    const float4* x4 = reinterpret_cast<const float4*>(c.x);
+    const int64_t n4 = c.n / 4;
+    for (int64_t i = threadIdx.x; i < n4; i += blockDim.x) {
+      const float4 v = __ldcs(x4 + i);
+      acc += static_cast<double>(v.x) * v.x;
+      acc += static_cast<double>(v.y) * v.y;
+      acc += static_cast<double>(v.z) * v.z;
+      acc += static_cast<double>(v.w) * v.w;
+    }
+    first = n4 * 4;
+  }
+  for (int64_t i = first + threadIdx.x; i < c.n; i += blockDim.x) acc += static_cast<double>(c.x[i]) * c.x[i];
+  acc = block_sum(acc, shared);
+  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+
+__global__ void sum_squares_chunks_final_kernel(double* result, const double* partial, int64_t count) {
+  __shared__ double shared[32];
+  double acc = 0;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) acc += partial[i];
+  acc = block_sum(acc, shared);
+  if (threadIdx.x == 0) *result += acc;
+}
+
 // ---- cross-entropy -----------------------------------------------------------------------------------
 
 // (m, s) pairs: s = Σ exp(x - m) over the values seen, m their maximum (-inf and s = 0 for none).
@@ -655,6 +686,15 @@ void sum_squares(double* result, double* partial, const float* x, int64_t n, cud
     sum_squares_final_kernel<<<1, 256, 0, s>>>(result, partial, blocks);
     AGPT_CUDA_LAUNCHED("sum_squares final");
   }
+}
+
+void sum_squares_chunks(double* result, double* partial, const SumChunk* chunks, int64_t count, cudaStream_t s) {
+  if (count == 0) return;
+  if (count > INT32_MAX) ::agpt::fail("sum_squares: ", count, " chunks is above the grid limit");
+  sum_squares_chunk_kernel<<<static_cast<unsigned>(count), kSumThreads, 0, s>>>(partial, chunks);
+  AGPT_CUDA_LAUNCHED("sum_squares chunks");
+  sum_squares_chunks_final_kernel<<<1, 1024, 0, s>>>(result, partial, count);
+  AGPT_CUDA_LAUNCHED("sum_squares chunks final");
 }
 
 void cross_entropy_forward(float* losses, float* lse, const void* logits, Elem e, const int32_t* targets, int64_t N,
