@@ -48,6 +48,7 @@ void AdamW::step(std::vector<Parameter>& params, double lr, float grad_scale) {
   if (params.size() != m_.size()) fail("AdamW: built for ", m_.size(), " parameters, stepped with ", params.size());
   ++steps_;
   ops::AdamWStep s = adamw_step_settings(config_, lr, steps_, grad_scale);
+  s.weight_copy = true;  // whole parameters, written only here between steps
   for (size_t i = 0; i < params.size(); ++i) {
     if (!params[i].grad.defined()) fail("AdamW: parameter ", params[i].name, " has no gradient");
     s.weight_decay = params[i].decay ? config_.weight_decay : 0.0;

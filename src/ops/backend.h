@@ -34,6 +34,10 @@ struct AdamWStep {
   double weight_decay = 0.0;  // decoupled: param *= 1 - lr*weight_decay
   int64_t step = 1;           // 1 for the first update (bias corrections)
   float grad_scale = 1.0f;    // multiplies the gradient first (global-norm clipping)
+  // param is a whole weight that nothing but this backend's own ops writes before its next matrix
+  // product: a backend may keep the low-precision copy of the updated value for that product (see
+  // begin_weight_reuse). Not for shards of flat buffers that a collective overwrites afterwards.
+  bool weight_copy = false;
 };
 
 class Backend {
@@ -67,8 +71,10 @@ class Backend {
   // begin_weight_reuse() and end_weight_reuse() the caller promises not to change any weight, so
   // a backend that rounds fp32 weights for its matrix products (CUDA, bf16) may keep the copy made
   // in the forward for the backward instead of rounding again; a weight's copy is dropped after
-  // its matmul_backward (its last use in a training step). begin also drops all copies. No-ops on
-  // backends that compute in the weights' own type.
+  // its matmul_backward (its last use in a training step). begin drops all copies except those
+  // adamw() wrote with AdamWStep::weight_copy since; any write to a weight through this backend
+  // (copy, upload, zero, cast) drops its copy. No-ops on backends that compute in the weights' own
+  // type.
   virtual void begin_weight_reuse() {}
   virtual void end_weight_reuse() {}
   // Profiling backends (AGPT_CUDA_PROFILE=1) forget what they measured so far, e.g. after warm-up.

@@ -76,6 +76,26 @@ TEST_F(CudaBf16Ops, WeightReuseMatchesFreshRounding) {
   gpu_->matmul_forward(plain, x.g, w2.g);
   EXPECT_EQ(gpu_->to_host_f32(reused), gpu_->to_host_f32(plain)) << "a stale bf16 copy was used";
 
+  // AdamW writing the bf16 copy (AdamWStep::weight_copy): the next window's product uses it and
+  // equals a product with freshly rounded weights; a later write to the weight drops it.
+  Tensor g = random({O, I}, false).g, m1 = gpu_->zeros({O, I}), m2 = gpu_->zeros({O, I});
+  AdamWStep step;
+  step.weight_copy = true;
+  gpu_->adamw(w.g, g, m1, m2, step);
+  gpu_->begin_weight_reuse();
+  gpu_->matmul_forward(reused, x.g, w.g);
+  gpu_->end_weight_reuse();
+  gpu_->matmul_forward(plain, x.g, w.g);
+  EXPECT_EQ(gpu_->to_host_f32(reused), gpu_->to_host_f32(plain)) << "AdamW's bf16 copy differs from rounding";
+  step.step = 2;
+  gpu_->adamw(w.g, g, m1, m2, step);
+  gpu_->copy(w.g, w2.g);  // overwrites the weight after the update: its copy must go
+  gpu_->begin_weight_reuse();
+  gpu_->matmul_forward(reused, x.g, w.g);
+  gpu_->end_weight_reuse();
+  gpu_->matmul_forward(plain, x.g, w2.g);
+  EXPECT_EQ(gpu_->to_host_f32(reused), gpu_->to_host_f32(plain)) << "a stale copy survived a write";
+
   // Odd lengths and offsets through cast: identical to rounding on the host.
   std::vector<float> v = gpu_testing::random_floats(1003, rng_);
   Tensor src = gpu_->from_host({1003}, v), dst = gpu_->empty({1003}, DType::kBF16);

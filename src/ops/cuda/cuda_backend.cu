@@ -194,17 +194,23 @@ class CudaBackend final : public Backend {
     }
     return std::make_shared<CudaStorage>(p, rounded, stream_);
   }
-  void do_zero(Tensor& t) override { AGPT_CUDA_CHECK(cudaMemsetAsync(t.raw(), 0, t.bytes(), stream_)); }
+  void do_zero(Tensor& t) override {
+    invalidate_weight_copies(t);
+    AGPT_CUDA_CHECK(cudaMemsetAsync(t.raw(), 0, t.bytes(), stream_));
+  }
   void do_copy(Tensor& dst, const Tensor& src) override {
     AGPT_PROFILE_OP("copy");
+    invalidate_weight_copies(dst);
     AGPT_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.bytes(), cudaMemcpyDeviceToDevice, stream_));
   }
   void do_cast(Tensor& dst, const Tensor& src) override {
     AGPT_PROFILE_OP("cast");
+    invalidate_weight_copies(dst);
     cuda::cast(dst.raw(), elem(dst), src.raw(), elem(src), dst.numel(), stream_);
   }
   void do_upload(Tensor& dst, const void* host) override {
     AGPT_PROFILE_OP("upload");
+    invalidate_weight_copies(dst);
     AGPT_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), host, dst.bytes(), cudaMemcpyHostToDevice, stream_));
     // The caller may free or reuse host memory right after upload() returns.
     AGPT_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -323,11 +329,21 @@ class CudaBackend final : public Backend {
     if (it != weight_cache_.end() && it->second.source.same_storage(w) && it->second.copy.numel() == w.numel())
       return it->second.copy;
     Tensor copy = round(w);
-    weight_cache_.insert_or_assign(w.raw(), CachedWeight{w, copy});
+    weight_cache_.insert_or_assign(w.raw(), CachedWeight{w, copy, false});
     return copy;
   }
+  // Drops the copies of weights whose bytes overlap t's (t is about to be written).
+  void invalidate_weight_copies(const Tensor& t) {
+    if (weight_cache_.empty()) return;
+    const auto* lo = static_cast<const char*>(t.raw());
+    const char* hi = lo + t.bytes();
+    std::erase_if(weight_cache_, [&](const auto& e) {
+      const auto* wlo = static_cast<const char*>(e.second.source.raw());
+      return wlo < hi && lo < wlo + e.second.source.bytes();
+    });
+  }
   void begin_weight_reuse() override {
-    weight_cache_.clear();
+    std::erase_if(weight_cache_, [](const auto& e) { return !e.second.from_optimizer; });
     reuse_weights_ = matmul_ == "bf16";
   }
   void end_weight_reuse() override {
@@ -510,7 +526,12 @@ class CudaBackend final : public Backend {
     c.bias2_sqrt = static_cast<float>(std::sqrt(bias2));
     c.eps = static_cast<float>(s.eps);
     c.grad_scale = s.grad_scale;
-    cuda::adamw(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(), param.numel(), c, stream_);
+    invalidate_weight_copies(param);
+    Tensor copy;
+    if (s.weight_copy && matmul_ == "bf16") copy = empty(param.shape(), DType::kBF16);
+    cuda::adamw(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(),
+                copy.defined() ? copy.raw() : nullptr, param.numel(), c, stream_);
+    if (copy.defined()) weight_cache_.insert_or_assign(param.raw(), CachedWeight{param, copy, true});
   }
 
  private:
@@ -534,6 +555,7 @@ class CudaBackend final : public Backend {
   std::unique_ptr<OpProfile> profile_;
   struct CachedWeight {
     Tensor source, copy;
+    bool from_optimizer;  // written by adamw() with AdamWStep::weight_copy: survives begin_weight_reuse()
   };
   std::unordered_map<const void*, CachedWeight> weight_cache_;
   bool reuse_weights_ = false;

@@ -203,7 +203,8 @@ __device__ __forceinline__ void adamw_one(float& p, float g, float& m, float& v,
 }
 
 // Four elements per thread with 16-byte accesses when all four tensors are 16-byte aligned.
-__global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64_t n, bool vec, AdamWConstants c) {
+__global__ void adamw_kernel(float* p, const float* g, float* m, float* v, __nv_bfloat16* copy, int64_t n, bool vec,
+                             AdamWConstants c) {
   int64_t first = 0;
   if (vec) {
     const int64_t groups = n / 4;
@@ -215,12 +216,19 @@ __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64
       adamw_one(pp.z, gg.z, mm.z, vv.z, c);
       adamw_one(pp.w, gg.w, mm.w, vv.w, c);
       reinterpret_cast<float4*>(p)[i] = pp, reinterpret_cast<float4*>(m)[i] = mm, reinterpret_cast<float4*>(v)[i] = vv;
+      if (copy) {
+        __nv_bfloat162 lo = __floats2bfloat162_rn(pp.x, pp.y), hi = __floats2bfloat162_rn(pp.z, pp.w);
+        uint2 u;
+        u.x = *reinterpret_cast<uint32_t*>(&lo), u.y = *reinterpret_cast<uint32_t*>(&hi);
+        reinterpret_cast<uint2*>(copy)[i] = u;
+      }
     }
     first = groups * 4;
   }
   AGPT_GRID_LOOP(j, n - first) {
     const int64_t i = first + j;
     adamw_one(p[i], g[i], m[i], v[i], c);
+    if (copy) copy[i] = __float2bfloat16_rn(p[i]);
   }
 }
 
@@ -326,10 +334,12 @@ void add_from_f32(void* out, Elem out_e, const float* in, int64_t n, cudaStream_
   AGPT_CUDA_LAUNCHED("add_from_f32");
 }
 
-void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConstants& c, cudaStream_t s) {
+void adamw(float* p, const float* g, float* m, float* v, void* copy, int64_t n, const AdamWConstants& c,
+           cudaStream_t s) {
   if (n == 0) return;
-  const bool vec = aligned16({p, g, m, v});
-  adamw_kernel<<<blocks_for(vec ? (n + 3) / 4 : n, kThreads), kThreads, 0, s>>>(p, g, m, v, n, vec, c);
+  const bool vec = aligned16({p, g, m, v}) && reinterpret_cast<uintptr_t>(copy) % 8 == 0;
+  adamw_kernel<<<blocks_for(vec ? (n + 3) / 4 : n, kThreads), kThreads, 0, s>>>(
+      p, g, m, v, static_cast<__nv_bfloat16*>(copy), n, vec, c);
   AGPT_CUDA_LAUNCHED("adamw");
 }
 

@@ -35,7 +35,9 @@ void add_from_f32(void* out, Elem out_e, const float* in, int64_t n, cudaStream_
 struct AdamWConstants {
   float decay, w1, b2, w2, step_size, bias2_sqrt, eps, grad_scale;
 };
-void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConstants& c, cudaStream_t s);
+// copy (bf16, may be null): also receives the updated p rounded to bf16, as cast() would round it.
+void adamw(float* p, const float* g, float* m, float* v, void* copy, int64_t n, const AdamWConstants& c,
+           cudaStream_t s);
 
 // reduce.cu
 void rmsnorm_forward(void* out, float* rstd, const void* x, const float* w, Elem e, int64_t N, int64_t D, float eps,
