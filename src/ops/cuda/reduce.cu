@@ -39,31 +39,7 @@ constexpr int kSumThreads = 256;
 constexpr int kSumBlocks = 512;  // at most; fewer for short tensors
 constexpr int kSumUnroll = 4;
 
-// ---- 8-wide access ------------------------------------------------------------------------------
-__device__ __forceinline__ void ld8(const float* p, float (&f)[8]) {
-  const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
-  f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
-}
-__device__ __forceinline__ void ld8(const __nv_bfloat16* p, float (&f)[8]) {
-  const uint4 u = *reinterpret_cast<const uint4*>(p);
-  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    const float2 t = __bfloat1622float2(h[k]);
-    f[2 * k] = t.x, f[2 * k + 1] = t.y;
-  }
-}
-__device__ __forceinline__ void st8(float* p, const float (&f)[8]) {
-  reinterpret_cast<float4*>(p)[0] = make_float4(f[0], f[1], f[2], f[3]);
-  reinterpret_cast<float4*>(p)[1] = make_float4(f[4], f[5], f[6], f[7]);
-}
-__device__ __forceinline__ void st8(__nv_bfloat16* p, const float (&f)[8]) {
-  uint4 u;
-  __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&u);
-#pragma unroll
-  for (int k = 0; k < 4; ++k) h[k] = __floats2bfloat162_rn(f[2 * k], f[2 * k + 1]);
-  *reinterpret_cast<uint4*>(p) = u;
-}
+// ---- 8-wide access (load8/store8: elem.cuh) ----------------------------------------------------
 // Streaming loads for data used once (cross-entropy's logits, 100s of MB; gradients in
 // sum_squares), kept packed until used so that several can be in flight in few registers.
 template <typename T>
@@ -196,7 +172,7 @@ __global__ void __launch_bounds__(kNormBlock) rmsnorm_forward_vec_kernel(T* out,
 #pragma unroll
   for (int k = 0; k < kVec; ++k) {
     const int64_t g = t + static_cast<int64_t>(k) * tpr;
-    if (live && g < G) ld8(xr + 8 * g, v[k]);
+    if (live && g < G) load8(xr + 8 * g, v[k]);
   }
 #pragma unroll
   for (int k = 0; k < kVec; ++k) {
@@ -215,10 +191,10 @@ __global__ void __launch_bounds__(kNormBlock) rmsnorm_forward_vec_kernel(T* out,
     const int64_t g = t + static_cast<int64_t>(k) * tpr;
     if (g < G) {
       float wv[8], o[8];
-      ld8(w + 8 * g, wv);
+      load8(w + 8 * g, wv);
 #pragma unroll
       for (int e = 0; e < 8; ++e) o[e] = wv[e] * (v[k][e] * r);
-      st8(orow + 8 * g, o);
+      store8(orow + 8 * g, o);
     }
   }
 }
@@ -281,7 +257,7 @@ __global__ void __launch_bounds__(kNormBlock, kVec == 1 ? 4 : 2) rmsnorm_backwar
         const int64_t gi = t + static_cast<int64_t>(k) * tpr;
         if (live && gi < G) {
           float wv[8];
-          ld8(w + 8 * gi, wv);
+          load8(w + 8 * gi, wv);
 #pragma unroll
           for (int e = 0; e < 8; ++e) s += (wv[e] * g[k][e]) * xv[k][e];
         }
@@ -293,10 +269,10 @@ __global__ void __launch_bounds__(kNormBlock, kVec == 1 ? 4 : 2) rmsnorm_backwar
         const int64_t gi = t + static_cast<int64_t>(k) * tpr;
         if (live && gi < G) {
           float wv[8];
-          ld8(w + 8 * gi, wv);
+          load8(w + 8 * gi, wv);
 #pragma unroll
           for (int e = 0; e < 8; ++e) d[k][e] = d[k][e] + (r * (wv[e] * g[k][e]) - c * xv[k][e]);
-          st8(dx + off + 8 * gi, d[k]);
+          store8(dx + off + 8 * gi, d[k]);
         }
       }
     }
@@ -316,7 +292,7 @@ __global__ void __launch_bounds__(kNormBlock, kVec == 1 ? 4 : 2) rmsnorm_backwar
 #pragma unroll
     for (int k = 0; k < kVec; ++k) {
       const int64_t gi = t + static_cast<int64_t>(k) * tpr;
-      if (gi < G) st8(prow + 8 * gi, acc[k]);
+      if (gi < G) store8(prow + 8 * gi, acc[k]);
     }
     return;
   }
@@ -573,7 +549,7 @@ __global__ void __launch_bounds__(kCeThreads, 3) cross_entropy_backward_vec_kern
   const int32_t y = targets[n];
   if (y < 0) {
     float z[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int64_t g = threadIdx.x; g < G; g += kCeThreads) st8(drow + 8 * g, z);
+    for (int64_t g = threadIdx.x; g < G; g += kCeThreads) store8(drow + 8 * g, z);
     return;
   }
   const float l = lse[n];
@@ -595,7 +571,7 @@ __global__ void __launch_bounds__(kCeThreads, 3) cross_entropy_backward_vec_kern
           if (8 * g + e == col) d = __fsub_rn(d, scale);
           f[e] = d;
         }
-        st8(drow + 8 * g, f);
+        store8(drow + 8 * g, f);
       }
     }
   }
