@@ -30,6 +30,11 @@ struct DedupOptions {
   // temporary files in tmp_dir ("": $TMPDIR) and are merged. 0: no limit.
   uint64_t memory_bytes = 0;
   std::string tmp_dir;
+  // Under MPI (dedup_dist.h): the most band-key bytes one rank sends in one round of the exchange
+  // (all destinations together); the keys travel in as many rounds as the largest rank needs. 0: with
+  // memory_bytes, memory_bytes / ranks (so one round brings a rank at most about memory_bytes); without,
+  // one round.
+  uint64_t exchange_bytes = 0;
   int threads = 0;  // 0: all cores
   corpus::OnError on_error = corpus::OnError::kSkip;
   size_t batch_documents = 2048;

@@ -39,18 +39,23 @@ void BandKeyTable::add(const BandRecord& r) {
   if (budget_records_ > 0 && buffer_.size() >= budget_records_) spill();
 }
 
-void BandKeyTable::spill() {
-  std::sort(buffer_.begin(), buffer_.end(), band_record_less);
-  std::string path = (std::filesystem::path(dir_) / "agpt-dedup-run-XXXXXX").string();
+std::FILE* open_unlinked_temp(const std::string& dir, const char* what) {
+  const std::string d = dir.empty() ? std::filesystem::temp_directory_path().string() : dir;
+  std::string path = (std::filesystem::path(d) / "agpt-dedup-run-XXXXXX").string();
   const int fd = ::mkstemp(path.data());
-  if (fd < 0)
-    fail("dedup: cannot create a temporary file in ", dir_, " for the band-key table: ", std::strerror(errno));
+  if (fd < 0) fail("dedup: cannot create a temporary file in ", d, " for the ", what, ": ", std::strerror(errno));
   ::unlink(path.c_str());  // gone when closed, or when the process ends however it ends
   std::FILE* f = ::fdopen(fd, "w+b");
   if (f == nullptr) {
     ::close(fd);
-    fail("dedup: cannot open a temporary file in ", dir_, ": ", std::strerror(errno));
+    fail("dedup: cannot open a temporary file in ", d, ": ", std::strerror(errno));
   }
+  return f;
+}
+
+void BandKeyTable::spill() {
+  std::sort(buffer_.begin(), buffer_.end(), band_record_less);
+  std::FILE* f = open_unlinked_temp(dir_, "band-key table");
   runs_.push_back(f);
   run_sizes_.push_back(buffer_.size());
   if (std::fwrite(buffer_.data(), sizeof(BandRecord), buffer_.size(), f) != buffer_.size() || std::fflush(f) != 0)

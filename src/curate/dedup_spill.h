@@ -18,6 +18,10 @@ struct BandRecord {
 };
 bool band_record_less(const BandRecord& a, const BandRecord& b);
 
+// A temporary file in dir ("": $TMPDIR), opened for reading and writing and already unlinked, so it
+// goes away when closed or when the process ends, however it ends. what: for the error message.
+std::FILE* open_unlinked_temp(const std::string& dir, const char* what);
+
 class BandKeyTable {
  public:
   // budget_bytes: memory for records before a run is written (0: no limit, never spills). dir: where

@@ -13,6 +13,7 @@
 
 #include "base/error.h"
 #include "curate/dedup.h"
+#include "curate/dedup_dist.h"
 #include "curate/hash.h"
 #include "curate/minhash.h"
 
@@ -393,4 +394,38 @@ TEST(CurateDedup, RunOverFilesKeepsFirstAndCountsSkips) {
   EXPECT_NE(r.to_json().find("\"near duplicate\": 1"), std::string::npos);
   EXPECT_NE(r.table().find("total"), std::string::npos);
   fs::remove_all(dir);
+}
+
+// The ranks' shards under MPI: contiguous runs of files covering all of them in order, about equal bytes
+// each, a file going to the rank that holds its middle byte; some ranks may get none.
+TEST(CurateDedup, ShardInputFilesContiguousAndBalanced) {
+  using V = std::vector<size_t>;
+  EXPECT_EQ(shard_input_files({10, 10, 10, 10}, 1), (V{0, 4}));
+  EXPECT_EQ(shard_input_files({10, 10, 10, 10}, 2), (V{0, 2, 4}));
+  EXPECT_EQ(shard_input_files({10, 10, 10, 10}, 4), (V{0, 1, 2, 3, 4}));
+  EXPECT_EQ(shard_input_files({10, 10, 10}, 2), (V{0, 1, 3}));  // the middle file's middle byte: rank 1
+  EXPECT_EQ(shard_input_files({100, 1, 1, 1}, 2), (V{0, 1, 4}));
+  EXPECT_EQ(shard_input_files({0, 0, 0}, 2), (V{0, 1, 3}));      // no bytes: by count
+  EXPECT_EQ(shard_input_files({5}, 3), (V{0, 0, 1, 1}));         // more ranks than files: rank 1 has it
+  EXPECT_EQ(shard_input_files({}, 2), (V{0, 0, 0}));
+  EXPECT_THROW(shard_input_files({1}, 0), agpt::Error);
+  std::mt19937_64 rng(7);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<uint64_t> sizes(rng() % 20);
+    uint64_t total = 0, largest = 0;
+    for (auto& b : sizes) b = rng() % 3 == 0 ? 0 : rng() % 1000000, total += b, largest = std::max(largest, b);
+    const int ranks = 1 + static_cast<int>(rng() % 6);
+    const auto first = shard_input_files(sizes, ranks);
+    ASSERT_EQ(first.size(), static_cast<size_t>(ranks) + 1);
+    EXPECT_EQ(first.front(), 0u);
+    EXPECT_EQ(first.back(), sizes.size());
+    for (int r = 0; r < ranks; ++r) {
+      ASSERT_LE(first[r], first[r + 1]);
+      uint64_t bytes = 0;
+      for (size_t i = first[r]; i < first[r + 1]; ++i) bytes += sizes[i];
+      if (total > 0) {
+        EXPECT_LE(bytes, total / static_cast<uint64_t>(ranks) + largest + 1);  // balanced
+      }
+    }
+  }
 }
