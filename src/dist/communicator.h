@@ -32,7 +32,8 @@ class Communicator {
   // ---- tensors (the backend's memory) -----------------------------------------------------------
   // t = Σ over ranks of t.
   virtual void all_reduce_sum(ops::Tensor& t) = 0;
-  // out [n] = Σ over ranks of in[rank*n, (rank+1)*n); in [size*n].
+  // out [n] = Σ over ranks of in[rank*n, (rank+1)*n); in [size*n]. out may be exactly that slice
+  // of in (in place).
   virtual void reduce_scatter_sum(const ops::Tensor& in, ops::Tensor& out) = 0;
   // out [size*n]: rank r's in [n] lands at out[r*n, (r+1)*n). in may be exactly that slice of out.
   virtual void all_gather(const ops::Tensor& in, ops::Tensor& out) = 0;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <exception>
 #include <utility>
+#include <vector>
 
 #include "base/error.h"
 #include "dist/host_name.h"
@@ -91,9 +92,13 @@ void MpiCommunicator::reduce_scatter_sum(const ops::Tensor& in, ops::Tensor& out
   require_host_f32(out, "reduce_scatter");
   if (in.numel() != out.numel() * size_)
     fail("reduce_scatter: input ", in.describe(), " is not ", size_, " x output ", out.describe());
-  check(MPI_Reduce_scatter_block(in.raw(), out.raw(), count_of(out.numel(), "reduce_scatter"), MPI_FLOAT, MPI_SUM,
-                                 comm()),
+  // In place (out is this rank's slice of in): MPI's buffers may not overlap, so through a copy.
+  const bool overlap = out.raw() >= in.raw() && static_cast<const char*>(out.raw()) < static_cast<const char*>(in.raw()) + in.bytes();
+  std::vector<float> tmp(overlap ? static_cast<size_t>(out.numel()) : 0);
+  float* dst = overlap ? tmp.data() : static_cast<float*>(out.raw());
+  check(MPI_Reduce_scatter_block(in.raw(), dst, count_of(out.numel(), "reduce_scatter"), MPI_FLOAT, MPI_SUM, comm()),
         "Reduce_scatter_block");
+  if (overlap) std::copy(tmp.begin(), tmp.end(), static_cast<float*>(out.raw()));
 }
 
 void MpiCommunicator::all_gather(const ops::Tensor& in, ops::Tensor& out) {

@@ -56,7 +56,6 @@ DistributedOptimizer::DistributedOptimizer(dist::Communicator& comm, ops::Backen
   layout_ = FlatLayout::plan(params, comm.size(), bucket_elems);
   values_ = backend.zeros({layout_.total});
   grads_ = backend.zeros({layout_.total});
-  grad_shard_ = backend.zeros({layout_.shard});
   m_ = backend.zeros({layout_.shard});
   v_ = backend.zeros({layout_.shard});
   for (size_t i = 0; i < params.size(); ++i) {
@@ -79,7 +78,7 @@ void DistributedOptimizer::grads_ready(size_t first, size_t count) {
   const size_t n = layout_.buckets.size();
   while (buckets_started_ < n && layout_.buckets[n - 1 - buckets_started_].first_param >= ready_from_) {
     const FlatLayout::Bucket& b = layout_.buckets[n - 1 - buckets_started_];
-    ops::Tensor out = grad_shard_.view(b.local, {b.shard});
+    ops::Tensor out = own_grads(b);  // in place: this rank's slice of the bucket
     comm_->reduce_scatter_sum_async(grads_.view(b.start, {b.size}), out);
     ++buckets_started_;
   }
@@ -98,19 +97,25 @@ void DistributedOptimizer::for_each_owned(F&& f) const {
   }
 }
 
+ops::Tensor DistributedOptimizer::own_grads(const FlatLayout::Bucket& b) const {
+  return grads_.view(b.start + comm_->rank() * b.shard, {b.shard});
+}
+
 double DistributedOptimizer::reduce_gradients(float scale) {
   ready_from_ = 0;
   grads_ready(0, 0);  // the buckets the hook did not start (all of them without overlap)
   comm_->wait_async();
   ready_from_ = params_->size();
   buckets_started_ = 0;
-  if (scale != 1.0f) backend_->scale(grad_shard_, scale);
   std::vector<ops::Tensor> counted;
-  if (norm_counted_.empty()) {
-    counted.push_back(grad_shard_);
-  } else {
-    for_each_owned([&](size_t i, int64_t lo, int64_t hi, int64_t local) {
-      if (norm_counted_[i]) counted.push_back(grad_shard_.view(local, {hi - lo}));
+  for (const FlatLayout::Bucket& b : layout_.buckets) {
+    ops::Tensor own = own_grads(b);
+    if (scale != 1.0f) backend_->scale(own, scale);
+    if (norm_counted_.empty()) counted.push_back(own);
+  }
+  if (!norm_counted_.empty()) {
+    for_each_owned([&](size_t i, int64_t lo, int64_t hi, int64_t) {
+      if (norm_counted_[i]) counted.push_back(grads_.view(lo, {hi - lo}));
     });
   }
   double sq[1] = {backend_->sum_squares(counted)};
@@ -146,7 +151,7 @@ void DistributedOptimizer::step(double lr, float grad_scale) {
     for (; i >= layout_.buckets[bucket].end_param; ++bucket) gather(bucket);
     s.weight_decay = (*params_)[i].decay ? config_.weight_decay : 0.0;
     ops::Tensor value = values_.view(lo, {hi - lo});
-    ops::Tensor grad = grad_shard_.view(local, {hi - lo});
+    ops::Tensor grad = grads_.view(lo, {hi - lo});
     ops::Tensor m = m_.view(local, {hi - lo}), v = v_.view(local, {hi - lo});
     backend_->adamw(value, grad, m, v, s);
   });

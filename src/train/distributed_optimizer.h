@@ -96,8 +96,9 @@ class DistributedOptimizer {
   std::vector<model::Parameter>* params_;
   model::AdamWConfig config_;
   FlatLayout layout_;
-  ops::Tensor values_, grads_;     // [total]: every parameter's value and grad are views into these
-  ops::Tensor grad_shard_;         // [shard]: this rank's reduced gradient
+  // [total]: every parameter's value and grad are views into these. Each bucket's gradient is
+  // reduce-scattered in place: this rank's slice of it (own_grads) holds the summed gradient.
+  ops::Tensor values_, grads_;
   ops::Tensor m_, v_;              // [shard]: this rank's AdamW moments
   int64_t steps_ = 0;
   size_t ready_from_ = 0;      // parameters [ready_from_, end) have their whole gradient
@@ -110,6 +111,7 @@ class DistributedOptimizer {
   // flat range [flat_lo, flat_hi) of the flat buffers, starting at `local` in the shard buffers.
   template <typename F>
   void for_each_owned(F&& f) const;
+  ops::Tensor own_grads(const FlatLayout::Bucket& b) const;
 };
 
 }  // namespace agpt::train
