@@ -11,7 +11,8 @@
 #                                     # .carry/gpu.tar.gz copied there: runs every GPU test, prints a summary
 #   bash scripts/gpu-test.sh         # both, when this machine has nvcc and a GPU
 #
-# The GPU machine needs the CUDA 13 runtime, cuBLAS, NCCL and Open MPI (its mpirun starts the
+# The GPU machine needs the CUDA 13 runtime, cuBLAS, cuDNN 9 (when the build found cuDNN; any 9.x
+# works, e.g. the system's 9.14 there against 9.19 headers here), NCCL and Open MPI (its mpirun starts the
 # multi-GPU runs, so its own libmpi must be used) and libxml2: OpenBLAS is linked statically and the other
 # libraries agpt uses are staged beside the binaries.
 set -euo pipefail
