@@ -381,6 +381,11 @@ class CudaBackend final : public Backend {
                inverse, stream_);
   }
 
+  // cuDNN builds (and caches) a plan per shape, which takes about a second: worth it for training's
+  // fixed sequence lengths, not for the ever-changing lengths of prompts and evaluation items,
+  // which keep agpt's kernels. Training lengths are multiples of 64 in practice.
+  bool cudnn_attention_for(int64_t T) const { return use_cudnn_attention_ && T % 64 == 0; }
+
   // Attention: bf16 activations take the tensor-core kernels (attention_mma.cu); other shapes and
   // fp32 take the fp32 kernels, with bf16 widened into fp32 scratch around them.
   Tensor as_f32(const Tensor& t) {
@@ -395,7 +400,7 @@ class CudaBackend final : public Backend {
     const int64_t B = q.dim(0), Tq = q.dim(1), Tk = k.dim(1), H = q.dim(2), KV = k.dim(2), hd = q.dim(3);
     // bf16: cuDNN's fused attention (training shapes), else agpt's tensor-core flash attention
     // (hd 64/128); otherwise fp32 kernels below.
-    if (q.dtype() == DType::kBF16 && Tq == Tk && use_cudnn_attention_ &&
+    if (q.dtype() == DType::kBF16 && Tq == Tk && cudnn_attention_for(Tq) &&
         cuda::attention_forward_cudnn(out.raw(), lse.data<float>(), q.raw(), k.raw(), v.raw(), B, Tq, H, KV, hd,
                                       stream_))
       return;
@@ -416,7 +421,7 @@ class CudaBackend final : public Backend {
                              const Tensor& v, const Tensor& out, const Tensor& lse) override {
     AGPT_PROFILE_OP("attention_backward");
     int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2), KV = k.dim(2), hd = q.dim(3);
-    if (dq.dtype() == DType::kBF16 && use_cudnn_attention_) {
+    if (dq.dtype() == DType::kBF16 && cudnn_attention_for(T)) {
       // cuDNN writes the gradients; the op adds them.
       Tensor gq = empty(dq.shape(), DType::kBF16), gk = empty(dk.shape(), DType::kBF16),
              gv = empty(dv.shape(), DType::kBF16);
