@@ -46,12 +46,10 @@ void rmsnorm_forward(void* out, float* rstd, const void* x, const float* w, Elem
 int64_t rmsnorm_dw_chunks(int64_t N);
 void rmsnorm_backward(void* dx, float* dw, float* partial, const void* dout, const void* x, const float* w,
                       const float* rstd, Elem e, int64_t N, int64_t D, cudaStream_t s);
-// Adds Σ x² (in double) to *result (a device double). partial: sum_squares_blocks() doubles.
-int sum_squares_blocks();
-void sum_squares(double* result, double* partial, const float* x, int64_t n, cudaStream_t s);
-// Many tensors in two launches: the caller cuts them into chunks (chunks: a device array of
-// `count` {pointer, length}), each block sums one chunk into partial[chunk] (count doubles), and one
-// block adds the partials in chunk order to *result. Deterministic for a given chunking.
+// Adds Σ x² (in double) over many tensors to *result (a device double) in two launches: the caller
+// cuts them into chunks (chunks: a device array of `count` {pointer, length}), each block sums one
+// chunk into partial[chunk] (count doubles), and one block adds the partials in chunk order to
+// *result. Deterministic for a given chunking.
 struct SumChunk {
   const float* x;
   int64_t n;

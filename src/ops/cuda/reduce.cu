@@ -36,8 +36,6 @@ constexpr float kLog2e = 1.4426950408889634f;
 template <typename T>
 constexpr int kCeUnroll = 64 / (8 * static_cast<int>(sizeof(T)));
 constexpr int kSumThreads = 256;
-constexpr int kSumBlocks = 512;  // at most; fewer for short tensors
-constexpr int kSumUnroll = 4;
 
 // ---- 8-wide access (load8/store8: elem.cuh) ----------------------------------------------------
 // Streaming loads for data used once (cross-entropy's logits, 100s of MB; gradients in
@@ -342,59 +340,6 @@ __global__ void __launch_bounds__(1024) rmsnorm_dw_sum_kernel(float* dw, const f
 
 // ---- squared norm ----------------------------------------------------------------------------------
 
-// Fixed grid of `gridDim.x` blocks (a function of n only): each thread sums its share of float4s
-// (and of the last n % 4 elements) in order, blocks reduce in a fixed tree, and the partials are
-// summed in block order by one block, or, for a single block, added to *result directly.
-__global__ void __launch_bounds__(kSumThreads) sum_squares_partial_kernel(double* partial, double* result,
-                                                                          const float* x, int64_t n, bool vec) {
-  __shared__ double shared[32];
-  double acc = 0;
-  const int64_t tid = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  int64_t first = 0;
-  if (vec) {
-    const int64_t n4 = n / 4;
-    const float4* x4 = reinterpret_cast<const float4*>(x);
-    int64_t i = tid;
-    for (; i + (kSumUnroll - 1) * stride < n4; i += kSumUnroll * stride) {
-      float4 v[kSumUnroll];
-#pragma unroll
-      for (int u = 0; u < kSumUnroll; ++u) v[u] = __ldcs(x4 + i + u * stride);
-#pragma unroll
-      for (int u = 0; u < kSumUnroll; ++u) {
-        acc += static_cast<double>(v[u].x) * v[u].x;
-        acc += static_cast<double>(v[u].y) * v[u].y;
-        acc += static_cast<double>(v[u].z) * v[u].z;
-        acc += static_cast<double>(v[u].w) * v[u].w;
-      }
-    }
-    for (; i < n4; i += stride) {
-      const float4 v = __ldcs(x4 + i);
-      acc += static_cast<double>(v.x) * v.x;
-      acc += static_cast<double>(v.y) * v.y;
-      acc += static_cast<double>(v.z) * v.z;
-      acc += static_cast<double>(v.w) * v.w;
-    }
-    first = n4 * 4;
-  }
-  for (int64_t i = first + tid; i < n; i += stride) acc += static_cast<double>(x[i]) * x[i];
-  acc = block_sum(acc, shared);
-  if (threadIdx.x == 0) {
-    if (gridDim.x == 1)
-      *result += acc;
-    else
-      partial[blockIdx.x] = acc;
-  }
-}
-
-__global__ void sum_squares_final_kernel(double* result, const double* partial, int count) {
-  __shared__ double shared[32];
-  double acc = 0;
-  for (int i = threadIdx.x; i < count; i += blockDim.x) acc += partial[i];
-  acc = block_sum(acc, shared);
-  if (threadIdx.x == 0) *result += acc;
-}
-
 // One block per chunk; float4 loads when the chunk starts 16-byte aligned.
 __global__ void __launch_bounds__(kSumThreads) sum_squares_chunk_kernel(double* partial, const SumChunk* chunks) {
   __shared__ double shared[32];
@@ -646,21 +591,6 @@ void rmsnorm_backward(void* dx, float* dw, float* partial, const void* dout, con
   if (dw) {
     rmsnorm_dw_sum_kernel<<<static_cast<unsigned>((D + 31) / 32), 1024, 0, s>>>(dw, partial, chunks, D);
     AGPT_CUDA_LAUNCHED("rmsnorm_backward dw sum");
-  }
-}
-
-int sum_squares_blocks() { return kSumBlocks; }
-
-void sum_squares(double* result, double* partial, const float* x, int64_t n, cudaStream_t s) {
-  if (n == 0) return;
-  // About 16 float4s per thread at least, so short tensors take one block and one launch.
-  const int64_t per_block = static_cast<int64_t>(kSumThreads) * 4 * 16;
-  const int blocks = static_cast<int>(n / per_block + 1 < kSumBlocks ? n / per_block + 1 : kSumBlocks);
-  sum_squares_partial_kernel<<<blocks, kSumThreads, 0, s>>>(partial, result, x, n, aligned16(x));
-  AGPT_CUDA_LAUNCHED("sum_squares");
-  if (blocks > 1) {
-    sum_squares_final_kernel<<<1, 256, 0, s>>>(result, partial, blocks);
-    AGPT_CUDA_LAUNCHED("sum_squares final");
   }
 }
 
