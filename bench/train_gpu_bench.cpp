@@ -3,7 +3,12 @@
 // runs both in one call). Random tokens, one micro-batch per step: forward, backward, global-norm
 // clipping and AdamW, timed after warm-up with the device synchronized.
 //
-//   train_gpu_bench [--shape 124M|1B|7B|all] [--batch B] [--seq T] [--steps 10] [--precision fp32|tf32|bf16] [--json] [--gemm] [--recompute]
+//   train_gpu_bench [--shape 124M|1B|7B|all] [--batch B] [--seq T] [--steps 10] [--precision fp32|tf32|bf16] [--json] [--gemm]
+//                   [--recompute] [--grad-accum K] [--offload]
+//
+// --grad-accum K: K micro-batches (forward + backward) per optimizer step. --offload: the AdamW
+// moments in host memory (train.optimizer_cpu_offload), no bf16 weight copies kept from forward to
+// backward; the time of the update (moments streamed over PCIe) is reported apart.
 //
 // MFU = tokens/s × (6·N + 12·L·d·T) / 989e12, N = the matrix-product parameters (non-embedding
 // parameters plus lm_head), the formula of the issue and of PyTorch's baseline script.
@@ -29,48 +34,71 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 using agpt::bench::Shape;
 using agpt::bench::make_shape;
 
-void run(const Shape& s, int B, int T, int steps, const std::string& device, const std::string& precision, bool json,
-         bool recompute) {
+struct RunOptions {
+  bool json = false, recompute = false, offload = false;
+  int accum = 1;
+};
+
+void run(const Shape& s, int B, int T, int steps, const std::string& device, const std::string& precision,
+         const RunOptions& o) {
+  const bool json = o.json;
   auto backend = agpt::ops::make_backend(device, 0, precision);
   agpt::model::LlamaConfig c = s.config;
   c.max_position_embeddings = T;
   agpt::model::Llama model(c, *backend);
   model.init_weights(1234);
-  model.set_recompute(recompute);
-  agpt::model::AdamW opt(*backend, model.parameters(), agpt::model::AdamWConfig{.lr = 1e-4});
+  model.set_recompute(o.recompute);
+  model.set_weight_copy_reuse(!o.offload);
+  agpt::model::AdamW opt(*backend, model.parameters(), agpt::model::AdamWConfig{.lr = 1e-4},
+                         o.offload ? agpt::model::MomentPlacement::kHost : agpt::model::MomentPlacement::kDevice);
   std::mt19937 rng(7);
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(c.vocab_size - 1));
   std::vector<int32_t> ids(static_cast<size_t>(B) * T);
   for (auto& t : ids) t = tok(rng);
   std::vector<int32_t> targets = agpt::model::shift_targets(ids, B, T);
   float loss = 0;
+  double update_s = 0;  // --offload: time of the updates (the norm synchronizes before each)
   auto step = [&] {
-    loss = model.forward(ids, targets, B, T);
     model.zero_grad();
-    model.backward();
+    for (int a = 0; a < o.accum; ++a) {
+      loss = model.forward(ids, targets, B, T);
+      model.backward();
+    }
     double norm = agpt::model::global_grad_norm(*backend, model.parameters());
+    const double t0 = now();
     opt.step(model.parameters(), -1.0, agpt::model::clip_coefficient(norm, 1.0));
+    if (o.offload) {
+      backend->synchronize();
+      update_s += now() - t0;
+    }
   };
   for (int i = 0; i < 2; ++i) step();
   backend->synchronize();
   backend->reset_profile();  // AGPT_CUDA_PROFILE=1: report the timed steps only
+  update_s = 0;
   const double t0 = now();
   for (int i = 0; i < steps; ++i) step();
   backend->synchronize();
   const double dt = (now() - t0) / steps;
-  const double tps = B * T / dt;
+  const double tps = static_cast<double>(B) * T * o.accum / dt;
+  const double update_ms = update_s / steps * 1e3;
   const double flops = model.train_flops_per_token(T);
   const double mfu = tps * flops / 989e12;
   const double mem_gib = static_cast<double>(backend->peak_memory_bytes()) / (1ull << 30);
   if (json)
-    std::printf("{\"engine\":\"agpt\",\"model\":\"%s\",\"params\":%lld,\"B\":%d,\"T\":%d,\"precision\":\"%s\",\"ms_per_step\":%.2f,"
+    std::printf("{\"engine\":\"agpt\",\"model\":\"%s\",\"params\":%lld,\"B\":%d,\"T\":%d,\"grad_accum\":%d,"
+                "\"offload\":%s,\"precision\":\"%s\",\"ms_per_step\":%.2f,\"update_ms\":%.2f,"
                 "\"tokens_per_s\":%.0f,\"mfu_989\":%.4f,\"max_mem_gib\":%.2f,\"loss\":%.4f,\"device\":\"%s\"}\n",
-                s.name.c_str(), static_cast<long long>(model.num_parameters()), B, T, precision.c_str(), dt * 1e3, tps,
-                mfu, mem_gib, loss, backend->name().c_str());
+                s.name.c_str(), static_cast<long long>(model.num_parameters()), B, T, o.accum,
+                o.offload ? "true" : "false", precision.c_str(), dt * 1e3, update_ms, tps, mfu, mem_gib, loss,
+                backend->name().c_str());
   else
-    std::printf("%-5s %5.0fM params  B=%d T=%d %s: %8.1f ms/step  %9.0f tok/s  MFU %5.1f%%  peak %.1f GiB  loss %.3f  [%s]\n",
-                s.name.c_str(), model.num_parameters() / 1e6, B, T, precision.c_str(), dt * 1e3, tps, 100 * mfu, mem_gib,
-                loss, backend->name().c_str());
+    std::printf("%-5s %5.0fM params  B=%d T=%d x%d %s%s: %8.1f ms/step%s  %9.0f tok/s  MFU %5.1f%%  peak %.1f GiB  "
+                "loss %.3f  [%s]\n",
+                s.name.c_str(), model.num_parameters() / 1e6, B, T, o.accum, precision.c_str(),
+                o.offload ? " offload" : "", dt * 1e3,
+                o.offload ? (" (update " + std::to_string(static_cast<int>(update_ms)) + " ms)").c_str() : "", tps,
+                100 * mfu, mem_gib, loss, backend->name().c_str());
   std::fflush(stdout);
 }
 
@@ -124,7 +152,8 @@ void gemm_table(const Shape& s, int B, int T, const std::string& device, const s
 int main(int argc, char** argv) try {
   std::string which = "all", device = "cuda", precision = "tf32";
   int B = 0, T = 0, steps = 10;
-  bool json = false, gemm = false, recompute = false;
+  bool gemm = false;
+  RunOptions o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -137,21 +166,25 @@ int main(int argc, char** argv) try {
     else if (a == "--steps") steps = std::stoi(value());
     else if (a == "--precision") precision = value();
     else if (a == "--device") device = value();
-    else if (a == "--json") json = true;
+    else if (a == "--json") o.json = true;
     else if (a == "--gemm") gemm = true;
-    else if (a == "--recompute") recompute = true;
+    else if (a == "--recompute") o.recompute = true;
+    else if (a == "--offload") o.offload = true;
+    else if (a == "--grad-accum") o.accum = std::stoi(value());
     else if (a == "-h" || a == "--help") {
       std::printf("usage: train_gpu_bench [--shape 124M|1B|7B|all] [--batch B] [--seq T] [--steps 10] "
-                  "[--precision fp32|tf32|bf16] [--device cuda:N] [--json] [--gemm] [--recompute]\n");
+                  "[--precision fp32|tf32|bf16] [--device cuda:N] [--json] [--gemm] [--recompute] [--grad-accum K] "
+                  "[--offload]\n");
       return 0;
     } else fail("unknown argument ", a, " (see --help)");
   }
   if (steps < 1) fail("--steps must be at least 1");
+  if (o.accum < 1) fail("--grad-accum must be at least 1");
   std::vector<std::string> names = which == "all" ? std::vector<std::string>{"124M", "1B"} : std::vector<std::string>{which};
   for (const std::string& n : names) {
     Shape s = make_shape(n);
     if (gemm) gemm_table(s, B > 0 ? B : s.batch, T > 0 ? T : s.seq, device, precision);
-    else run(s, B > 0 ? B : s.batch, T > 0 ? T : s.seq, steps, device, precision, json, recompute);
+    else run(s, B > 0 ? B : s.batch, T > 0 ? T : s.seq, steps, device, precision, o);
   }
   return 0;
 } catch (const std::exception& e) {

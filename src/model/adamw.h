@@ -2,6 +2,8 @@
 // clipping as torch.nn.utils.clip_grad_norm_. The moments live on the model's backend.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <vector>
 
 #include "model/llama.h"
@@ -25,9 +27,15 @@ double global_grad_norm(ops::Backend& backend, const std::vector<Parameter>& par
 // torch's clip coefficient: min(1, max_norm / (norm + 1e-6)), computed in float. max_norm <= 0: 1.
 float clip_coefficient(double norm, double max_norm);
 
+// Where the moments live: on the backend's device, or in host memory (optimizer CPU offload, as
+// DeepSpeed's ZeRO-Offload and Megatron's --optimizer-cpu-offload: 8 bytes a parameter less on the
+// GPU, streamed through it at every update; the arithmetic, and so every result, is the same).
+enum class MomentPlacement { kDevice, kHost };
+
 class AdamW {
  public:
-  AdamW(ops::Backend& backend, const std::vector<Parameter>& params, const AdamWConfig& config);
+  AdamW(ops::Backend& backend, const std::vector<Parameter>& params, const AdamWConfig& config,
+        MomentPlacement placement = MomentPlacement::kDevice);
 
   // One update of every parameter from its grad, the gradient first multiplied by grad_scale
   // (pass clip_coefficient(...) for clipping). lr < 0 uses config().lr.
@@ -36,15 +44,23 @@ class AdamW {
   const AdamWConfig& config() const { return config_; }
   int64_t steps() const { return steps_; }
   void set_steps(int64_t steps) { steps_ = steps; }
-  // Moments in the order of the parameters (for checkpoints).
+  MomentPlacement placement() const { return placement_; }
+  // Moment `which` (0: m, 1: v) of parameter i, in either placement (for checkpoints).
+  std::vector<float> moment(size_t i, int which);
+  void set_moment(size_t i, int which, std::span<const float> values);
+  // The device moments in the order of the parameters (empty with MomentPlacement::kHost).
   std::vector<ops::Tensor>& m() { return m_; }
   std::vector<ops::Tensor>& v() { return v_; }
 
  private:
   ops::Backend* backend_;
   AdamWConfig config_;
+  MomentPlacement placement_;
   int64_t steps_ = 0;
   std::vector<ops::Tensor> m_, v_;
+  // kHost: one allocation each for m and v, parameter i at offsets_[i].
+  std::shared_ptr<float[]> host_m_, host_v_;
+  std::vector<size_t> offsets_;
 };
 
 }  // namespace agpt::model

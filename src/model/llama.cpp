@@ -348,7 +348,8 @@ void Llama::forward(std::span<const int32_t> ids, int64_t B, int64_t T) {
   const float eps = static_cast<float>(config_.rms_norm_eps);
   A.valid_targets = -1;
   A.ids = be.from_host({N}, ids);
-  be.begin_weight_reuse();  // weights stay fixed until backward() ends (or the next forward)
+  if (weight_copy_reuse_) be.begin_weight_reuse();  // weights stay fixed until backward() ends (or the next forward)
+  else be.end_weight_reuse();
 
   if (params_needed_) params_needed_(static_cast<size_t>(embed_ - params_.data()), 1);
   Tensor& x0 = A.layers.empty() ? A.out : A.layers[0].x;

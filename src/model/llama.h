@@ -142,6 +142,10 @@ class Llama {
   // compute for activation memory of one layer instead of all; gradients are bit-identical.
   void set_recompute(bool on);
   bool recompute() const { return recompute_; }
+  // Whether the backend may keep each weight's bf16 copy from the forward to the backward
+  // (Backend::begin_weight_reuse; default on). Off, every product rounds its weight afresh, and no
+  // copies of all the weights (2 bytes a parameter) are held at once: for the largest models.
+  void set_weight_copy_reuse(bool on) { weight_copy_reuse_ = on; }
 
   void zero_grad();
   // Adds the gradient of the last forward's loss to every parameter's grad. Overwrites logits()
@@ -211,6 +215,7 @@ class Llama {
   Activations acts_;
   ops::Tensor rope_cos_, rope_sin_;  // [P, hd/2]
   bool recompute_ = false;
+  bool weight_copy_reuse_ = true;
   GradsReadyHook grads_ready_;
   ParamsNeededHook params_needed_;
   // Tensor parallelism: the group (nullptr for none) and this rank's local sizes.

@@ -362,4 +362,36 @@ void Backend::adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, con
   do_adamw(param, grad, m, v, s);
 }
 
+std::shared_ptr<float[]> Backend::allocate_host_f32(size_t count) {
+  return std::shared_ptr<float[]>(new float[count]());
+}
+
+void Backend::adamw_host_moments(std::span<const HostMomentsItem> items, const AdamWStep& s) {
+  const char* op = "adamw_host_moments";
+  if (s.step < 1) fail(op, ": step must be >= 1, got ", s.step);
+  for (const HostMomentsItem& it : items) {
+    if (!it.param || !it.grad || !it.param->defined() || it.param->dtype() != DType::kF32)
+      fail(op, ": an item's param is missing or not fp32");
+    expect_shape(op, "grad", *it.grad, it.param->shape());
+    if (it.param->numel() > 0 && (!it.m || !it.v)) fail(op, ": an item has no host moments");
+    check_devices(op, {it.param, it.grad});
+  }
+  do_adamw_host_moments(items, s);
+}
+
+void Backend::do_adamw_host_moments(std::span<const HostMomentsItem> items, const AdamWStep& s) {
+  for (const HostMomentsItem& it : items) {
+    const size_t bytes = it.param->bytes();
+    Tensor m = empty(it.param->shape()), v = empty(it.param->shape());
+    upload(m, it.m, bytes);
+    upload(v, it.v, bytes);
+    AdamWStep one = s;
+    one.weight_decay = it.weight_decay;
+    one.weight_copy = false;
+    do_adamw(*it.param, *it.grad, m, v, one);
+    download(m, it.m, bytes);
+    download(v, it.v, bytes);
+  }
+}
+
 }  // namespace agpt::ops

@@ -171,6 +171,27 @@ class Backend {
   //   param -= lr/(1-beta1^step) * m / (sqrt(v)/sqrt(1-beta2^step) + eps).
   void adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s);
 
+  // ---- optimizer state in host memory (optimizer CPU offload) --------------------------------------
+  // DeepSpeed's ZeRO-Offload and Megatron's --optimizer-cpu-offload keep the AdamW moments (8 bytes
+  // a parameter: 64 GB at 8B parameters) in host memory so that a large model fits one GPU.
+  // allocate_host_f32: count zero-filled floats of host memory, page-locked on CUDA (so copies run
+  // at full PCIe speed beside compute); freed when the last reference goes.
+  virtual std::shared_ptr<float[]> allocate_host_f32(size_t count);
+  // One parameter of adamw_host_moments: m and v point to param.numel() floats of host memory
+  // (from allocate_host_f32).
+  struct HostMomentsItem {
+    Tensor* param;
+    const Tensor* grad;
+    float* m;
+    float* v;
+    double weight_decay;  // replaces AdamWStep::weight_decay for this item
+  };
+  // adamw() on every item, with the same arithmetic (bit-identical results), the moments read from
+  // and written back to host memory. CUDA streams them through device staging buffers, copies in
+  // both directions overlapping the updates; the call returns before that ends and the host
+  // moments may be read only after synchronize(). AdamWStep::weight_copy is ignored.
+  void adamw_host_moments(std::span<const HostMomentsItem> items, const AdamWStep& s);
+
  protected:
   virtual std::shared_ptr<Storage> do_allocate(size_t bytes) = 0;
   virtual void do_zero(Tensor& t) = 0;
@@ -205,6 +226,8 @@ class Backend {
                                          const Tensor& targets, float scale, int64_t vocab_begin) = 0;
   virtual double do_sum_squares(std::span<const Tensor> tensors) = 0;
   virtual void do_adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s) = 0;
+  // Default: each item's moments uploaded into device tensors, adamw(), downloaded again.
+  virtual void do_adamw_host_moments(std::span<const HostMomentsItem> items, const AdamWStep& s);
 
  private:
   void check_device(const char* op, const Tensor& t, const char* what) const;

@@ -98,10 +98,7 @@ std::vector<int64_t> list_checkpoints(const std::string& root) {
 
 std::string save_checkpoint(const std::string& root, const model::Llama& model, model::AdamW& optimizer,
                             const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last) {
-  ops::Backend& b = model.backend();
-  MomentSource moments = [&](size_t i, int which) {
-    return b.to_host_f32(which == 0 ? optimizer.m().at(i) : optimizer.v().at(i));
-  };
+  MomentSource moments = [&](size_t i, int which) { return optimizer.moment(i, which); };
   return save_checkpoint(root, model, moments, optimizer.steps(), state, tokenizer_path, keep_last);
 }
 
@@ -280,10 +277,8 @@ std::string find_resume_checkpoint(const std::string& root) {
 }
 
 TrainerState load_checkpoint(const std::string& dir, model::Llama& model, model::AdamW& optimizer) {
-  ops::Backend& b = model.backend();
   TrainerState s = load_checkpoint(dir, model, [&](size_t i, int which, std::span<const float> values) {
-    ops::Tensor& t = which == 0 ? optimizer.m().at(i) : optimizer.v().at(i);
-    b.upload(t, values.data(), values.size() * sizeof(float));
+    optimizer.set_moment(i, which, values);
   });
   optimizer.set_steps(s.optimizer_steps);
   return s;

@@ -93,6 +93,9 @@ const std::vector<Entry>& entries() {
       AGPT_KEY(train, device, Kind::kString, false, "compute device: cpu, cuda or cuda:N"),
       AGPT_KEY(train, plot, Kind::kBool, false, "draw the curves into OUT/plots/ (as `agpt plot`) at checkpoints and at the end"),
       AGPT_KEY(train, recompute, Kind::kBool, false, "activation recomputation: less memory, about one more forward of compute"),
+      AGPT_KEY(train, optimizer_cpu_offload, Kind::kBool, false,
+               "keep the AdamW moments in host memory and stream them through the GPU at each update (8 bytes a "
+               "parameter less on the GPU; Megatron's --optimizer-cpu-offload); not with the distributed optimizer"),
       AGPT_KEY(train, precision, Kind::kString, true, "fp32; or on CUDA tf32 or bf16: how matrix products run (tensors stay fp32)"),
       AGPT_KEY(train, distributed_optimizer, Kind::kBool, false,
                "with several ranks: shard the AdamW state (ZeRO-1, Megatron's --use-distributed-optimizer); off: all-reduce"),

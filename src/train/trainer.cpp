@@ -167,6 +167,9 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
   model::AdamWConfig ac;
   ac.lr = t.lr, ac.beta1 = t.beta1, ac.beta2 = t.beta2, ac.eps = t.eps, ac.weight_decay = t.weight_decay;
   if (dp_size() > 1 && t.distributed_optimizer) {
+    if (t.optimizer_cpu_offload)
+      fail("train.optimizer_cpu_offload works with one data-parallel rank or train.distributed_optimizer = false "
+           "(the distributed optimizer already divides the AdamW state among ", dp_size(), " ranks)");
     dist_optimizer_ = std::make_unique<DistributedOptimizer>(*dp_comm_, *backend_, model_->parameters(), ac,
                                                              t.overlap_grad_reduce ? t.bucket_size : 0);
     if (tp_group_) dist_optimizer_->set_tensor_parallel_norm(groups_.tp.get(), norm_counted_);
@@ -174,8 +177,13 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
       dist_optimizer_->set_overlap_param_gather(true);
       model_->set_params_needed_hook([this](size_t first, size_t count) { dist_optimizer_->wait_params(first, count); });
     }
-  } else
-    optimizer_ = std::make_unique<model::AdamW>(*backend_, model_->parameters(), ac);
+  } else {
+    optimizer_ = std::make_unique<model::AdamW>(
+        *backend_, model_->parameters(), ac,
+        t.optimizer_cpu_offload ? model::MomentPlacement::kHost : model::MomentPlacement::kDevice);
+  }
+  // Offloading is for models that barely fit: no bf16 copies of all the weights either.
+  if (t.optimizer_cpu_offload) model_->set_weight_copy_reuse(false);
   schedule_ = {t.schedule, t.lr, t.min_lr, t.warmup, t.steps, t.decay_fraction};
 
   const std::string root = checkpoint_root();
@@ -321,7 +329,7 @@ void Trainer::checkpoint() {
     v = dist_optimizer_->gather_moment(1);
   }
   auto local_moment = [&](size_t i, int which) -> std::vector<float> {
-    if (!dist_optimizer_) return backend_->to_host_f32(which == 0 ? optimizer_->m().at(i) : optimizer_->v().at(i));
+    if (!dist_optimizer_) return optimizer_->moment(i, which);
     auto slice = dist_optimizer_->param_slice(which == 0 ? m : v, i);
     return std::vector<float>(slice.begin(), slice.end());
   };

@@ -4,7 +4,10 @@
 // long sequences). Backward ops must ADD into their outputs, so gradients start from noise.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
+#include <memory>
+#include <span>
 
 #include "gpu_test_util.h"
 #include "base/error.h"
@@ -266,6 +269,60 @@ TEST_F(CudaOps, SumSquaresAndAdamW) {
   expect_close(p, 1e-6, "adamw param");
   expect_close(m, 1e-6, "adamw m");
   expect_close(v, 1e-6, "adamw v");
+}
+
+// Optimizer CPU offload: the moments stream through the device in 16 Mi-float chunks and three
+// staging buffers; every element must get exactly the device update (same kernel, same constants),
+// across chunk and parameter boundaries, the stage rotation, several steps and the empty tensor.
+TEST_F(CudaOps, AdamWWithHostMomentsIsBitIdentical) {
+  Rng rng(11);
+  const std::vector<int64_t> sizes{5000, (int64_t{1} << 24) * 2 + 77, 0, 333, (int64_t{1} << 24) + 1};
+  std::vector<Tensor> pd, pg, gd, md, vd;
+  std::vector<Tensor> ph;  // the host-moment run's params
+  std::vector<std::shared_ptr<float[]>> mh, vh;
+  for (int64_t n : sizes) {
+    auto p = random_floats(static_cast<size_t>(n), rng), g = random_floats(static_cast<size_t>(n), rng);
+    auto m = random_floats(static_cast<size_t>(n), rng, -0.1, 0.1), v = random_floats(static_cast<size_t>(n), rng, 0, 0.01);
+    pd.push_back(gpu_->from_host({n}, p));
+    ph.push_back(gpu_->from_host({n}, p));
+    gd.push_back(gpu_->from_host({n}, g));
+    md.push_back(gpu_->from_host({n}, m));
+    vd.push_back(gpu_->from_host({n}, v));
+    mh.push_back(gpu_->allocate_host_f32(static_cast<size_t>(n)));
+    vh.push_back(gpu_->allocate_host_f32(static_cast<size_t>(n)));
+    std::copy(m.begin(), m.end(), mh.back().get());
+    std::copy(v.begin(), v.end(), vh.back().get());
+  }
+  AdamWStep s;
+  s.lr = 1e-2, s.step = 1, s.grad_scale = 0.7f;
+  for (int step = 0; step < 3; ++step, ++s.step) {
+    std::vector<Backend::HostMomentsItem> items;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      s.weight_decay = i % 2 ? 0.1 : 0.0;
+      gpu_->adamw(pd[i], gd[i], md[i], vd[i], s);
+      items.push_back({&ph[i], &gd[i], mh[i].get(), vh[i].get(), s.weight_decay});
+    }
+    gpu_->adamw_host_moments(items, s);
+  }
+  gpu_->synchronize();
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const size_t n = static_cast<size_t>(sizes[i]);
+    EXPECT_TRUE(gpu_->to_host_f32(ph[i]) == gpu_->to_host_f32(pd[i])) << "param " << i << " of " << n;
+    EXPECT_TRUE(std::vector<float>(mh[i].get(), mh[i].get() + n) == gpu_->to_host_f32(md[i])) << "m " << i;
+    EXPECT_TRUE(std::vector<float>(vh[i].get(), vh[i].get() + n) == gpu_->to_host_f32(vd[i])) << "v " << i;
+  }
+  // A changed moment is seen by the next update (the host memory is the state).
+  std::vector<float> before = gpu_->to_host_f32(ph[3]);
+  std::fill(mh[3].get(), mh[3].get() + 333, 0.0f);
+  std::fill(vh[3].get(), vh[3].get() + 333, 0.0f);
+  Backend::HostMomentsItem one{&ph[3], &gd[3], mh[3].get(), vh[3].get(), 0.0};
+  gpu_->adamw_host_moments(std::span(&one, 1), s);
+  auto m3 = gpu_->to_host_f32(md[3]), v3 = gpu_->to_host_f32(vd[3]);
+  std::fill(m3.begin(), m3.end(), 0.0f), std::fill(v3.begin(), v3.end(), 0.0f);
+  Tensor pr = gpu_->from_host({333}, before), mr = gpu_->from_host({333}, m3), vr = gpu_->from_host({333}, v3);
+  s.weight_decay = 0.0;
+  gpu_->adamw(pr, gd[3], mr, vr, s);
+  EXPECT_TRUE(gpu_->to_host_f32(ph[3]) == gpu_->to_host_f32(pr));
 }
 
 TEST_F(CudaOps, DeviceChecks) {

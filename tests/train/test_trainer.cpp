@@ -140,6 +140,36 @@ TEST_F(TrainerTest, ResumeIsBitIdentical) {
   EXPECT_EQ(std::count(m.begin(), m.end(), '\n'), N + 1);  // N steps + the final validation
 }
 
+// Optimizer CPU offload keeps the moments in host memory and applies the same arithmetic: the run
+// and its checkpoints are bit-identical to keeping them on the device, and either resumes the other.
+TEST_F(TrainerTest, OptimizerCpuOffloadIsBitIdentical) {
+  const int64_t N = 5;
+  TrainConfig a = tiny_config(mix_, dir_ / "a", N);
+  Trainer ta(a, {.quiet = true});
+  ta.run();
+
+  TrainConfig b = tiny_config(mix_, dir_ / "b", N);
+  b.train.optimizer_cpu_offload = 1;
+  {
+    Trainer first(b, {.stop_after = 2, .quiet = true});
+    first.run();
+  }
+  b.train.optimizer_cpu_offload = 0;  // a device-moment run continues the offloaded checkpoint ...
+  {
+    Trainer second(b, {.resume = true, .stop_after = 4, .quiet = true});
+    second.run();
+  }
+  b.train.optimizer_cpu_offload = 1;  // ... and an offloaded run continues that one
+  Trainer third(b, {.resume = true, .quiet = true});
+  third.run();
+  ASSERT_EQ(third.history().size(), 1u);
+  EXPECT_EQ(third.history()[0].loss, ta.history()[N - 1].loss);
+  EXPECT_EQ(third.history()[0].grad_norm, ta.history()[N - 1].grad_norm);
+  fs::path ca = dir_ / "a" / "checkpoints" / "step_0000005", cb = dir_ / "b" / "checkpoints" / "step_0000005";
+  EXPECT_TRUE(read(ca / "model.safetensors") == read(cb / "model.safetensors"));
+  EXPECT_TRUE(read(ca / "optimizer.safetensors") == read(cb / "optimizer.safetensors"));
+}
+
 TEST_F(TrainerTest, DamagedCheckpointFallsBackToThePreviousOne) {
   TrainConfig a = tiny_config(mix_, dir_ / "a", 6);
   Trainer ta(a, {.quiet = true});

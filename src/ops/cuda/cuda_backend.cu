@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "ops/cuda/attention_mma.cuh"
 #include "ops/cuda/attention_tiled.cuh"
 #include "ops/cuda/cuda_common.cuh"
+#include "ops/cuda/host_moments.cuh"
 #include "ops/cuda/kernels.cuh"
 
 namespace agpt::ops {
@@ -153,6 +155,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
     profile_.reset();
+    host_moments_.reset();
     weight_cache_.clear();  // its tensors free themselves on stream_, destroyed below
     cublasDestroy(blas_);
     cudaFree(workspace_);
@@ -518,12 +521,11 @@ class CudaBackend final : public Backend {
     return host;
   }
 
-  void do_adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s) override {
-    AGPT_PROFILE_OP("adamw");
+  static AdamWConstants adamw_constants(const AdamWStep& s, double weight_decay) {
     double bias1 = 1.0 - std::pow(s.beta1, static_cast<double>(s.step));
     double bias2 = 1.0 - std::pow(s.beta2, static_cast<double>(s.step));
     AdamWConstants c{};
-    c.decay = static_cast<float>(1.0 - s.lr * s.weight_decay);
+    c.decay = static_cast<float>(1.0 - s.lr * weight_decay);
     c.w1 = static_cast<float>(1.0 - s.beta1);
     c.b2 = static_cast<float>(s.beta2);
     c.w2 = static_cast<float>(1.0 - s.beta2);
@@ -531,12 +533,44 @@ class CudaBackend final : public Backend {
     c.bias2_sqrt = static_cast<float>(std::sqrt(bias2));
     c.eps = static_cast<float>(s.eps);
     c.grad_scale = s.grad_scale;
+    return c;
+  }
+  void do_adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s) override {
+    AGPT_PROFILE_OP("adamw");
     invalidate_weight_copies(param);
     Tensor copy;
     if (s.weight_copy && matmul_ == "bf16") copy = empty(param.shape(), DType::kBF16);
     cuda::adamw(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(),
-                copy.defined() ? copy.raw() : nullptr, param.numel(), c, stream_);
+                copy.defined() ? copy.raw() : nullptr, param.numel(), adamw_constants(s, s.weight_decay), stream_);
     if (copy.defined()) weight_cache_.insert_or_assign(param.raw(), CachedWeight{param, copy, true});
+  }
+
+ public:
+  std::shared_ptr<float[]> allocate_host_f32(size_t count) override {
+    if (count == 0) return {};
+    void* p = nullptr;
+    cudaError_t err = cudaHostAlloc(&p, count * sizeof(float), cudaHostAllocDefault);
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      fail("cannot page-lock ", (count * sizeof(float)) >> 20, " MiB of host memory for the optimizer state (",
+           cudaGetErrorString(err), "): the machine needs that much free memory, or turn optimizer CPU offload off");
+    }
+    std::memset(p, 0, count * sizeof(float));
+    return std::shared_ptr<float[]>(static_cast<float*>(p), [](float* q) { cudaFreeHost(q); });
+  }
+
+ protected:
+  void do_adamw_host_moments(std::span<const HostMomentsItem> items, const AdamWStep& s) override {
+    AGPT_PROFILE_OP("adamw (host moments)");
+    std::vector<cuda::HostMomentsJob> jobs;
+    for (const HostMomentsItem& it : items) {
+      invalidate_weight_copies(*it.param);
+      if (it.param->numel() == 0) continue;
+      jobs.push_back({it.param->data<float>(), it.grad->data<float>(), it.m, it.v, it.param->numel(),
+                      adamw_constants(s, it.weight_decay)});
+    }
+    if (!host_moments_) host_moments_ = std::make_unique<cuda::HostMomentsPipeline>(stream_);
+    host_moments_->run(jobs);
   }
 
  private:
@@ -558,6 +592,7 @@ class CudaBackend final : public Backend {
   static constexpr size_t kWorkspaceBytes = 64ull << 20;
   void* workspace_ = nullptr;
   std::unique_ptr<OpProfile> profile_;
+  std::unique_ptr<cuda::HostMomentsPipeline> host_moments_;  // made on first use
   struct CachedWeight {
     Tensor source, copy;
     bool from_optimizer;  // written by adamw() with AdamWStep::weight_copy: survives begin_weight_reuse()
