@@ -122,7 +122,7 @@ int main(int argc, char** argv) try {
   auto step = [&](bool timed) {
     const double t0 = now();
     model.zero_grad();
-    loss = model.forward(ids, targets, B, T);
+    loss = model.forward(ids, targets, B, T, /*for_backward=*/true);
     model.backward();
     backend->synchronize();  // with --overlap this also waits for the buckets queued so far
     const double t1 = now();

@@ -61,7 +61,7 @@ void run(const Shape& s, int B, int T, int steps, const std::string& device, con
   auto step = [&] {
     model.zero_grad();
     for (int a = 0; a < o.accum; ++a) {
-      loss = model.forward(ids, targets, B, T);
+      loss = model.forward(ids, targets, B, T, /*for_backward=*/true);
       model.backward();
     }
     double norm = agpt::model::global_grad_norm(*backend, model.parameters());

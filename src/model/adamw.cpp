@@ -96,11 +96,12 @@ void AdamW::step(std::vector<Parameter>& params, double lr, float grad_scale) {
     return;
   }
   s.weight_copy = true;  // whole parameters, written only here between steps
+  std::vector<ops::Backend::AdamWItem> items;
   for (size_t i = 0; i < params.size(); ++i) {
     if (!params[i].grad.defined()) fail("AdamW: parameter ", params[i].name, " has no gradient");
-    s.weight_decay = params[i].decay ? config_.weight_decay : 0.0;
-    backend_->adamw(params[i].value, params[i].grad, m_[i], v_[i], s);
+    items.push_back({&params[i].value, &params[i].grad, &m_[i], &v_[i], params[i].decay ? config_.weight_decay : 0.0});
   }
+  backend_->adamw_many(items, s);
 }
 
 }  // namespace agpt::model

@@ -347,6 +347,7 @@ void Llama::forward(std::span<const int32_t> ids, int64_t B, int64_t T) {
   const int64_t N = B * T;
   const float eps = static_cast<float>(config_.rms_norm_eps);
   A.valid_targets = -1;
+  A.logits_hold_gradient = false;
   A.ids = be.from_host({N}, ids);
   if (weight_copy_reuse_) be.begin_weight_reuse();  // weights stay fixed until backward() ends (or the next forward)
   else be.end_weight_reuse();
@@ -408,7 +409,8 @@ void Llama::set_recompute(bool on) {
   acts_ = Activations{};  // reallocated with the new layout at the next forward
 }
 
-float Llama::forward(std::span<const int32_t> ids, std::span<const int32_t> targets, int64_t B, int64_t T) {
+float Llama::forward(std::span<const int32_t> ids, std::span<const int32_t> targets, int64_t B, int64_t T,
+                     bool for_backward) {
   if (targets.size() != ids.size()) fail("forward: ", targets.size(), " targets for ", ids.size(), " token ids");
   int64_t valid = 0;
   for (size_t i = 0; i < targets.size(); ++i) {
@@ -421,7 +423,14 @@ float Llama::forward(std::span<const int32_t> ids, std::span<const int32_t> targ
   forward(ids, B, T);
   ops::Backend& be = *backend_;
   acts_.targets = be.from_host({B * T}, targets);
-  be.cross_entropy_forward(acts_.losses, acts_.lse_ce, acts_.logits, acts_.targets, vocab_begin());
+  // The vocabulary-parallel loss needs every shard's logsumexp before its gradient: not fused.
+  acts_.logits_hold_gradient = for_backward && !tp_;
+  if (acts_.logits_hold_gradient) {
+    const float scale = valid > 0 ? 1.0f / static_cast<float>(valid) : 0.0f;
+    be.cross_entropy_forward_backward(acts_.losses, acts_.lse_ce, acts_.logits, acts_.logits, acts_.targets, scale);
+  } else {
+    be.cross_entropy_forward(acts_.losses, acts_.lse_ce, acts_.logits, acts_.targets, vocab_begin());
+  }
   if (tp_) combine_vocab_shards(targets);
   acts_.valid_targets = valid;
   if (valid == 0) return 0.0f;
@@ -449,7 +458,8 @@ void Llama::backward() {
   const float scale = A.valid_targets > 0 ? 1.0f / static_cast<float>(A.valid_targets) : 0.0f;
   A.valid_targets = -1;  // logits become the loss gradient below
 
-  be.cross_entropy_backward(A.logits, A.logits, A.lse_ce, A.targets, scale, vocab_begin());
+  if (!A.logits_hold_gradient) be.cross_entropy_backward(A.logits, A.logits, A.lse_ce, A.targets, scale, vocab_begin());
+  A.logits_hold_gradient = false;
   be.zero(A.dn);
   be.matmul_backward(A.dn, lm_head_->grad, A.logits, A.nf, lm_head_->value);
   // Under tensor parallelism the input gradients of the column-parallel products (lm_head over

@@ -123,8 +123,11 @@ class Llama {
   // for backward. Token ids are checked against the vocabulary.
   void forward(std::span<const int32_t> ids, int64_t B, int64_t T);
   // Forward plus mean cross-entropy over the targets that are not kIgnoreIndex (targets [B*T]).
-  // Returns 0 when every target is ignored.
-  float forward(std::span<const int32_t> ids, std::span<const int32_t> targets, int64_t B, int64_t T);
+  // Returns 0 when every target is ignored. for_backward: a backward() follows (training), so the
+  // loss gradient is computed with the loss, in one pass over the logits, and logits() then holds
+  // it instead of the logits; the gradients are the same bits either way.
+  float forward(std::span<const int32_t> ids, std::span<const int32_t> targets, int64_t B, int64_t T,
+                bool for_backward = false);
   const ops::Tensor& logits() const { return acts_.logits; }
   // Per-position losses [B*T] of the last forward with targets (0 where ignored).
   const ops::Tensor& losses() const { return acts_.losses; }
@@ -192,6 +195,7 @@ class Llama {
     ops::Tensor rstdf;  // [N]
     ops::Tensor nf;     // [N, D]
     ops::Tensor logits; // [N, V]
+    bool logits_hold_gradient = false;  // forward(..., for_backward) computed the loss gradient already
     ops::Tensor losses, lse_ce;  // [N]
     // gradient scratch, reused across layers
     ops::Tensor dres, dn, datt, dq, dk, dv, dact, dgate, dup;

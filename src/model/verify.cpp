@@ -166,7 +166,7 @@ VerifyReport verify_reference(Llama& model, const std::string& reference_path, c
 
   AdamW adamw(be, model.parameters(), cfg);
   for (int64_t s = 0; s < steps; ++s) {
-    float l = model.forward(ids, targets, B, T);
+    float l = model.forward(ids, targets, B, T, /*for_backward=*/true);
     model.zero_grad();
     model.backward();
     double norm = global_grad_norm(be, model.parameters());

@@ -343,6 +343,24 @@ void Backend::cross_entropy_backward(Tensor& dlogits, const Tensor& logits, cons
   do_cross_entropy_backward(dlogits, logits, lse, targets, scale, vocab_begin);
 }
 
+void Backend::cross_entropy_forward_backward(Tensor& losses, Tensor& lse, Tensor& dlogits, const Tensor& logits,
+                                             const Tensor& targets, float scale) {
+  const char* op = "cross_entropy_forward_backward";
+  expect_rank(op, "logits", logits, 2, activation_dtype());
+  expect_shape(op, "dlogits", dlogits, logits.shape(), activation_dtype());
+  expect_shape(op, "targets", targets, {logits.dim(0)}, DType::kI32);
+  expect_shape(op, "losses", losses, {logits.dim(0)});
+  expect_shape(op, "lse", lse, {logits.dim(0)});
+  check_devices(op, {&losses, &lse, &dlogits, &logits, &targets});
+  do_cross_entropy_forward_backward(losses, lse, dlogits, logits, targets, scale);
+}
+
+void Backend::do_cross_entropy_forward_backward(Tensor& losses, Tensor& lse, Tensor& dlogits, const Tensor& logits,
+                                                const Tensor& targets, float scale) {
+  do_cross_entropy_forward(losses, lse, logits, targets, -1);
+  do_cross_entropy_backward(dlogits, logits, lse, targets, scale, -1);
+}
+
 double Backend::sum_squares(std::span<const Tensor> tensors) {
   for (const Tensor& t : tensors) {
     if (!t.defined() || t.dtype() != DType::kF32) fail("sum_squares: tensor is ", t.describe());
@@ -360,6 +378,28 @@ void Backend::adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, con
   if (s.step < 1) fail(op, ": step must be >= 1, got ", s.step);
   check_devices(op, {&param, &grad, &m, &v});
   do_adamw(param, grad, m, v, s);
+}
+
+void Backend::adamw_many(std::span<const AdamWItem> items, const AdamWStep& s) {
+  const char* op = "adamw_many";
+  if (s.step < 1) fail(op, ": step must be >= 1, got ", s.step);
+  for (const AdamWItem& it : items) {
+    if (!it.param || !it.grad || !it.m || !it.v) fail(op, ": an item lacks a tensor");
+    if (!it.param->defined() || it.param->dtype() != DType::kF32) fail(op, ": param is ", it.param->describe());
+    expect_shape(op, "grad", *it.grad, it.param->shape());
+    expect_shape(op, "m", *it.m, it.param->shape());
+    expect_shape(op, "v", *it.v, it.param->shape());
+    check_devices(op, {it.param, it.grad, it.m, it.v});
+  }
+  do_adamw_many(items, s);
+}
+
+void Backend::do_adamw_many(std::span<const AdamWItem> items, const AdamWStep& s) {
+  for (const AdamWItem& it : items) {
+    AdamWStep one = s;
+    one.weight_decay = it.weight_decay;
+    do_adamw(*it.param, *it.grad, *it.m, *it.v, one);
+  }
 }
 
 std::shared_ptr<float[]> Backend::allocate_host_f32(size_t count) {

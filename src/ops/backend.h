@@ -162,6 +162,11 @@ class Backend {
   // the one-hot term appears only where the target is in this shard.
   void cross_entropy_backward(Tensor& dlogits, const Tensor& logits, const Tensor& lse,
                               const Tensor& targets, float scale, int64_t vocab_begin = -1);
+  // cross_entropy_forward then cross_entropy_backward over the whole vocabulary, in one call with
+  // the same results (bit for bit): training knows the loss gradient's scale at the forward, and a
+  // backend can then read the logits once fewer. dlogits may be logits itself (in place).
+  void cross_entropy_forward_backward(Tensor& losses, Tensor& lse, Tensor& dlogits, const Tensor& logits,
+                                      const Tensor& targets, float scale);
 
   // ---- optimizer ----------------------------------------------------------------------------------
   // Σ t² over all elements of all tensors (for global gradient-norm clipping), accumulated in double.
@@ -170,6 +175,16 @@ class Backend {
   //   g = grad*grad_scale; param *= 1 - lr*wd; m = lerp(m, g, 1-beta1); v = beta2*v + (1-beta2)*g²;
   //   param -= lr/(1-beta1^step) * m / (sqrt(v)/sqrt(1-beta2^step) + eps).
   void adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s);
+  // adamw() on many parameters at once (one launch on CUDA: a model has hundreds of small tensors),
+  // each with its own weight decay; identical results to calling adamw() on each.
+  struct AdamWItem {
+    Tensor* param;
+    const Tensor* grad;
+    Tensor* m;
+    Tensor* v;
+    double weight_decay;  // replaces AdamWStep::weight_decay for this item
+  };
+  void adamw_many(std::span<const AdamWItem> items, const AdamWStep& s);
 
   // ---- optimizer state in host memory (optimizer CPU offload) --------------------------------------
   // DeepSpeed's ZeRO-Offload and Megatron's --optimizer-cpu-offload keep the AdamW moments (8 bytes
@@ -224,8 +239,13 @@ class Backend {
                                         const Tensor& targets, int64_t vocab_begin) = 0;
   virtual void do_cross_entropy_backward(Tensor& dlogits, const Tensor& logits, const Tensor& lse,
                                          const Tensor& targets, float scale, int64_t vocab_begin) = 0;
+  // Default: do_cross_entropy_forward, then do_cross_entropy_backward.
+  virtual void do_cross_entropy_forward_backward(Tensor& losses, Tensor& lse, Tensor& dlogits, const Tensor& logits,
+                                                 const Tensor& targets, float scale);
   virtual double do_sum_squares(std::span<const Tensor> tensors) = 0;
   virtual void do_adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s) = 0;
+  // Default: do_adamw on each item.
+  virtual void do_adamw_many(std::span<const AdamWItem> items, const AdamWStep& s);
   // Default: each item's moments uploaded into device tensors, adamw(), downloaded again.
   virtual void do_adamw_host_moments(std::span<const HostMomentsItem> items, const AdamWStep& s);
 

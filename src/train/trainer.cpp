@@ -514,7 +514,7 @@ void Trainer::run() {
         std::optional<dist::Watchdog::Guard> gather;
         if (a == 0 && dist_optimizer_ && t.overlap_param_gather)
           gather.emplace(watchdog_->guard("forward with the parameter all-gather at step " + std::to_string(step)));
-        loss_sum += model_->forward(ids, targets, B, T);
+        loss_sum += model_->forward(ids, targets, B, T, /*for_backward=*/true);
       }
       if (a + 1 == t.grad_accum && dist_optimizer_ && t.overlap_grad_reduce) {
         // The last micro-batch's backward starts each bucket's reduction as soon as it is complete.

@@ -271,6 +271,61 @@ TEST_F(CudaOps, SumSquaresAndAdamW) {
   expect_close(v, 1e-6, "adamw v");
 }
 
+// The multi-tensor update (one launch over 64Ki-float chunks of all tensors) against adamw() on each
+// tensor: bit-identical, with per-tensor weight decay, chunk boundaries, views that are not 16-byte
+// aligned (scalar path), the bf16 weight copies it writes, and a second step that reuses its table.
+TEST_F(CudaOps, AdamWManyIsBitIdenticalToOneByOne) {
+  Rng rng(5);
+  gpu_ = make_cuda_backend(0, CudaOptions{.matmul = "bf16", .activations = "bf16"});  // weight copies are bf16's
+  const std::vector<int64_t> sizes{(int64_t{1} << 16) * 3 + 5, 7, 768, 1};
+  auto make = [&](int64_t n, double lo, double hi) { return random_floats(static_cast<size_t>(n) + 1, rng, lo, hi); };
+  struct Set {
+    std::vector<Tensor> p, g, m, v;
+  } one, many;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const int64_t n = sizes[i];
+    auto p = make(n, -1, 1), g = make(n, -1, 1), m = make(n, -0.1, 0.1), v = make(n, 0, 0.01);
+    for (Set* set : {&one, &many}) {
+      // Tensor 2 is a view one float into its storage: not 16-byte aligned.
+      auto put = [&](const std::vector<float>& h) {
+        Tensor t = gpu_->from_host({n + 1}, h);
+        return i == 2 ? t.view(1, {n}) : t.view(0, {n});
+      };
+      set->p.push_back(put(p)), set->g.push_back(put(g)), set->m.push_back(put(m)), set->v.push_back(put(v));
+    }
+  }
+  AdamWStep s;
+  s.lr = 3e-3, s.step = 1, s.grad_scale = 0.9f, s.weight_copy = true;
+  for (int step = 0; step < 2; ++step, ++s.step) {
+    std::vector<Backend::AdamWItem> items;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const double wd = i % 2 ? 0.0 : 0.1;
+      AdamWStep si = s;
+      si.weight_decay = wd;
+      gpu_->adamw(one.p[i], one.g[i], one.m[i], one.v[i], si);
+      items.push_back({&many.p[i], &many.g[i], &many.m[i], &many.v[i], wd});
+    }
+    gpu_->adamw_many(items, s);
+  }
+  gpu_->begin_weight_reuse();
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    EXPECT_TRUE(gpu_->to_host_f32(many.p[i]) == gpu_->to_host_f32(one.p[i])) << "param " << i;
+    EXPECT_TRUE(gpu_->to_host_f32(many.m[i]) == gpu_->to_host_f32(one.m[i])) << "m " << i;
+    EXPECT_TRUE(gpu_->to_host_f32(many.v[i]) == gpu_->to_host_f32(one.v[i])) << "v " << i;
+    // The weight copy it wrote is what the next product uses: x·wᵀ with x = identity rows.
+    const int64_t n = sizes[i];
+    Tensor w = many.p[i].reshape({1, n}), x = gpu_->from_host({1, n}, std::vector<float>(static_cast<size_t>(n), 1.0f),
+                                                             gpu_->activation_dtype());
+    Tensor y = gpu_->zeros({1, 1}, gpu_->activation_dtype()), y_fresh = gpu_->zeros({1, 1}, gpu_->activation_dtype());
+    gpu_->matmul_forward(y, x, w);
+    gpu_->end_weight_reuse();
+    gpu_->matmul_forward(y_fresh, x, w);
+    gpu_->begin_weight_reuse();
+    EXPECT_EQ(gpu_->to_host_f32(y), gpu_->to_host_f32(y_fresh)) << "weight copy of " << i;
+  }
+  gpu_->end_weight_reuse();
+}
+
 // Optimizer CPU offload: the moments stream through the device in 16 Mi-float chunks and three
 // staging buffers; every element must get exactly the device update (same kernel, same constants),
 // across chunk and parameter boundaries, the stage rotation, several steps and the empty tensor.

@@ -10,6 +10,8 @@
 
 #include <cmath>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "gpu_test_util.h"
 #include "ops/cpu/cpu_backend.h"
@@ -127,6 +129,35 @@ TEST_P(CudaReduceShapes, CrossEntropy) {
       gpu_->cross_entropy_backward(d.g, logits.g, total.g, yg, 1.0f / k.N, k.begin);
       expect_close(d, 1e-5, "cross-entropy backward" + at);
     }
+  }
+}
+
+// The fused forward + backward (training's loss) against the two ops: the same bits for losses,
+// lse and the gradient, 8-wide rows (fused kernel) and others (fallback), in place and not, with
+// an ignored row and a target in the last column.
+TEST_P(CudaReduceShapes, CrossEntropyFusedEqualsTwoOps) {
+  for (auto [N, V, in_place] : std::vector<std::tuple<int64_t, int64_t, bool>>{
+           {37, 5000, true}, {9, 50304, false}, {16, 8, true}, {21, 100, false}, {7, 5001, true}}) {
+    const std::string at = " N=" + std::to_string(N) + " V=" + std::to_string(V) + (in_place ? " in place" : "");
+    std::vector<int32_t> y(static_cast<size_t>(N));
+    for (auto& t : y) t = rng_.below(static_cast<int32_t>(V));
+    y[3] = -100;
+    y[5] = static_cast<int32_t>(V - 1);
+    auto logits = both({N, V}, ce_logits(N, V, rng_, y, 0), true);
+    Tensor yg = gpu_->from_host({N}, y);
+    const DType act = gpu_->activation_dtype();
+    Tensor l1 = gpu_->zeros({N}), s1 = gpu_->zeros({N}), l2 = gpu_->zeros({N}), s2 = gpu_->zeros({N});
+    Tensor two = gpu_->empty({N, V}, act), fused_in = gpu_->empty({N, V}, act);
+    gpu_->copy(two, logits.g);
+    gpu_->copy(fused_in, logits.g);
+    gpu_->cross_entropy_forward(l1, s1, two, yg);
+    gpu_->cross_entropy_backward(two, two, s1, yg, 1.0f / 34);
+    Tensor fused_out = in_place ? fused_in : gpu_->zeros({N, V}, act);
+    gpu_->cross_entropy_forward_backward(l2, s2, fused_out, fused_in, yg, 1.0f / 34);
+    EXPECT_EQ(host(l2), host(l1)) << "losses" << at;
+    EXPECT_EQ(host(s2), host(s1)) << "lse" << at;
+    EXPECT_TRUE(host(fused_out) == host(two)) << "gradient" << at;
+    EXPECT_EQ(host(l2)[3], 0.0f) << at;
   }
 }
 

@@ -156,6 +156,7 @@ class CudaBackend final : public Backend {
     cudaStreamSynchronize(stream_);
     profile_.reset();
     host_moments_.reset();
+    adamw_table_ = Tensor{};
     weight_cache_.clear();  // its tensors free themselves on stream_, destroyed below
     cublasDestroy(blas_);
     cudaFree(workspace_);
@@ -496,6 +497,15 @@ class CudaBackend final : public Backend {
                                  logits.dim(0), logits.dim(1), std::max<int64_t>(vocab_begin, 0), scale, stream_);
   }
 
+  void do_cross_entropy_forward_backward(Tensor& losses, Tensor& lse, Tensor& dlogits, const Tensor& logits,
+                                         const Tensor& targets, float scale) override {
+    AGPT_PROFILE_OP("cross_entropy_forward_backward");
+    check_targets(targets, logits.dim(1), -1);
+    cuda::cross_entropy_forward_backward(losses.data<float>(), lse.data<float>(), dlogits.raw(), logits.raw(),
+                                         elem(logits), targets.data<int32_t>(), logits.dim(0), logits.dim(1), scale,
+                                         stream_);
+  }
+
   double do_sum_squares(std::span<const Tensor> tensors) override {
     AGPT_PROFILE_OP("sum_squares");
     // All tensors cut into chunks of 64Ki floats: one launch over every chunk, one for the total.
@@ -543,6 +553,42 @@ class CudaBackend final : public Backend {
     cuda::adamw(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(),
                 copy.defined() ? copy.raw() : nullptr, param.numel(), adamw_constants(s, s.weight_decay), stream_);
     if (copy.defined()) weight_cache_.insert_or_assign(param.raw(), CachedWeight{param, copy, true});
+  }
+
+  // The multi-tensor update: every tensor cut into chunks of 64Ki floats, one launch over all of them.
+  // The chunk table is uploaded only when it changes (tensors and weight copies usually come back
+  // at the same addresses every step).
+  void do_adamw_many(std::span<const AdamWItem> items, const AdamWStep& s) override {
+    AGPT_PROFILE_OP("adamw");
+    constexpr int64_t kChunk = int64_t{1} << 16;
+    std::vector<cuda::AdamWChunk> chunks;
+    std::vector<Tensor> copies(items.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+      const AdamWItem& it = items[i];
+      invalidate_weight_copies(*it.param);
+      if (s.weight_copy && matmul_ == "bf16") copies[i] = empty(it.param->shape(), DType::kBF16);
+      float *p = it.param->data<float>(), *m = it.m->data<float>(), *v = it.v->data<float>();
+      const float* g = it.grad->data<float>();
+      auto* copy = copies[i].defined() ? static_cast<uint16_t*>(copies[i].raw()) : nullptr;  // bf16
+      const bool vec = cuda::adamw_vectorizable(p, g, m, v, copy);
+      const auto decay = adamw_constants(s, it.weight_decay).decay;
+      for (int64_t off = 0, n = it.param->numel(); off < n; off += kChunk)
+        chunks.push_back({p + off, g + off, m + off, v + off, copy ? copy + off : nullptr, std::min(kChunk, n - off),
+                          decay, vec ? 1 : 0});
+    }
+    const size_t bytes = chunks.size() * sizeof(cuda::AdamWChunk);
+    if (chunks.size() != adamw_table_host_.size() || !adamw_table_.defined() ||
+        std::memcmp(chunks.data(), adamw_table_host_.data(), bytes) != 0) {
+      adamw_table_ = empty({static_cast<int64_t>((bytes + 3) / 4) + 1}, DType::kF32);
+      if (bytes)
+        AGPT_CUDA_CHECK(cudaMemcpyAsync(adamw_table_.raw(), chunks.data(), bytes, cudaMemcpyHostToDevice, stream_));
+      adamw_table_host_ = std::move(chunks);
+    }
+    cuda::adamw_chunks(static_cast<const cuda::AdamWChunk*>(adamw_table_.raw()),
+                       static_cast<int64_t>(adamw_table_host_.size()), adamw_constants(s, 0.0), stream_);
+    for (size_t i = 0; i < items.size(); ++i)
+      if (copies[i].defined())
+        weight_cache_.insert_or_assign(items[i].param->raw(), CachedWeight{*items[i].param, copies[i], true});
   }
 
  public:
@@ -593,6 +639,8 @@ class CudaBackend final : public Backend {
   void* workspace_ = nullptr;
   std::unique_ptr<OpProfile> profile_;
   std::unique_ptr<cuda::HostMomentsPipeline> host_moments_;  // made on first use
+  Tensor adamw_table_;  // do_adamw_many's chunk table on the device, and its host copy
+  std::vector<cuda::AdamWChunk> adamw_table_host_;
   struct CachedWeight {
     Tensor source, copy;
     bool from_optimizer;  // written by adamw() with AdamWStep::weight_copy: survives begin_weight_reuse()

@@ -177,13 +177,14 @@ __device__ __forceinline__ void adamw_one(float& p, float g, float& m, float& v,
   v = vi;
 }
 
-// Four elements per thread with 16-byte accesses when all four tensors are 16-byte aligned.
-__global__ void adamw_kernel(float* p, const float* g, float* m, float* v, __nv_bfloat16* copy, int64_t n, bool vec,
-                             AdamWConstants c) {
+// Four elements per thread with 16-byte accesses when all four tensors are 16-byte aligned; thread
+// tid of `stride` threads takes every stride-th group.
+__device__ __forceinline__ void adamw_span(float* p, const float* g, float* m, float* v, __nv_bfloat16* copy,
+                                           int64_t n, bool vec, const AdamWConstants& c, int64_t tid, int64_t stride) {
   int64_t first = 0;
   if (vec) {
     const int64_t groups = n / 4;
-    AGPT_GRID_LOOP(i, groups) {
+    for (int64_t i = tid; i < groups; i += stride) {
       float4 pp = reinterpret_cast<float4*>(p)[i], gg = reinterpret_cast<const float4*>(g)[i];
       float4 mm = reinterpret_cast<float4*>(m)[i], vv = reinterpret_cast<float4*>(v)[i];
       adamw_one(pp.x, gg.x, mm.x, vv.x, c);
@@ -200,11 +201,25 @@ __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, __nv_
     }
     first = groups * 4;
   }
-  AGPT_GRID_LOOP(j, n - first) {
+  for (int64_t j = tid; j < n - first; j += stride) {
     const int64_t i = first + j;
     adamw_one(p[i], g[i], m[i], v[i], c);
     if (copy) copy[i] = __float2bfloat16_rn(p[i]);
   }
+}
+
+__global__ void adamw_kernel(float* p, const float* g, float* m, float* v, __nv_bfloat16* copy, int64_t n, bool vec,
+                             AdamWConstants c) {
+  adamw_span(p, g, m, v, copy, n, vec, c, blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x,
+             static_cast<int64_t>(gridDim.x) * blockDim.x);
+}
+
+// One block per chunk of the multi-tensor update.
+__global__ void adamw_chunks_kernel(const AdamWChunk* chunks, AdamWConstants c) {
+  const AdamWChunk ch = chunks[blockIdx.x];
+  c.decay = ch.decay;
+  adamw_span(ch.p, ch.g, ch.m, ch.v, static_cast<__nv_bfloat16*>(ch.copy), ch.n, ch.vec != 0, c, threadIdx.x,
+             blockDim.x);
 }
 
 }  // namespace
@@ -309,10 +324,21 @@ void add_from_f32(void* out, Elem out_e, const float* in, int64_t n, cudaStream_
   AGPT_CUDA_LAUNCHED("add_from_f32");
 }
 
+bool adamw_vectorizable(const float* p, const float* g, const float* m, const float* v, const void* copy) {
+  return aligned16({p, g, m, v}) && reinterpret_cast<uintptr_t>(copy) % 8 == 0;
+}
+
+void adamw_chunks(const AdamWChunk* chunks, int64_t count, const AdamWConstants& c, cudaStream_t s) {
+  if (count == 0) return;
+  if (count > INT32_MAX) ::agpt::fail("adamw_chunks: ", count, " chunks is more than one launch takes");
+  adamw_chunks_kernel<<<static_cast<unsigned>(count), kThreads, 0, s>>>(chunks, c);
+  AGPT_CUDA_LAUNCHED("adamw_chunks");
+}
+
 void adamw(float* p, const float* g, float* m, float* v, void* copy, int64_t n, const AdamWConstants& c,
            cudaStream_t s) {
   if (n == 0) return;
-  const bool vec = aligned16({p, g, m, v}) && reinterpret_cast<uintptr_t>(copy) % 8 == 0;
+  const bool vec = adamw_vectorizable(p, g, m, v, copy);
   adamw_kernel<<<blocks_for(vec ? (n + 3) / 4 : n, kThreads), kThreads, 0, s>>>(
       p, g, m, v, static_cast<__nv_bfloat16*>(copy), n, vec, c);
   AGPT_CUDA_LAUNCHED("adamw");

@@ -38,6 +38,21 @@ struct AdamWConstants {
 // copy (bf16, may be null): also receives the updated p rounded to bf16, as cast() would round it.
 void adamw(float* p, const float* g, float* m, float* v, void* copy, int64_t n, const AdamWConstants& c,
            cudaStream_t s);
+// The multi-tensor form: one launch, one block per chunk (a piece of one tensor), each chunk with its
+// own weight decay (c.decay is replaced by the chunk's). vec: the chunk's pointers are 16-byte
+// aligned (adamw_vectorizable) so it may use 16-byte accesses.
+struct AdamWChunk {
+  float* p;
+  const float* g;
+  float* m;
+  float* v;
+  void* copy;
+  int64_t n;
+  float decay;
+  int32_t vec;
+};
+bool adamw_vectorizable(const float* p, const float* g, const float* m, const float* v, const void* copy);
+void adamw_chunks(const AdamWChunk* chunks, int64_t count, const AdamWConstants& c, cudaStream_t s);
 
 // reduce.cu
 void rmsnorm_forward(void* out, float* rstd, const void* x, const float* w, Elem e, int64_t N, int64_t D, float eps,
@@ -62,6 +77,9 @@ void cross_entropy_forward(float* losses, float* lse, const void* logits, Elem e
 // May run in place (dlogits == logits).
 void cross_entropy_backward(void* dlogits, const void* logits, Elem e, const float* lse, const int32_t* targets,
                             int64_t N, int64_t V, int64_t vocab_begin, float scale, cudaStream_t s);
+// Both in one launch over the whole vocabulary (vocab_begin 0), the same results; dlogits may be logits.
+void cross_entropy_forward_backward(float* losses, float* lse, void* dlogits, const void* logits, Elem e,
+                                    const int32_t* targets, int64_t N, int64_t V, float scale, cudaStream_t s);
 
 // attention.cu (q [B,Tq,H,hd], k/v [B,Tk,KV,hd], query t at position Tk-Tq+t; lse [B,H,Tq])
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,

@@ -401,6 +401,65 @@ __device__ __forceinline__ float block_lse(float m, float s) {
   return bm + logf(bs);
 }
 
+// This thread's running (max, Σ exp(x - max)) over its 8-wide groups of a row (V / 8 = G groups),
+// rescaling the sum when the maximum grows. kStream: streaming loads (the row is not read again).
+template <typename T, bool kStream>
+__device__ __forceinline__ void ce_row_max_sum(const T* row, int64_t G, float& m, float& s) {
+  for (int64_t g0 = threadIdx.x; g0 < G; g0 += kCeUnroll<T> * kCeThreads) {
+    Raw8<T> raw[kCeUnroll<T>];
+#pragma unroll
+    for (int u = 0; u < kCeUnroll<T>; ++u)
+      if (g0 + u * kCeThreads < G) raw[u] = kStream ? ldcs8(row + 8 * (g0 + u * kCeThreads)) : ld8raw(row + 8 * (g0 + u * kCeThreads));
+#pragma unroll
+    for (int u = 0; u < kCeUnroll<T>; ++u) {
+      if (g0 + u * kCeThreads < G) {
+        float f[8];
+        unpack(raw[u], f);
+        float gm = f[0];
+#pragma unroll
+        for (int e = 1; e < 8; ++e) gm = fmaxf(gm, f[e]);
+        if (gm > m) {
+          s *= exp2f((m - gm) * kLog2e);
+          m = gm;
+        }
+        if (m != -INFINITY)
+#pragma unroll
+          for (int e = 0; e < 8; ++e) s += exp2f((f[e] - m) * kLog2e);
+      }
+    }
+  }
+}
+
+// drow = scale * (softmax(row) - onehot(col)) over 8-wide groups, from the row's logsumexp l.
+// The target gets (p*scale) - scale computed in fp32 with explicit roundings (no fused
+// multiply-add): bit for bit what fp32 got when it was stored as p*scale and fixed up by
+// `-= scale`, and rounded to bf16 only once. In place (drow == row) is safe: each element is read
+// and then written by the same thread.
+template <typename T>
+__device__ __forceinline__ void ce_row_grad(T* drow, const T* row, int64_t G, float l, int64_t col, float scale) {
+  for (int64_t g0 = threadIdx.x; g0 < G; g0 += kCeUnroll<T> * kCeThreads) {
+    Raw8<T> raw[kCeUnroll<T>];
+#pragma unroll
+    for (int u = 0; u < kCeUnroll<T>; ++u)
+      if (g0 + u * kCeThreads < G) raw[u] = ldcs8(row + 8 * (g0 + u * kCeThreads));
+#pragma unroll
+    for (int u = 0; u < kCeUnroll<T>; ++u) {
+      const int64_t g = g0 + u * kCeThreads;
+      if (g < G) {
+        float f[8];
+        unpack(raw[u], f);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          float d = expf(f[e] - l) * scale;
+          if (8 * g + e == col) d = __fsub_rn(d, scale);
+          f[e] = d;
+        }
+        store8(drow + 8 * g, f);
+      }
+    }
+  }
+}
+
 // One block per row, one read of the row: each thread keeps a running (max, Σ exp(x - max)) of its
 // elements, rescaling the sum when the maximum grows.
 template <typename T, bool kVec>
@@ -411,30 +470,7 @@ __global__ void __launch_bounds__(kCeThreads, 3) cross_entropy_forward_kernel(fl
   const T* row = logits + n * V;
   float m = -INFINITY, s = 0;
   if constexpr (kVec) {
-    const int64_t G = V / 8;
-    for (int64_t g0 = threadIdx.x; g0 < G; g0 += kCeUnroll<T> * kCeThreads) {
-      Raw8<T> raw[kCeUnroll<T>];
-#pragma unroll
-      for (int u = 0; u < kCeUnroll<T>; ++u)
-        if (g0 + u * kCeThreads < G) raw[u] = ldcs8(row + 8 * (g0 + u * kCeThreads));
-#pragma unroll
-      for (int u = 0; u < kCeUnroll<T>; ++u) {
-        if (g0 + u * kCeThreads < G) {
-          float f[8];
-          unpack(raw[u], f);
-          float gm = f[0];
-#pragma unroll
-          for (int e = 1; e < 8; ++e) gm = fmaxf(gm, f[e]);
-          if (gm > m) {
-            s *= exp2f((m - gm) * kLog2e);
-            m = gm;
-          }
-          if (m != -INFINITY)
-#pragma unroll
-            for (int e = 0; e < 8; ++e) s += exp2f((f[e] - m) * kLog2e);
-        }
-      }
-    }
+    ce_row_max_sum<T, true>(row, V / 8, m, s);
   } else {
     for (int64_t j = threadIdx.x; j < V; j += kCeThreads) {
       const float v = load(row + j);
@@ -497,29 +533,37 @@ __global__ void __launch_bounds__(kCeThreads, 3) cross_entropy_backward_vec_kern
     for (int64_t g = threadIdx.x; g < G; g += kCeThreads) store8(drow + 8 * g, z);
     return;
   }
-  const float l = lse[n];
-  const int64_t col = static_cast<int64_t>(y) - vocab_begin;  // may be outside this shard: no one-hot term
-  for (int64_t g0 = threadIdx.x; g0 < G; g0 += kCeUnroll<T> * kCeThreads) {
-    Raw8<T> raw[kCeUnroll<T>];
-#pragma unroll
-    for (int u = 0; u < kCeUnroll<T>; ++u)
-      if (g0 + u * kCeThreads < G) raw[u] = ldcs8(row + 8 * (g0 + u * kCeThreads));
-#pragma unroll
-    for (int u = 0; u < kCeUnroll<T>; ++u) {
-      const int64_t g = g0 + u * kCeThreads;
-      if (g < G) {
-        float f[8];
-        unpack(raw[u], f);
-#pragma unroll
-        for (int e = 0; e < 8; ++e) {
-          float d = expf(f[e] - l) * scale;
-          if (8 * g + e == col) d = __fsub_rn(d, scale);
-          f[e] = d;
-        }
-        store8(drow + 8 * g, f);
-      }
-    }
+  // col may be outside this shard: no one-hot term.
+  ce_row_grad(drow, row, G, lse[n], static_cast<int64_t>(y) - vocab_begin, scale);
+}
+
+// Forward and backward over the whole vocabulary in one block per row (V a multiple of 8, rows
+// 16-byte aligned): the first pass leaves the row in L2 for the second, which writes the gradient
+// (in place when dlogits == logits). The same arithmetic as the two kernels above, so the same bits.
+template <typename T>
+__global__ void __launch_bounds__(kCeThreads, 3) cross_entropy_fused_kernel(float* losses, float* lse, T* dlogits,
+                                                                         const T* logits, const int32_t* targets,
+                                                                         int64_t V, float scale) {
+  const int64_t n = blockIdx.x, G = V / 8;
+  const T* row = logits + n * V;
+  T* drow = dlogits + n * V;
+  float m = -INFINITY, s = 0;
+  ce_row_max_sum<T, false>(row, G, m, s);
+  const float l = block_lse(m, s);
+  const int32_t y = targets[n];
+  float target_logit = 0;
+  if (threadIdx.x == 0 && y >= 0 && y < V) target_logit = load(row + y);
+  __syncthreads();  // the target's logit is read before any thread overwrites the row
+  if (threadIdx.x == 0) {
+    lse[n] = l;
+    losses[n] = y < 0 || y >= V ? 0.0f : l - target_logit;
   }
+  if (y < 0) {
+    float z[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t g = threadIdx.x; g < G; g += kCeThreads) store8(drow + 8 * g, z);
+    return;
+  }
+  ce_row_grad(drow, row, G, l, y, scale);
 }
 
 }  // namespace
@@ -634,6 +678,21 @@ void cross_entropy_backward(void* dlogits, const void* logits, Elem e, const flo
                                                                                       vocab_begin, scale);
   });
   AGPT_CUDA_LAUNCHED("cross_entropy_backward");
+}
+
+void cross_entropy_forward_backward(float* losses, float* lse, void* dlogits, const void* logits, Elem e,
+                                    const int32_t* targets, int64_t N, int64_t V, float scale, cudaStream_t s) {
+  if (N == 0) return;
+  if (!(V % 8 == 0 && aligned16(logits) && aligned16(dlogits))) {
+    cross_entropy_forward(losses, lse, logits, e, targets, N, V, 0, s);
+    cross_entropy_backward(dlogits, logits, e, lse, targets, N, V, 0, scale, s);
+    return;
+  }
+  dispatch(e, [&]<typename T>() {
+    cross_entropy_fused_kernel<T><<<static_cast<unsigned>(N), kCeThreads, 0, s>>>(
+        losses, lse, static_cast<T*>(dlogits), static_cast<const T*>(logits), targets, V, scale);
+  });
+  AGPT_CUDA_LAUNCHED("cross_entropy_forward_backward");
 }
 
 }  // namespace agpt::ops::cuda
