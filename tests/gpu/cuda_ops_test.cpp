@@ -380,6 +380,35 @@ TEST_F(CudaOps, AdamWWithHostMomentsIsBitIdentical) {
   EXPECT_TRUE(gpu_->to_host_f32(ph[3]) == gpu_->to_host_f32(pr));
 }
 
+// Uploads return without waiting for the GPU (page-locked staging): the host buffer may be reused
+// at once, more uploads than staging slots queue behind each other, and a large upload still
+// works. The ids' host copy serves the range checks: a bad id is still refused.
+TEST_F(CudaOps, UploadsDoNotWaitAndStayCorrect) {
+  std::vector<Tensor> ts;
+  std::vector<int32_t> host(1000);
+  for (int i = 0; i < 20; ++i) {
+    for (size_t j = 0; j < host.size(); ++j) host[j] = static_cast<int32_t>(i * 1000 + j);
+    ts.push_back(gpu_->from_host({1000}, std::span<const int32_t>(host)));
+    std::fill(host.begin(), host.end(), -7);  // reused right away
+  }
+  for (int i = 0; i < 20; ++i) {
+    std::vector<int32_t> got = gpu_->to_host_i32(ts[static_cast<size_t>(i)]);
+    EXPECT_EQ(got[0], i * 1000) << i;
+    EXPECT_EQ(got[999], i * 1000 + 999) << i;
+  }
+  std::vector<float> big(static_cast<size_t>(3) << 20, 1.5f);  // 12 MiB: above a staging slot
+  Tensor b = gpu_->from_host({static_cast<int64_t>(big.size())}, big);
+  std::fill(big.begin(), big.end(), 0.0f);
+  EXPECT_EQ(gpu_->to_host_f32(b)[12345], 1.5f);
+  Tensor table = gpu_->zeros({10, 4}), out = gpu_->zeros({2, 4});
+  std::vector<int32_t> bad{3, 10};
+  Tensor ids = gpu_->from_host({2}, std::span<const int32_t>(bad));
+  EXPECT_THROW(gpu_->embedding_forward(out, ids, table), Error);
+  std::vector<int32_t> good{3, 9};
+  gpu_->upload(ids, good.data(), good.size() * sizeof(int32_t));  // the host copy follows the new upload
+  EXPECT_NO_THROW(gpu_->embedding_forward(out, ids, table));
+}
+
 TEST_F(CudaOps, DeviceChecks) {
   auto x = cpu_->zeros({4, 4});
   auto y = gpu_->zeros({4, 4});

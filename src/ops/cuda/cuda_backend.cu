@@ -12,11 +12,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/log.h"
 #include "ops/cuda/attention_cudnn.cuh"
 #include "ops/cuda/attention_mma.cuh"
 #include "ops/cuda/attention_tiled.cuh"
 #include "ops/cuda/cuda_common.cuh"
+#include "ops/cuda/gemm_tuner.cuh"
 #include "ops/cuda/host_moments.cuh"
+#include "ops/cuda/upload_staging.cuh"
 #include "ops/cuda/kernels.cuh"
 
 namespace agpt::ops {
@@ -142,21 +145,41 @@ class CudaBackend final : public Backend {
     else if (options.matmul == "bf16") AGPT_CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
     else fail("CUDA matmul precision '", options.matmul, "': expected fp32, tf32 or bf16");
     matmul_ = options.matmul;
-    if (options.attention == "cudnn" || options.attention == "auto") use_cudnn_attention_ = true;
-    else if (options.attention != "agpt") fail("CUDA attention '", options.attention, "': expected auto, cudnn or agpt");
+    if (options.attention == "cudnn" || options.attention == "auto") {
+      use_cudnn_attention_ = true;
+    } else if (options.attention == "cudnn-atomic") {
+      // cuDNN's backward with dQ summed by atomics: faster, not bit-reproducible (process-wide).
+      use_cudnn_attention_ = atomic_attention_ = true;
+      cuda::attention_cudnn_allow_nondeterministic(true);
+    } else if (options.attention != "agpt") {
+      fail("CUDA attention '", options.attention, "': expected auto, cudnn, cudnn-atomic or agpt");
+    }
     if (options.activations == "bf16") act_ = DType::kBF16;
     else if (options.activations != "fp32") fail("CUDA activations '", options.activations, "': expected fp32 or bf16");
     if (act_ == DType::kBF16 && matmul_ != "bf16") fail("bf16 activations need bf16 matrix products");
     cudaDeviceProp prop{};
     AGPT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     device_name_ = prop.name;
+    // AGPT_CUDA_GEMM_TUNE=<file>: bf16 products use the fastest of cuBLASLt's candidate algorithms,
+    // timed once and kept in <file> (gemm_tuner.cuh), as PyTorch's TunableOp. Opt-in: algorithms
+    // round differently, so runs are bit-identical only with the same file.
+    if (const char* e = std::getenv("AGPT_CUDA_GEMM_TUNE"); e && *e) {
+      if (matmul_ != "bf16") {
+        log_warn("AGPT_CUDA_GEMM_TUNE ignored: it tunes bf16 matrix products (this backend's are ", matmul_, ")");
+      } else {
+        gemm_tuner_ = std::make_unique<cuda::GemmTuner>(e, workspace_, kWorkspaceBytes);
+        log_info("CUDA GEMM tuning: results in ", e, " (", gemm_tuner_->loaded(), " read)");
+      }
+    }
     if (const char* e = std::getenv("AGPT_CUDA_PROFILE"); e && std::string(e) == "1") profile_ = std::make_unique<OpProfile>();
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
     profile_.reset();
+    gemm_tuner_.reset();  // before the workspace it uses is freed
     host_moments_.reset();
     adamw_table_ = Tensor{};
+    host_ints_.clear();
     weight_cache_.clear();  // its tensors free themselves on stream_, destroyed below
     cublasDestroy(blas_);
     cudaFree(workspace_);
@@ -168,8 +191,10 @@ class CudaBackend final : public Backend {
   std::string name() const override {
     return "cuda:" + std::to_string(device_) + " (" + device_name_ + ", " + matmul_ + " matmul, " +
            dtype_name(act_) + " activations" +
-           (use_cudnn_attention_ && act_ == DType::kBF16 && cuda::attention_cudnn_version() > 0 ? ", cuDNN attention" : "") +
-           ")";
+           (use_cudnn_attention_ && act_ == DType::kBF16 && cuda::attention_cudnn_version() > 0
+                ? (atomic_attention_ ? ", cuDNN attention (atomic dQ)" : ", cuDNN attention")
+                : "") +
+           (gemm_tuner_ ? ", tuned GEMMs" : "") + ")";
   }
   DType activation_dtype() const override { return act_; }
   int64_t peak_memory_bytes() const override {
@@ -200,24 +225,56 @@ class CudaBackend final : public Backend {
   }
   void do_zero(Tensor& t) override {
     invalidate_weight_copies(t);
+    forget_host_ints(t);
     AGPT_CUDA_CHECK(cudaMemsetAsync(t.raw(), 0, t.bytes(), stream_));
   }
   void do_copy(Tensor& dst, const Tensor& src) override {
     AGPT_PROFILE_OP("copy");
     invalidate_weight_copies(dst);
+    forget_host_ints(dst);
     AGPT_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.bytes(), cudaMemcpyDeviceToDevice, stream_));
   }
   void do_cast(Tensor& dst, const Tensor& src) override {
     AGPT_PROFILE_OP("cast");
     invalidate_weight_copies(dst);
+    forget_host_ints(dst);
     cuda::cast(dst.raw(), elem(dst), src.raw(), elem(src), dst.numel(), stream_);
   }
   void do_upload(Tensor& dst, const void* host) override {
     AGPT_PROFILE_OP("upload");
     invalidate_weight_copies(dst);
-    AGPT_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), host, dst.bytes(), cudaMemcpyHostToDevice, stream_));
-    // The caller may free or reuse host memory right after upload() returns.
-    AGPT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    forget_host_ints(dst);
+    // The caller may free or reuse host memory right after upload() returns: small uploads (token
+    // ids, targets, tables) go through page-locked staging and do not wait for the GPU; others
+    // wait for their copy.
+    if (!upload_staging_.stage(dst.raw(), host, dst.bytes(), stream_)) {
+      AGPT_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), host, dst.bytes(), cudaMemcpyHostToDevice, stream_));
+      AGPT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    }
+    // Token ids and targets: the host keeps their values, so the checks and the embedding
+    // backward's grouping need no download (which would wait for the GPU).
+    if (dst.dtype() == DType::kI32 && dst.numel() <= kHostIntsMax) {
+      const auto* v = static_cast<const int32_t*>(host);
+      host_ints_.push_back({dst, std::vector<int32_t>(v, v + dst.numel())});
+      if (host_ints_.size() > 8) host_ints_.erase(host_ints_.begin());
+    }
+  }
+  // The values of an int32 tensor: from the host copy of its upload when it has one, else downloaded.
+  std::vector<int32_t> host_ints(const Tensor& t) {
+    for (const HostInts& h : host_ints_)
+      if (h.tensor.same_storage(t) && h.tensor.offset() == t.offset() && h.tensor.numel() == t.numel()) return h.values;
+    std::vector<int32_t> v(static_cast<size_t>(t.numel()));
+    do_download(t, v.data());
+    return v;
+  }
+  void forget_host_ints(const Tensor& t) {
+    if (host_ints_.empty()) return;
+    const auto* lo = static_cast<const char*>(t.raw());
+    const char* hi = lo + t.bytes();
+    std::erase_if(host_ints_, [&](const HostInts& h) {
+      const auto* hlo = static_cast<const char*>(h.tensor.raw());
+      return hlo < hi && lo < hlo + h.tensor.bytes();
+    });
   }
   void do_download(const Tensor& src, void* host) const override {
     AGPT_PROFILE_OP("download");
@@ -229,8 +286,7 @@ class CudaBackend final : public Backend {
     AGPT_PROFILE_OP("embedding_forward");
     int64_t N = ids.dim(0), V = table.dim(0), D = table.dim(1);
     if (vocab_begin < 0) {  // the whole vocabulary: every id must be in the table
-      std::vector<int32_t> host(static_cast<size_t>(N));
-      do_download(ids, host.data());
+      std::vector<int32_t> host = host_ints(ids);
       for (int64_t n = 0; n < N; ++n)
         if (host[n] < 0 || host[n] >= V)
           fail("embedding: token id ", host[n], " at position ", n, " is outside [0, ", V, ")");
@@ -244,8 +300,7 @@ class CudaBackend final : public Backend {
   void do_embedding_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout, int64_t vocab_begin) override {
     AGPT_PROFILE_OP("embedding_backward");
     int64_t N = ids.dim(0), V = dtable.dim(0), D = dtable.dim(1);
-    std::vector<int32_t> id(static_cast<size_t>(N));
-    do_download(ids, id.data());
+    std::vector<int32_t> id = host_ints(ids);
     // Table rows; -1 for an id of another rank's vocabulary shard (no gradient here).
     for (int64_t n = 0; n < N; ++n) {
       if (vocab_begin < 0) {
@@ -319,6 +374,9 @@ class CudaBackend final : public Backend {
     };
     Tensor a16 = a_is_weight ? weight_bf16(a, as_bf16) : as_bf16(a), b16 = as_bf16(b);
     const cudaDataType_t ct = c.dtype() == DType::kBF16 ? CUDA_R_16BF : CUDA_R_32F;
+    if (gemm_tuner_ && gemm_tuner_->matmul(opa, opb, m, n, k, a16.raw(), lda, b16.raw(), ldb, beta, c.raw(),
+                                           ct == CUDA_R_16BF, ldc, stream_))
+      return;
     AGPT_CUBLAS_CHECK(cublasGemmEx(blas_, opa, opb, m, n, k, &one, a16.raw(), CUDA_R_16BF, lda, b16.raw(), CUDA_R_16BF,
                                    ldb, &beta, c.raw(), ct, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   }
@@ -476,8 +534,7 @@ class CudaBackend final : public Backend {
 
   void check_targets(const Tensor& targets, int64_t V, int64_t vocab_begin) {
     if (vocab_begin >= 0) return;  // a shard of the vocabulary: any target may be another rank's
-    std::vector<int32_t> y(static_cast<size_t>(targets.numel()));
-    do_download(targets, y.data());
+    std::vector<int32_t> y = host_ints(targets);
     for (size_t n = 0; n < y.size(); ++n)
       if (y[n] >= V) fail("cross_entropy: target ", y[n], " at position ", n, " is outside [0, ", V, ")");
   }
@@ -638,6 +695,15 @@ class CudaBackend final : public Backend {
   static constexpr size_t kWorkspaceBytes = 64ull << 20;
   void* workspace_ = nullptr;
   std::unique_ptr<OpProfile> profile_;
+  struct HostInts {
+    Tensor tensor;  // holds the storage, so its address is not reused while the entry lives
+    std::vector<int32_t> values;
+  };
+  static constexpr int64_t kHostIntsMax = int64_t{1} << 22;
+  std::vector<HostInts> host_ints_;  // the last int32 uploads (ids, targets), newest last
+  cuda::UploadStaging upload_staging_;
+  std::unique_ptr<cuda::GemmTuner> gemm_tuner_;
+  bool atomic_attention_ = false;  // "cudnn-atomic"  // AGPT_CUDA_GEMM_TUNE: tuned bf16 products
   std::unique_ptr<cuda::HostMomentsPipeline> host_moments_;  // made on first use
   Tensor adamw_table_;  // do_adamw_many's chunk table on the device, and its host copy
   std::vector<cuda::AdamWChunk> adamw_table_host_;

@@ -25,7 +25,9 @@ struct CudaOptions {
   // Attention for bf16 activations: "auto" (cuDNN's fused flash attention in its deterministic
   // form where cuDNN is built in and takes the shape, for sequence lengths that are multiples of
   // 64 — training's; others keep agpt's kernels, since cuDNN builds a plan per shape), "cudnn" (the
-  // same), or "agpt" (agpt's own tensor-core kernels only). $AGPT_CUDA_ATTENTION overrides it.
+  // same), "cudnn-atomic" (cuDNN's faster backward that sums dQ with atomics, as FlashAttention-2
+  // and PyTorch's SDPA do: results are not bit-reproducible), or "agpt" (agpt's own tensor-core
+  // kernels only). $AGPT_CUDA_ATTENTION overrides it.
   std::string attention = "auto";
 };
 // Fails with a clear message when CUDA is not compiled in or the device does not exist.

@@ -403,8 +403,9 @@ __device__ __forceinline__ float block_lse(float m, float s) {
 
 // This thread's running (max, Σ exp(x - max)) over its 8-wide groups of a row (V / 8 = G groups),
 // rescaling the sum when the maximum grows. kStream: streaming loads (the row is not read again).
+// keep (may be null): shared memory of G groups that receives the row for a second pass.
 template <typename T, bool kStream>
-__device__ __forceinline__ void ce_row_max_sum(const T* row, int64_t G, float& m, float& s) {
+__device__ __forceinline__ void ce_row_max_sum(const T* row, int64_t G, float& m, float& s, Raw8<T>* keep = nullptr) {
   for (int64_t g0 = threadIdx.x; g0 < G; g0 += kCeUnroll<T> * kCeThreads) {
     Raw8<T> raw[kCeUnroll<T>];
 #pragma unroll
@@ -413,6 +414,7 @@ __device__ __forceinline__ void ce_row_max_sum(const T* row, int64_t G, float& m
 #pragma unroll
     for (int u = 0; u < kCeUnroll<T>; ++u) {
       if (g0 + u * kCeThreads < G) {
+        if (keep) keep[g0 + u * kCeThreads] = raw[u];
         float f[8];
         unpack(raw[u], f);
         float gm = f[0];
@@ -435,13 +437,15 @@ __device__ __forceinline__ void ce_row_max_sum(const T* row, int64_t G, float& m
 // multiply-add): bit for bit what fp32 got when it was stored as p*scale and fixed up by
 // `-= scale`, and rounded to bf16 only once. In place (drow == row) is safe: each element is read
 // and then written by the same thread.
+// kept (may be null): the row as ce_row_max_sum kept it in shared memory, read instead of row.
 template <typename T>
-__device__ __forceinline__ void ce_row_grad(T* drow, const T* row, int64_t G, float l, int64_t col, float scale) {
+__device__ __forceinline__ void ce_row_grad(T* drow, const T* row, int64_t G, float l, int64_t col, float scale,
+                                            const Raw8<T>* kept = nullptr) {
   for (int64_t g0 = threadIdx.x; g0 < G; g0 += kCeUnroll<T> * kCeThreads) {
     Raw8<T> raw[kCeUnroll<T>];
 #pragma unroll
     for (int u = 0; u < kCeUnroll<T>; ++u)
-      if (g0 + u * kCeThreads < G) raw[u] = ldcs8(row + 8 * (g0 + u * kCeThreads));
+      if (g0 + u * kCeThreads < G) raw[u] = kept ? kept[g0 + u * kCeThreads] : ldcs8(row + 8 * (g0 + u * kCeThreads));
 #pragma unroll
     for (int u = 0; u < kCeUnroll<T>; ++u) {
       const int64_t g = g0 + u * kCeThreads;
@@ -538,17 +542,22 @@ __global__ void __launch_bounds__(kCeThreads, 3) cross_entropy_backward_vec_kern
 }
 
 // Forward and backward over the whole vocabulary in one block per row (V a multiple of 8, rows
-// 16-byte aligned): the first pass leaves the row in L2 for the second, which writes the gradient
-// (in place when dlogits == logits). The same arithmetic as the two kernels above, so the same bits.
-template <typename T>
-__global__ void __launch_bounds__(kCeThreads, 3) cross_entropy_fused_kernel(float* losses, float* lse, T* dlogits,
+// 16-byte aligned). kKeep: the first pass keeps the row in shared memory (rows up to
+// kCeKeepBytes: GPT-2's 50,304 bf16 logits), so the logits are read from memory once; otherwise
+// it leaves what it can in L2 for the second pass. The second pass writes the gradient (in place
+// when dlogits == logits). The same arithmetic as the two kernels above, so the same bits.
+constexpr int64_t kCeKeepBytes = 112 << 10;  // two blocks of a row each per SM (228 KiB)
+template <typename T, bool kKeep>
+__global__ void __launch_bounds__(kCeThreads, 2) cross_entropy_fused_kernel(float* losses, float* lse, T* dlogits,
                                                                          const T* logits, const int32_t* targets,
                                                                          int64_t V, float scale) {
+  extern __shared__ __align__(16) unsigned char ce_keep[];
   const int64_t n = blockIdx.x, G = V / 8;
   const T* row = logits + n * V;
   T* drow = dlogits + n * V;
+  Raw8<T>* keep = kKeep ? reinterpret_cast<Raw8<T>*>(ce_keep) : nullptr;
   float m = -INFINITY, s = 0;
-  ce_row_max_sum<T, false>(row, G, m, s);
+  ce_row_max_sum<T, false>(row, G, m, s, keep);
   const float l = block_lse(m, s);
   const int32_t y = targets[n];
   float target_logit = 0;
@@ -563,7 +572,7 @@ __global__ void __launch_bounds__(kCeThreads, 3) cross_entropy_fused_kernel(floa
     for (int64_t g = threadIdx.x; g < G; g += kCeThreads) store8(drow + 8 * g, z);
     return;
   }
-  ce_row_grad(drow, row, G, l, y, scale);
+  ce_row_grad(drow, row, G, l, y, scale, static_cast<const Raw8<T>*>(keep));
 }
 
 }  // namespace
@@ -689,8 +698,17 @@ void cross_entropy_forward_backward(float* losses, float* lse, void* dlogits, co
     return;
   }
   dispatch(e, [&]<typename T>() {
-    cross_entropy_fused_kernel<T><<<static_cast<unsigned>(N), kCeThreads, 0, s>>>(
-        losses, lse, static_cast<T*>(dlogits), static_cast<const T*>(logits), targets, V, scale);
+    const int64_t keep_bytes = V * static_cast<int64_t>(sizeof(T));
+    if (keep_bytes <= kCeKeepBytes) {
+      // Above 48 KiB of dynamic shared memory a kernel must ask (per device; cheap to repeat).
+      AGPT_CUDA_CHECK(cudaFuncSetAttribute(cross_entropy_fused_kernel<T, true>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, kCeKeepBytes));
+      cross_entropy_fused_kernel<T, true><<<static_cast<unsigned>(N), kCeThreads, keep_bytes, s>>>(
+          losses, lse, static_cast<T*>(dlogits), static_cast<const T*>(logits), targets, V, scale);
+    } else {
+      cross_entropy_fused_kernel<T, false><<<static_cast<unsigned>(N), kCeThreads, 0, s>>>(
+          losses, lse, static_cast<T*>(dlogits), static_cast<const T*>(logits), targets, V, scale);
+    }
   });
   AGPT_CUDA_LAUNCHED("cross_entropy_forward_backward");
 }
