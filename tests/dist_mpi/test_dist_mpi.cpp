@@ -183,6 +183,33 @@ TEST_P(DataParallel, TwoRanksEqualOneRankWithTheSameGlobalBatch) {
 }
 INSTANTIATE_TEST_SUITE_P(Optimizer, DataParallel, ::testing::Values(true, false));
 
+// Optimizer CPU offload with the all-reduce optimizer: every rank keeps its moments in host memory
+// and trains bit for bit as without offloading. With the distributed optimizer it is refused
+// clearly (the state is divided among the ranks already).
+TEST(DataParallel, OptimizerCpuOffload) {
+  const fs::path dir = shared_dir("offload");
+  const std::string mix = make_mixture(dir);
+  auto plain = config(mix, dir / "plain", 4, 1);
+  plain.train.distributed_optimizer = 0;
+  auto offload = config(mix, dir / "offload", 4, 1);
+  offload.train.distributed_optimizer = 0;
+  offload.train.optimizer_cpu_offload = 1;
+  std::vector<float> wp, wo;
+  auto lp = train_run(plain, g_comm, false, -1, &wp);
+  auto lo = train_run(offload, g_comm, false, -1, &wo);
+  EXPECT_EQ(lo, lp);
+  EXPECT_EQ(wo, wp);
+  auto sharded = config(mix, dir / "sharded", 4, 1);
+  sharded.train.optimizer_cpu_offload = 1;
+  try {
+    train_run(sharded, g_comm, false, -1, nullptr);
+    ADD_FAILURE() << "offload with the distributed optimizer was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("distributed_optimizer"), std::string::npos) << e.what();
+  }
+  g_comm->barrier();
+}
+
 // Same layout: stop at step 3, resume to 6: bit-identical to an uninterrupted run. Other layouts:
 // the 2-rank checkpoint resumed by 1 rank (grad_accum 2 keeps the global batch) and a 1-rank
 // checkpoint resumed by 2 ranks continue the same trajectory up to float rounding.
