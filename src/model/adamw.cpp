@@ -35,73 +35,74 @@ float clip_coefficient(double norm, double max_norm) {
 }
 
 AdamW::AdamW(ops::Backend& backend, const std::vector<Parameter>& params, const AdamWConfig& config,
-             MomentPlacement placement)
-    : backend_(&backend), config_(config), placement_(placement) {
+             double host_fraction)
+    : backend_(&backend), config_(config) {
   if (!(config.lr >= 0) || !(config.beta1 >= 0 && config.beta1 < 1) || !(config.beta2 >= 0 && config.beta2 < 1) ||
       !(config.eps > 0) || !(config.weight_decay >= 0))
     fail("AdamW: invalid settings (need lr >= 0, 0 <= betas < 1, eps > 0, weight_decay >= 0)");
-  if (placement == MomentPlacement::kHost) {
-    size_t total = 0;
-    for (const Parameter& p : params) {
-      offsets_.push_back(total);
-      total += static_cast<size_t>(p.value.numel());
-    }
-    offsets_.push_back(total);
-    host_m_ = backend.allocate_host_f32(total);
-    host_v_ = backend.allocate_host_f32(total);
-    return;
-  }
+  if (!(host_fraction >= 0 && host_fraction <= 1)) fail("AdamW: the offloaded share must be in [0, 1], not ", host_fraction);
+  double total = 0;
+  for (const Parameter& p : params) total += static_cast<double>(p.value.numel());
+  // A parameter goes to the host while the elements before it are below the share.
+  double before = 0;
+  size_t host_total = 0;
   for (const Parameter& p : params) {
-    m_.push_back(backend.zeros(p.value.shape()));
-    v_.push_back(backend.zeros(p.value.shape()));
+    const bool host = host_fraction > 0 && before < host_fraction * total;
+    before += static_cast<double>(p.value.numel());
+    numel_.push_back(p.value.numel());
+    host_offset_.push_back(host ? host_total : kOnDevice);
+    if (host) host_total += static_cast<size_t>(p.value.numel());
+    m_.push_back(host ? ops::Tensor{} : backend.zeros(p.value.shape()));
+    v_.push_back(host ? ops::Tensor{} : backend.zeros(p.value.shape()));
+  }
+  if (host_total > 0) {
+    host_m_ = backend.allocate_host_f32(host_total);
+    host_v_ = backend.allocate_host_f32(host_total);
   }
 }
 
 std::vector<float> AdamW::moment(size_t i, int which) {
-  if (placement_ == MomentPlacement::kDevice) return backend_->to_host_f32((which == 0 ? m_ : v_).at(i));
-  if (i + 1 >= offsets_.size()) fail("AdamW: no parameter ", i);
+  if (i >= numel_.size()) fail("AdamW: no parameter ", i);
+  if (!on_host(i)) return backend_->to_host_f32((which == 0 ? m_ : v_)[i]);
   backend_->synchronize();  // the last update's downloads
-  const float* base = (which == 0 ? host_m_ : host_v_).get();
-  return std::vector<float>(base + offsets_[i], base + offsets_[i + 1]);
+  const float* first = (which == 0 ? host_m_ : host_v_).get() + host_offset_[i];
+  return std::vector<float>(first, first + numel_[i]);
 }
 
 void AdamW::set_moment(size_t i, int which, std::span<const float> values) {
-  if (placement_ == MomentPlacement::kDevice) {
-    ops::Tensor& t = (which == 0 ? m_ : v_).at(i);
-    backend_->upload(t, values.data(), values.size_bytes());
+  if (i >= numel_.size()) fail("AdamW: no parameter ", i);
+  if (!on_host(i)) {
+    backend_->upload((which == 0 ? m_ : v_)[i], values.data(), values.size_bytes());
     return;
   }
-  if (i + 1 >= offsets_.size()) fail("AdamW: no parameter ", i);
-  if (values.size() != offsets_[i + 1] - offsets_[i])
-    fail("AdamW: ", values.size(), " moment values for parameter ", i, " of ", offsets_[i + 1] - offsets_[i]);
+  if (values.size() != static_cast<size_t>(numel_[i]))
+    fail("AdamW: ", values.size(), " moment values for parameter ", i, " of ", numel_[i]);
   backend_->synchronize();
-  std::copy(values.begin(), values.end(), (which == 0 ? host_m_ : host_v_).get() + offsets_[i]);
+  std::copy(values.begin(), values.end(), (which == 0 ? host_m_ : host_v_).get() + host_offset_[i]);
 }
 
 void AdamW::step(std::vector<Parameter>& params, double lr, float grad_scale) {
-  const size_t built_for = placement_ == MomentPlacement::kHost ? offsets_.size() - 1 : m_.size();
-  if (params.size() != built_for) fail("AdamW: built for ", built_for, " parameters, stepped with ", params.size());
+  if (params.size() != numel_.size()) fail("AdamW: built for ", numel_.size(), " parameters, stepped with ", params.size());
   ++steps_;
   ops::AdamWStep s = adamw_step_settings(config_, lr, steps_, grad_scale);
-  if (placement_ == MomentPlacement::kHost) {
-    std::vector<ops::Backend::HostMomentsItem> items;
-    for (size_t i = 0; i < params.size(); ++i) {
-      if (!params[i].grad.defined()) fail("AdamW: parameter ", params[i].name, " has no gradient");
-      if (params[i].value.numel() != static_cast<int64_t>(offsets_[i + 1] - offsets_[i]))
-        fail("AdamW: parameter ", params[i].name, " changed size since the optimizer was built");
-      items.push_back({&params[i].value, &params[i].grad, host_m_.get() + offsets_[i], host_v_.get() + offsets_[i],
-                       params[i].decay ? config_.weight_decay : 0.0});
-    }
-    backend_->adamw_host_moments(items, s);
-    return;
-  }
-  s.weight_copy = true;  // whole parameters, written only here between steps
-  std::vector<ops::Backend::AdamWItem> items;
+  // Whole parameters, written only here between steps: the backend may keep their bf16 copies
+  // (not when offloading, which is for models that barely fit).
+  s.weight_copy = !host_m_;
+  std::vector<ops::Backend::AdamWItem> device;
+  std::vector<ops::Backend::HostMomentsItem> host;
   for (size_t i = 0; i < params.size(); ++i) {
-    if (!params[i].grad.defined()) fail("AdamW: parameter ", params[i].name, " has no gradient");
-    items.push_back({&params[i].value, &params[i].grad, &m_[i], &v_[i], params[i].decay ? config_.weight_decay : 0.0});
+    Parameter& p = params[i];
+    if (!p.grad.defined()) fail("AdamW: parameter ", p.name, " has no gradient");
+    if (p.value.numel() != numel_[i]) fail("AdamW: parameter ", p.name, " changed size since the optimizer was built");
+    const double wd = p.decay ? config_.weight_decay : 0.0;
+    if (on_host(i))
+      host.push_back({&p.value, &p.grad, host_m_.get() + host_offset_[i], host_v_.get() + host_offset_[i], wd});
+    else
+      device.push_back({&p.value, &p.grad, &m_[i], &v_[i], wd});
   }
-  backend_->adamw_many(items, s);
+  // The device's share first: the host moments' uploads wait for what is queued before them.
+  if (!device.empty()) backend_->adamw_many(device, s);
+  if (!host.empty()) backend_->adamw_host_moments(host, s);
 }
 
 }  // namespace agpt::model

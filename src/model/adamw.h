@@ -27,15 +27,15 @@ double global_grad_norm(ops::Backend& backend, const std::vector<Parameter>& par
 // torch's clip coefficient: min(1, max_norm / (norm + 1e-6)), computed in float. max_norm <= 0: 1.
 float clip_coefficient(double norm, double max_norm);
 
-// Where the moments live: on the backend's device, or in host memory (optimizer CPU offload, as
-// DeepSpeed's ZeRO-Offload and Megatron's --optimizer-cpu-offload: 8 bytes a parameter less on the
-// GPU, streamed through it at every update; the arithmetic, and so every result, is the same).
-enum class MomentPlacement { kDevice, kHost };
-
 class AdamW {
  public:
+  // host_fraction: the share of the parameters (by element count, in order: the embedding and the
+  // first layers first) whose moments live in host memory instead of on the backend's device
+  // (optimizer CPU offload, as DeepSpeed's ZeRO-Offload and Megatron's --optimizer-cpu-offload with
+  // --optimizer-offload-fraction): 8 bytes a parameter less on the GPU, streamed through it at
+  // every update. The arithmetic, and so every result, is the same. 0: all on the device.
   AdamW(ops::Backend& backend, const std::vector<Parameter>& params, const AdamWConfig& config,
-        MomentPlacement placement = MomentPlacement::kDevice);
+        double host_fraction = 0.0);
 
   // One update of every parameter from its grad, the gradient first multiplied by grad_scale
   // (pass clip_coefficient(...) for clipping). lr < 0 uses config().lr.
@@ -44,23 +44,24 @@ class AdamW {
   const AdamWConfig& config() const { return config_; }
   int64_t steps() const { return steps_; }
   void set_steps(int64_t steps) { steps_ = steps; }
-  MomentPlacement placement() const { return placement_; }
-  // Moment `which` (0: m, 1: v) of parameter i, in either placement (for checkpoints).
+  bool on_host(size_t i) const { return host_offset_.at(i) != kOnDevice; }
+  // Moment `which` (0: m, 1: v) of parameter i, wherever it lives (for checkpoints).
   std::vector<float> moment(size_t i, int which);
   void set_moment(size_t i, int which, std::span<const float> values);
-  // The device moments in the order of the parameters (empty with MomentPlacement::kHost).
+  // The device moments in the order of the parameters (undefined tensors for those on the host).
   std::vector<ops::Tensor>& m() { return m_; }
   std::vector<ops::Tensor>& v() { return v_; }
 
  private:
+  static constexpr size_t kOnDevice = SIZE_MAX;
   ops::Backend* backend_;
   AdamWConfig config_;
-  MomentPlacement placement_;
   int64_t steps_ = 0;
+  std::vector<int64_t> numel_;
   std::vector<ops::Tensor> m_, v_;
-  // kHost: one allocation each for m and v, parameter i at offsets_[i].
+  // Moments in host memory: one allocation each for m and v, parameter i at host_offset_[i].
   std::shared_ptr<float[]> host_m_, host_v_;
-  std::vector<size_t> offsets_;
+  std::vector<size_t> host_offset_;
 };
 
 }  // namespace agpt::model

@@ -96,6 +96,9 @@ const std::vector<Entry>& entries() {
       AGPT_KEY(train, optimizer_cpu_offload, Kind::kBool, false,
                "keep the AdamW moments in host memory and stream them through the GPU at each update (8 bytes a "
                "parameter less on the GPU; Megatron's --optimizer-cpu-offload); not with the distributed optimizer"),
+      AGPT_KEY(train, optimizer_offload_fraction, Kind::kFloat, false,
+               "with optimizer_cpu_offload: the share of the parameters (embedding and first layers first) whose "
+               "moments go to host memory; the rest stay on the GPU (Megatron's --optimizer-offload-fraction)"),
       AGPT_KEY(train, precision, Kind::kString, true, "fp32; or on CUDA tf32 or bf16: how matrix products run (tensors stay fp32)"),
       AGPT_KEY(train, distributed_optimizer, Kind::kBool, false,
                "with several ranks: shard the AdamW state (ZeRO-1, Megatron's --use-distributed-optimizer); off: all-reduce"),
@@ -372,6 +375,8 @@ void TrainConfig::validate() const {
   if (t.precision != "fp32" && t.precision != "tf32" && t.precision != "bf16")
     fail(w, ": train.precision is '", t.precision, "', expected fp32, tf32 or bf16");
   if (t.bucket_size < 1) fail(w, ": train.bucket_size must be at least 1");
+  if (!(t.optimizer_offload_fraction >= 0 && t.optimizer_offload_fraction <= 1))
+    fail(w, ": train.optimizer_offload_fraction must be between 0 and 1, not ", t.optimizer_offload_fraction);
   if (t.dist_timeout < 0) fail(w, ": train.dist_timeout must not be negative (0: off)");
   if (t.straggler_every < 0) fail(w, ": train.straggler_every must not be negative (0: off)");
   if (!(t.straggler_factor > 1)) fail(w, ": train.straggler_factor must be above 1");

@@ -178,9 +178,8 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
       model_->set_params_needed_hook([this](size_t first, size_t count) { dist_optimizer_->wait_params(first, count); });
     }
   } else {
-    optimizer_ = std::make_unique<model::AdamW>(
-        *backend_, model_->parameters(), ac,
-        t.optimizer_cpu_offload ? model::MomentPlacement::kHost : model::MomentPlacement::kDevice);
+    optimizer_ = std::make_unique<model::AdamW>(*backend_, model_->parameters(), ac,
+                                                t.optimizer_cpu_offload ? t.optimizer_offload_fraction : 0.0);
   }
   // Offloading is for models that barely fit: no bf16 copies of all the weights either.
   if (t.optimizer_cpu_offload) model_->set_weight_copy_reuse(false);

@@ -269,6 +269,44 @@ TEST(Llama, TrainsOnARepeatedSequence) {
   EXPECT_LT(last, first * 0.5);
 }
 
+// Moments in host memory for the first share of the parameters (optimizer offload): the same
+// training, bit for bit, as with all moments on the device; moments read and written either way.
+TEST(Llama, AdamWWithOffloadedMomentsMatchesDeviceMoments) {
+  auto be = ops::make_cpu_backend(1);
+  Llama a(small_config(false), *be), b(small_config(false), *be);
+  a.init_weights(5);
+  b.init_weights(5);
+  AdamWConfig cfg;
+  cfg.lr = 3e-3;
+  AdamW on_device(*be, a.parameters(), cfg), half(*be, b.parameters(), cfg, 0.5);
+  size_t host = 0;
+  for (size_t i = 0; i < b.parameters().size(); ++i) host += half.on_host(i);
+  EXPECT_TRUE(half.on_host(0));
+  EXPECT_FALSE(half.on_host(b.parameters().size() - 1));
+  EXPECT_GT(host, 1u);
+  auto ids = some_ids(2 * 16, 50);
+  auto targets = shift_targets(ids, 2, 16);
+  for (int step = 0; step < 3; ++step) {
+    for (auto [m, opt] : {std::pair{&a, &on_device}, std::pair{&b, &half}}) {
+      m->forward(ids, targets, 2, 16, /*for_backward=*/true);
+      m->zero_grad();
+      m->backward();
+      opt->step(m->parameters(), cfg.lr, clip_coefficient(global_grad_norm(*be, m->parameters()), 1.0));
+    }
+  }
+  for (size_t i = 0; i < a.parameters().size(); ++i) {
+    EXPECT_EQ(be->to_host_f32(b.parameters()[i].value), be->to_host_f32(a.parameters()[i].value)) << i;
+    EXPECT_EQ(half.moment(i, 0), on_device.moment(i, 0)) << i;
+    EXPECT_EQ(half.moment(i, 1), on_device.moment(i, 1)) << i;
+  }
+  std::vector<float> m0 = half.moment(0, 0);
+  m0[0] = 42;
+  half.set_moment(0, 0, m0);
+  EXPECT_EQ(half.moment(0, 0)[0], 42.0f);
+  EXPECT_THROW(half.set_moment(0, 1, std::vector<float>(3)), Error);
+  EXPECT_THROW(AdamW(*be, a.parameters(), cfg, 1.5), Error);
+}
+
 TEST(Llama, ParameterCountsAndFlops) {
   // Llama-3.2-1B shape (tied) and Llama-3-8B shape (untied): published parameter counts.
   LlamaConfig c;

@@ -159,7 +159,8 @@ TEST_F(TrainerTest, OptimizerCpuOffloadIsBitIdentical) {
     Trainer second(b, {.resume = true, .stop_after = 4, .quiet = true});
     second.run();
   }
-  b.train.optimizer_cpu_offload = 1;  // ... and an offloaded run continues that one
+  b.train.optimizer_cpu_offload = 1;  // ... and a run with half of them offloaded continues that one
+  b.train.optimizer_offload_fraction = 0.5;
   Trainer third(b, {.resume = true, .quiet = true});
   third.run();
   ASSERT_EQ(third.history().size(), 1u);
