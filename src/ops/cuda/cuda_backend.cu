@@ -224,26 +224,22 @@ class CudaBackend final : public Backend {
     return std::make_shared<CudaStorage>(p, rounded, stream_);
   }
   void do_zero(Tensor& t) override {
-    invalidate_weight_copies(t);
-    forget_host_ints(t);
+    forget_what_is_cached_of(t);
     AGPT_CUDA_CHECK(cudaMemsetAsync(t.raw(), 0, t.bytes(), stream_));
   }
   void do_copy(Tensor& dst, const Tensor& src) override {
     AGPT_PROFILE_OP("copy");
-    invalidate_weight_copies(dst);
-    forget_host_ints(dst);
+    forget_what_is_cached_of(dst);
     AGPT_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.bytes(), cudaMemcpyDeviceToDevice, stream_));
   }
   void do_cast(Tensor& dst, const Tensor& src) override {
     AGPT_PROFILE_OP("cast");
-    invalidate_weight_copies(dst);
-    forget_host_ints(dst);
+    forget_what_is_cached_of(dst);
     cuda::cast(dst.raw(), elem(dst), src.raw(), elem(src), dst.numel(), stream_);
   }
   void do_upload(Tensor& dst, const void* host) override {
     AGPT_PROFILE_OP("upload");
-    invalidate_weight_copies(dst);
-    forget_host_ints(dst);
+    forget_what_is_cached_of(dst);
     // The caller may free or reuse host memory right after upload() returns: small uploads (token
     // ids, targets, tables) go through page-locked staging and do not wait for the GPU; others
     // wait for their copy.
@@ -267,14 +263,14 @@ class CudaBackend final : public Backend {
     do_download(t, v.data());
     return v;
   }
-  void forget_host_ints(const Tensor& t) {
-    if (host_ints_.empty()) return;
-    const auto* lo = static_cast<const char*>(t.raw());
-    const char* hi = lo + t.bytes();
-    std::erase_if(host_ints_, [&](const HostInts& h) {
-      const auto* hlo = static_cast<const char*>(h.tensor.raw());
-      return hlo < hi && lo < hlo + h.tensor.bytes();
-    });
+  // t is about to be written: drop the weight copies and the host values of uploads it overlaps.
+  void forget_what_is_cached_of(const Tensor& t) {
+    invalidate_weight_copies(t);
+    std::erase_if(host_ints_, [&](const HostInts& h) { return bytes_overlap(h.tensor, t); });
+  }
+  static bool bytes_overlap(const Tensor& a, const Tensor& b) {
+    const auto *alo = static_cast<const char*>(a.raw()), *blo = static_cast<const char*>(b.raw());
+    return alo < blo + b.bytes() && blo < alo + a.bytes();
   }
   void do_download(const Tensor& src, void* host) const override {
     AGPT_PROFILE_OP("download");
@@ -396,13 +392,7 @@ class CudaBackend final : public Backend {
   }
   // Drops the copies of weights whose bytes overlap t's (t is about to be written).
   void invalidate_weight_copies(const Tensor& t) {
-    if (weight_cache_.empty()) return;
-    const auto* lo = static_cast<const char*>(t.raw());
-    const char* hi = lo + t.bytes();
-    std::erase_if(weight_cache_, [&](const auto& e) {
-      const auto* wlo = static_cast<const char*>(e.second.source.raw());
-      return wlo < hi && lo < wlo + e.second.source.bytes();
-    });
+    std::erase_if(weight_cache_, [&](const auto& e) { return bytes_overlap(e.second.source, t); });
   }
   void begin_weight_reuse() override {
     std::erase_if(weight_cache_, [](const auto& e) { return !e.second.from_optimizer; });
