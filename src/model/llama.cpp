@@ -389,18 +389,29 @@ void Llama::layer_forward(size_t l, bool full) {
   be.rope_forward(a.q, rope_cos_, rope_sin_);
   be.rope_forward(a.k, rope_cos_, rope_sin_);
   be.attention_forward(a.att, a.lse, a.q, a.k, a.v);
-  be.matmul_forward(tmp, a.att.reshape({N, H * hd}), P.o->value);
-  if (tp_) tp_->all_reduce_sum(tmp);  // row-parallel: each rank's heads add their share
-  be.add(a.mid, a.x, tmp);
+  // Row-parallel under tensor parallelism: each rank's heads add their share, summed before the
+  // residual add; otherwise the add happens in the product.
+  if (tp_) {
+    be.matmul_forward(tmp, a.att.reshape({N, H * hd}), P.o->value);
+    tp_->all_reduce_sum(tmp);
+    be.add(a.mid, a.x, tmp);
+  } else {
+    be.matmul_add_forward(a.mid, a.x, a.att.reshape({N, H * hd}), P.o->value);
+  }
   // MLP block
   be.rmsnorm_forward(a.n2, a.rstd2, a.mid, P.post_norm->value, eps);
   be.matmul_forward(a.gate, a.n2, P.gate->value);
   be.matmul_forward(a.up, a.n2, P.up->value);
   be.swiglu_forward(a.act, a.gate, a.up);
   if (!full) return;
-  be.matmul_forward(tmp, a.act, P.down->value);
-  if (tp_) tp_->all_reduce_sum(tmp);
-  be.add(l + 1 < layers_.size() ? A.layers[l + 1].x : A.out, a.mid, tmp);
+  Tensor& next = l + 1 < layers_.size() ? A.layers[l + 1].x : A.out;
+  if (tp_) {
+    be.matmul_forward(tmp, a.act, P.down->value);
+    tp_->all_reduce_sum(tmp);
+    be.add(next, a.mid, tmp);
+  } else {
+    be.matmul_add_forward(next, a.mid, a.act, P.down->value);
+  }
 }
 
 void Llama::set_recompute(bool on) {
@@ -460,8 +471,7 @@ void Llama::backward() {
 
   if (!A.logits_hold_gradient) be.cross_entropy_backward(A.logits, A.logits, A.lse_ce, A.targets, scale, vocab_begin());
   A.logits_hold_gradient = false;
-  be.zero(A.dn);
-  be.matmul_backward(A.dn, lm_head_->grad, A.logits, A.nf, lm_head_->value);
+  be.matmul_backward(A.dn, lm_head_->grad, A.logits, A.nf, lm_head_->value, ops::Grad::kWrite);
   // Under tensor parallelism the input gradients of the column-parallel products (lm_head over
   // the vocabulary shard, q/k/v, gate/up) are partial sums over this rank's share: summed here.
   if (tp_) tp_->all_reduce_sum(A.dn);
@@ -477,27 +487,21 @@ void Llama::backward() {
     const Layer& P = layers_[l];
     LayerActs& a = A.layers[l];
     // MLP block: out = mid + down(swiglu(gate(n2), up(n2)))
-    be.zero(A.dact);
-    be.matmul_backward(A.dact, P.down->grad, A.dres, a.act, P.down->value);
+    be.matmul_backward(A.dact, P.down->grad, A.dres, a.act, P.down->value, ops::Grad::kWrite);
     be.swiglu_backward(A.dgate, A.dup, A.dact, a.gate, a.up);
-    be.zero(A.dn);
-    be.matmul_backward(A.dn, P.gate->grad, A.dgate, a.n2, P.gate->value);
+    be.matmul_backward(A.dn, P.gate->grad, A.dgate, a.n2, P.gate->value, ops::Grad::kWrite);
     be.matmul_backward(A.dn, P.up->grad, A.dup, a.n2, P.up->value);
     if (tp_) tp_->all_reduce_sum(A.dn);
     be.rmsnorm_backward(A.dres, P.post_norm->grad, A.dn, a.mid, P.post_norm->value, a.rstd2);
     // attention block: mid = x + o(attention(rope(q(n1)), rope(k(n1)), v(n1)))
-    be.zero(A.datt);
-    be.matmul_backward(A.datt, P.o->grad, A.dres, a.att.reshape({N, H * hd}), P.o->value);
-    be.zero(A.dq);
-    be.zero(A.dk);
-    be.zero(A.dv);
-    be.attention_backward(A.dq, A.dk, A.dv, A.datt.reshape(a.att.shape()), a.q, a.k, a.v, a.att, a.lse);
+    be.matmul_backward(A.datt, P.o->grad, A.dres, a.att.reshape({N, H * hd}), P.o->value, ops::Grad::kWrite);
+    be.attention_backward(A.dq, A.dk, A.dv, A.datt.reshape(a.att.shape()), a.q, a.k, a.v, a.att, a.lse,
+                          ops::Grad::kWrite);
     be.rope_backward(A.dq, rope_cos_, rope_sin_);
     be.rope_backward(A.dk, rope_cos_, rope_sin_);
-    be.zero(A.dn);
     Tensor dq2 = A.dq.reshape({N, H * hd}), dk2 = A.dk.reshape({N, kv_heads_ * hd}),
            dv2 = A.dv.reshape({N, kv_heads_ * hd});
-    be.matmul_backward(A.dn, P.q->grad, dq2, a.n1, P.q->value);
+    be.matmul_backward(A.dn, P.q->grad, dq2, a.n1, P.q->value, ops::Grad::kWrite);
     be.matmul_backward(A.dn, P.k->grad, dk2, a.n1, P.k->value);
     be.matmul_backward(A.dn, P.v->grad, dv2, a.n1, P.v->value);
     if (tp_) tp_->all_reduce_sum(A.dn);

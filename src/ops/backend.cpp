@@ -195,7 +195,23 @@ void Backend::matmul_forward(Tensor& y, const Tensor& x, const Tensor& w) {
   do_matmul_forward(y, x, w);
 }
 
-void Backend::matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w) {
+void Backend::matmul_add_forward(Tensor& y, const Tensor& residual, const Tensor& x, const Tensor& w) {
+  const char* op = "matmul_add_forward";
+  const DType act = activation_dtype();
+  expect_rank(op, "x", x, 2, act);
+  expect_rank(op, "w", w, 2);
+  if (w.dim(1) != x.dim(1))
+    fail(op, ": x ", x.describe(), " and weight ", w.describe(), " disagree on the input size");
+  expect_shape(op, "y", y, {x.dim(0), w.dim(0)}, act);
+  expect_shape(op, "residual", residual, y.shape(), act);
+  if (y.same_storage(x) || y.same_storage(w)) fail(op, ": y must not alias an input");
+  if (residual.same_storage(y) && residual.raw() != y.raw()) fail(op, ": residual must be y itself or apart from it");
+  check_devices(op, {&y, &residual, &x, &w});
+  do_matmul_add_forward(y, residual, x, w);
+}
+
+void Backend::matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w,
+                              Grad dx_mode, Grad dw_mode) {
   const char* op = "matmul_backward";
   const DType act = activation_dtype();
   expect_rank(op, "x", x, 2, act);
@@ -208,7 +224,7 @@ void Backend::matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Te
   if (dx.defined() && (dx.same_storage(dy) || dx.same_storage(w))) fail(op, ": dx must not alias dy or w");
   if (dw.defined() && (dw.same_storage(dy) || dw.same_storage(x))) fail(op, ": dw must not alias dy or x");
   check_devices(op, {&dx, &dw, &dy, &x, &w});
-  do_matmul_backward(dx, dw, dy, x, w);
+  do_matmul_backward(dx, dw, dy, x, w, dx_mode, dw_mode);
 }
 
 namespace {
@@ -263,7 +279,7 @@ void Backend::attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const
 }
 
 void Backend::attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout, const Tensor& q,
-                                 const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse) {
+                                 const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse, Grad mode) {
   const char* op = "attention_backward";
   const DType act = activation_dtype();
   check_attention(op, q, k, v, act);
@@ -277,7 +293,7 @@ void Backend::attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tenso
   expect_shape(op, "out", out, q.shape(), act);
   expect_shape(op, "lse", lse, {q.dim(0), q.dim(2), q.dim(1)});
   check_devices(op, {&dq, &dk, &dv, &dout, &q, &k, &v, &out, &lse});
-  do_attention_backward(dq, dk, dv, dout, q, k, v, out, lse);
+  do_attention_backward(dq, dk, dv, dout, q, k, v, out, lse, mode);
 }
 
 void Backend::swiglu_forward(Tensor& out, const Tensor& gate, const Tensor& up) {

@@ -8,7 +8,9 @@
 //  - Linear weights use the Hugging Face layout [out, in]: y = x · Wᵀ.
 //  - Backward ops ADD into every gradient they produce (dx += ..., dw += ...), so residual branches,
 //    tied weights and gradient accumulation need no extra buffers; callers zero buffers first.
-//    Two exceptions, marked below: rope_backward works in place, cross_entropy_backward writes.
+//    matmul_backward and attention_backward take a Grad::kWrite to overwrite instead (a buffer's
+//    first contribution: no zeroing pass). Exceptions, marked below: rope_backward works in place;
+//    swiglu_backward and cross_entropy_backward write.
 //  - Results do not depend on the number of threads (no order-dependent atomic float sums).
 //  - The public functions check shapes, dtypes and devices, then call the backend's do_* function.
 //    Shape errors are bugs in the caller and throw agpt::Error naming the op and the shapes.
@@ -39,6 +41,10 @@ struct AdamWStep {
   // begin_weight_reuse). Not for shards of flat buffers that a collective overwrites afterwards.
   bool weight_copy = false;
 };
+
+// How a backward op stores a gradient: added into the buffer, or written over it. kWrite is for a
+// buffer's first contribution and saves zeroing it first (a pass over its memory).
+enum class Grad { kAdd, kWrite };
 
 class Backend {
  public:
@@ -108,8 +114,14 @@ class Backend {
   // ---- matrix product with a Linear weight -------------------------------------------------------
   // y [N, O] = x [N, I] · wᵀ, w [O, I].
   void matmul_forward(Tensor& y, const Tensor& x, const Tensor& w);
-  // dx [N, I] += dy · w;  dw [O, I] += dyᵀ · x.  Either may be undefined (not wanted).
-  void matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w);
+  // y = residual + x · wᵀ, residual [N, O] (may be y itself): a product feeding a residual stream.
+  // A backend may add in the product's epilogue, one pass over memory fewer than matmul_forward
+  // and add (and one rounding of bf16 activations fewer).
+  void matmul_add_forward(Tensor& y, const Tensor& residual, const Tensor& x, const Tensor& w);
+  // dx [N, I] += dy · w;  dw [O, I] += dyᵀ · x.  Either may be undefined (not wanted). With
+  // Grad::kWrite, dx (dx_mode) or dw (dw_mode) is overwritten instead.
+  void matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w,
+                       Grad dx_mode = Grad::kAdd, Grad dw_mode = Grad::kAdd);
 
   // ---- rotary position embedding (HF rotate_half: dimension i pairs with i + hd/2) ---------------
   // x [B, T, heads, hd] in place; cos, sin [P, hd/2] (angle pos*inv_freq[i]); token t has position
@@ -131,9 +143,11 @@ class Backend {
   // them. The result for a query depends only on its own row and keys 0..p, so the last Tq rows of
   // a Tk-query call equal a Tq-query call against the same keys (up to float rounding).
   void attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v);
-  // dq += ∂L/∂q, dk += ∂L/∂k, dv += ∂L/∂v. Requires Tq == Tk (fails otherwise): training only.
+  // dq += ∂L/∂q, dk += ∂L/∂k, dv += ∂L/∂v (all three written over with Grad::kWrite). Requires
+  // Tq == Tk (fails otherwise): training only.
   void attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout, const Tensor& q,
-                          const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse);
+                          const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                          Grad mode = Grad::kAdd);
 
   // ---- SwiGLU: out = silu(gate) * up, all [N, F] ---------------------------------------------------
   void swiglu_forward(Tensor& out, const Tensor& gate, const Tensor& up);
@@ -222,14 +236,15 @@ class Backend {
   virtual void do_rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dout, const Tensor& x,
                                    const Tensor& w, const Tensor& rstd) = 0;
   virtual void do_matmul_forward(Tensor& y, const Tensor& x, const Tensor& w) = 0;
+  virtual void do_matmul_add_forward(Tensor& y, const Tensor& residual, const Tensor& x, const Tensor& w) = 0;
   virtual void do_matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x,
-                                  const Tensor& w) = 0;
+                                  const Tensor& w, Grad dx_mode, Grad dw_mode) = 0;
   virtual void do_rope(Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0, bool inverse) = 0;
   virtual void do_attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k,
                                     const Tensor& v) = 0;
   virtual void do_attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout,
                                      const Tensor& q, const Tensor& k, const Tensor& v,
-                                     const Tensor& out, const Tensor& lse) = 0;
+                                     const Tensor& out, const Tensor& lse, Grad mode) = 0;
   virtual void do_swiglu_forward(Tensor& out, const Tensor& gate, const Tensor& up) = 0;
   virtual void do_swiglu_backward(Tensor& dgate, Tensor& dup, const Tensor& dout, const Tensor& gate,
                                   const Tensor& up) = 0;

@@ -169,6 +169,46 @@ TEST_F(CudaBf16Ops, RopeAttention) {
   }
 }
 
+TEST_F(CudaBf16Ops, MatmulAddForward) {
+  const int64_t N = 130, I = 256, O = 192;
+  auto x = random({N, I}), W = random({O, I}, false), r = random({N, O}), y = random({N, O});
+  cpu_->matmul_add_forward(y.c, r.c, x.c, W.c);
+  gpu_->matmul_add_forward(y.g, r.g, x.g, W.g);  // cuBLASLt with a separate addend
+  expect_close(y, "residual + product");
+  cpu_->matmul_add_forward(r.c, r.c, x.c, W.c);
+  gpu_->matmul_add_forward(r.g, r.g, x.g, W.g);  // in place (cublasGemmEx, beta 1)
+  expect_close(r, "in place");
+}
+
+// Grad::kWrite overwrites the gradient buffers (cuDNN writes straight into them; the other kernels
+// cast their fp32 scratch instead of adding it): the same values as adding into zeros.
+TEST_F(CudaBf16Ops, BackwardWriteModeOverwrites) {
+  const int64_t N = 256, D = 128, O = 96;
+  auto x = random({N, D}), W = random({O, D}, false), dy = random({N, O});
+  Tensor dx0 = gpu_->zeros({N, D}, DType::kBF16), dw0 = gpu_->zeros({O, D});
+  gpu_->matmul_backward(dx0, dw0, dy.g, x.g, W.g);
+  auto dx = random({N, D}), dw = random({O, D}, false);
+  gpu_->matmul_backward(dx.g, dw.g, dy.g, x.g, W.g, Grad::kWrite, Grad::kWrite);
+  EXPECT_EQ(gpu_->to_host_f32(dx.g), gpu_->to_host_f32(dx0));
+  EXPECT_EQ(gpu_->to_host_f32(dw.g), gpu_->to_host_f32(dw0));
+
+  const int64_t B = 2, H = 4, KV = 2, hd = 64;
+  for (int64_t T : {128, 150}) {  // cuDNN (T a multiple of 64, where built with it), agpt's kernels
+    SCOPED_TRACE(cat("T=", T));
+    auto q = random({B, T, H, hd}), k = random({B, T, KV, hd}), v = random({B, T, KV, hd});
+    auto out = random({B, T, H, hd}), lse = random({B, H, T}, false), dout = random({B, T, H, hd});
+    gpu_->attention_forward(out.g, lse.g, q.g, k.g, v.g);
+    Tensor dq0 = gpu_->zeros(q.g.shape(), DType::kBF16), dk0 = gpu_->zeros(k.g.shape(), DType::kBF16),
+           dv0 = gpu_->zeros(v.g.shape(), DType::kBF16);
+    gpu_->attention_backward(dq0, dk0, dv0, dout.g, q.g, k.g, v.g, out.g, lse.g);
+    auto dq = random(q.c.shape()), dk = random(k.c.shape()), dv = random(v.c.shape());
+    gpu_->attention_backward(dq.g, dk.g, dv.g, dout.g, q.g, k.g, v.g, out.g, lse.g, Grad::kWrite);
+    EXPECT_EQ(gpu_->to_host_f32(dq.g), gpu_->to_host_f32(dq0));
+    EXPECT_EQ(gpu_->to_host_f32(dk.g), gpu_->to_host_f32(dk0));
+    EXPECT_EQ(gpu_->to_host_f32(dv.g), gpu_->to_host_f32(dv0));
+  }
+}
+
 TEST_F(CudaBf16Ops, SwigluAddCrossEntropy) {
   const int64_t N = 64, F = 200, V = 3000;
   auto gate = random({N, F}, true, -5, 5), up = random({N, F}), out = random({N, F});

@@ -218,6 +218,58 @@ TEST_F(CpuOps, Matmul) {
   EXPECT_THROW(be->matmul_forward(y, tx, wrong), Error);
 }
 
+TEST_F(CpuOps, MatmulAddForward) {
+  const int64_t N = 5, I = 7, O = 4;
+  auto x = random_floats(N * I, rng), w = random_floats(O * I, rng), r = random_floats(N * O, rng);
+  Tensor tx = put({N, I}, x), tw = put({O, I}, w), tr = put({N, O}, r), y = be->empty({N, O});
+  be->matmul_add_forward(y, tr, tx, tw);
+  Vec want = matmul_ref(to_d(x), to_d(w), N, I, O);
+  for (size_t i = 0; i < want.size(); ++i) want[i] += r[i];
+  expect_close(be->to_host_f32(y), want, kFwdTol, "y = r + x·wᵀ");
+  be->matmul_add_forward(tr, tr, tx, tw);  // in place
+  EXPECT_EQ(be->to_host_f32(tr), be->to_host_f32(y));
+  Tensor overlap = be->empty({N + 1, O});
+  Tensor part = overlap.narrow(1, N), other = overlap.narrow(0, N);
+  EXPECT_THROW(be->matmul_add_forward(part, other, tx, tw), Error);
+}
+
+// Grad::kWrite overwrites what the buffer held: the same gradient as adding into zeros.
+TEST_F(CpuOps, BackwardWriteModeOverwrites) {
+  const int64_t N = 6, I = 5, O = 3;
+  Tensor x = put({N, I}, random_floats(N * I, rng)), w = put({O, I}, random_floats(O * I, rng)),
+         dy = put({N, O}, random_floats(N * O, rng));
+  Tensor dx_add = be->zeros({N, I}), dw_add = be->zeros({O, I});
+  be->matmul_backward(dx_add, dw_add, dy, x, w);
+  Tensor dx = put({N, I}, random_floats(N * I, rng)), dw = put({O, I}, random_floats(O * I, rng));
+  be->matmul_backward(dx, dw, dy, x, w, Grad::kWrite, Grad::kWrite);
+  EXPECT_EQ(be->to_host_f32(dx), be->to_host_f32(dx_add));
+  EXPECT_EQ(be->to_host_f32(dw), be->to_host_f32(dw_add));
+  // Mixed: dx written, dw added to.
+  Tensor dw_twice = put({O, I}, be->to_host_f32(dw_add));
+  be->matmul_backward(dx, dw_twice, dy, x, w, Grad::kWrite, Grad::kAdd);
+  Vec doubled = to_d(be->to_host_f32(dw_add));
+  for (double& v : doubled) v *= 2;
+  expect_close(be->to_host_f32(dw_twice), doubled, kFwdTol, "dw added");
+  // An empty product writes zeros.
+  Tensor dw_empty = put({O, I}, random_floats(O * I, rng)), none;
+  be->matmul_backward(none, dw_empty, be->empty({0, O}), be->empty({0, I}), w, Grad::kWrite, Grad::kWrite);
+  EXPECT_EQ(be->to_host_f32(dw_empty), std::vector<float>(O * I, 0.0f));
+
+  const int64_t B = 2, T = 4, H = 2, KV = 1, hd = 4;
+  Tensor q = put({B, T, H, hd}, random_floats(B * T * H * hd, rng)), k = put({B, T, KV, hd}, random_floats(B * T * KV * hd, rng)),
+         v = put({B, T, KV, hd}, random_floats(B * T * KV * hd, rng)), out = be->empty(q.shape()), lse = be->empty({B, H, T});
+  be->attention_forward(out, lse, q, k, v);
+  Tensor g = put(q.shape(), random_floats(B * T * H * hd, rng));
+  Tensor dq0 = be->zeros(q.shape()), dk0 = be->zeros(k.shape()), dv0 = be->zeros(v.shape());
+  be->attention_backward(dq0, dk0, dv0, g, q, k, v, out, lse);
+  Tensor dq = put(q.shape(), random_floats(B * T * H * hd, rng)), dk = put(k.shape(), random_floats(B * T * KV * hd, rng)),
+         dv = put(v.shape(), random_floats(B * T * KV * hd, rng));
+  be->attention_backward(dq, dk, dv, g, q, k, v, out, lse, Grad::kWrite);
+  EXPECT_EQ(be->to_host_f32(dq), be->to_host_f32(dq0));
+  EXPECT_EQ(be->to_host_f32(dk), be->to_host_f32(dk0));
+  EXPECT_EQ(be->to_host_f32(dv), be->to_host_f32(dv0));
+}
+
 TEST_F(CpuOps, Rope) {
   const int64_t B = 2, T = 5, H = 3, hd = 8, half = hd / 2, P = 9, pos0 = 3;
   std::vector<float> cos(P * half), sin(P * half);

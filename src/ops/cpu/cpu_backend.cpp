@@ -204,15 +204,30 @@ class CpuBackend final : public Backend {
                 0.0f, y.data<float>(), O);
   }
 
-  void do_matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w) override {
+  void do_matmul_add_forward(Tensor& y, const Tensor& residual, const Tensor& x, const Tensor& w) override {
     int64_t N = x.dim(0), I = x.dim(1), O = w.dim(0);
-    if (N == 0 || I == 0 || O == 0) return;
+    if (residual.raw() != y.raw()) do_copy(y, residual);
+    if (N == 0 || O == 0 || I == 0) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, I, 1.0f, x.data<float>(), I, w.data<float>(), I,
+                1.0f, y.data<float>(), O);
+  }
+
+  void do_matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w, Grad dx_mode,
+                          Grad dw_mode) override {
+    int64_t N = x.dim(0), I = x.dim(1), O = w.dim(0);
+    auto beta = [](Grad mode) { return mode == Grad::kWrite ? 0.0f : 1.0f; };
+    if (N == 0 || O == 0) {  // an empty sum: written gradients are zero
+      if (dx.defined() && dx_mode == Grad::kWrite) do_zero(dx);
+      if (dw.defined() && dw_mode == Grad::kWrite) do_zero(dw);
+      return;
+    }
+    if (I == 0) return;
     if (dx.defined())
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, I, O, 1.0f, dy.data<float>(), O, w.data<float>(),
-                  I, 1.0f, dx.data<float>(), I);
+                  I, beta(dx_mode), dx.data<float>(), I);
     if (dw.defined())
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, I, N, 1.0f, dy.data<float>(), O, x.data<float>(), I,
-                  1.0f, dw.data<float>(), I);
+                  beta(dw_mode), dw.data<float>(), I);
   }
 
   void do_rope(Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0, bool inverse) override {
@@ -280,7 +295,10 @@ class CpuBackend final : public Backend {
   }
 
   void do_attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout, const Tensor& q,
-                             const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse) override {
+                             const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                             Grad mode) override {
+    if (mode == Grad::kWrite)
+      for (Tensor* g : {&dq, &dk, &dv}) do_zero(*g);
     int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2), hd = q.dim(3), KV = k.dim(2), group = H / KV;
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
     const float* qp = q.data<float>();

@@ -17,6 +17,7 @@
 #include "ops/cuda/attention_mma.cuh"
 #include "ops/cuda/attention_tiled.cuh"
 #include "ops/cuda/cuda_common.cuh"
+#include "ops/cuda/gemm_lt.cuh"
 #include "ops/cuda/gemm_tuner.cuh"
 #include "ops/cuda/host_moments.cuh"
 #include "ops/cuda/upload_staging.cuh"
@@ -176,7 +177,8 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
     profile_.reset();
-    gemm_tuner_.reset();  // before the workspace it uses is freed
+    gemm_tuner_.reset();  // before the workspace they use is freed
+    lt_gemm_.reset();
     host_moments_.reset();
     adamw_table_ = Tensor{};
     host_ints_.clear();
@@ -353,9 +355,15 @@ class CudaBackend final : public Backend {
   // are fp32 masters), bf16 operands are used as they are, and the product accumulates in fp32
   // into C of C's own type (bf16 activations, fp32 weight gradients).
   // a_is_weight: `a` is a Linear weight, whose bf16 copy may come from (and go to) the weight cache.
+  // addend: C's input when it is not c itself (c = op(A)·op(B) + beta·addend; beta must be 1).
   void gemm(cublasOperation_t opa, cublasOperation_t opb, int m, int n, int k, const Tensor& a, int lda,
-            const Tensor& b, int ldb, float beta, Tensor& c, int ldc, bool a_is_weight = false) {
+            const Tensor& b, int ldb, float beta, Tensor& c, int ldc, bool a_is_weight = false,
+            const Tensor* addend = nullptr) {
     const float one = 1;
+    // cuBLASLt takes a separate addend in bf16 mode without the tuner; elsewhere it is copied first.
+    const bool separate_addend = addend && addend->raw() != c.raw();
+    const bool lt = separate_addend && matmul_ == "bf16" && !gemm_tuner_;
+    if (separate_addend && !lt) do_copy(c, *addend);
     if (matmul_ != "bf16") {
       AGPT_CUBLAS_CHECK(cublasSgemm(blas_, opa, opb, m, n, k, &one, a.data<float>(), lda, b.data<float>(), ldb, &beta,
                                     c.data<float>(), ldc));
@@ -370,6 +378,12 @@ class CudaBackend final : public Backend {
     };
     Tensor a16 = a_is_weight ? weight_bf16(a, as_bf16) : as_bf16(a), b16 = as_bf16(b);
     const cudaDataType_t ct = c.dtype() == DType::kBF16 ? CUDA_R_16BF : CUDA_R_32F;
+    if (lt) {
+      if (!lt_gemm_) lt_gemm_ = std::make_unique<cuda::LtGemm>(workspace_, kWorkspaceBytes);
+      lt_gemm_->matmul(opa, opb, m, n, k, a16.raw(), lda, b16.raw(), ldb, beta, addend->raw(), c.raw(),
+                       ct == CUDA_R_16BF, ldc, stream_);
+      return;
+    }
     if (gemm_tuner_ && gemm_tuner_->matmul(opa, opb, m, n, k, a16.raw(), lda, b16.raw(), ldb, beta, c.raw(),
                                            ct == CUDA_R_16BF, ldc, stream_))
       return;
@@ -418,12 +432,29 @@ class CudaBackend final : public Backend {
     if (I == 0) return do_zero(y);
     gemm(CUBLAS_OP_T, CUBLAS_OP_N, O, N, I, w, I, x, I, 0.0f, y, O, /*a_is_weight=*/true);
   }
-  void do_matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w) override {
+  void do_matmul_add_forward(Tensor& y, const Tensor& residual, const Tensor& x, const Tensor& w) override {
+    int N = dim32(x.dim(0)), I = dim32(x.dim(1)), O = dim32(w.dim(0));
+    AGPT_PROFILE_OP("matmul_add_forward " + shape_name(N, I, O));
+    if (N == 0 || O == 0) return;
+    if (I == 0) {
+      if (residual.raw() != y.raw()) do_copy(y, residual);
+      return;
+    }
+    gemm(CUBLAS_OP_T, CUBLAS_OP_N, O, N, I, w, I, x, I, 1.0f, y, O, /*a_is_weight=*/true, &residual);
+  }
+  void do_matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w, Grad dx_mode,
+                          Grad dw_mode) override {
     int N = dim32(x.dim(0)), I = dim32(x.dim(1)), O = dim32(w.dim(0));
     AGPT_PROFILE_OP("matmul_backward " + shape_name(N, I, O));
-    if (N == 0 || I == 0 || O == 0) return;
-    if (dx.defined()) gemm(CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, w, I, dy, O, 1.0f, dx, I, true);  // dxᵀ += w'·dyᵀ
-    if (dw.defined()) gemm(CUBLAS_OP_N, CUBLAS_OP_T, I, O, N, x, I, dy, O, 1.0f, dw, I);  // dw' += xᵀ·dy
+    auto beta = [](Grad mode) { return mode == Grad::kWrite ? 0.0f : 1.0f; };
+    if (N == 0 || O == 0) {  // an empty sum: written gradients are zero
+      if (dx.defined() && dx_mode == Grad::kWrite) do_zero(dx);
+      if (dw.defined() && dw_mode == Grad::kWrite) do_zero(dw);
+      return;
+    }
+    if (I == 0) return;
+    if (dx.defined()) gemm(CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, w, I, dy, O, beta(dx_mode), dx, I, true);  // dxᵀ (+)= w'·dyᵀ
+    if (dw.defined()) gemm(CUBLAS_OP_N, CUBLAS_OP_T, I, O, N, x, I, dy, O, beta(dw_mode), dw, I);  // dw' (+)= xᵀ·dy
     weight_cache_.erase(w.raw());  // the weight's last use in this step (freed in stream order)
   }
 
@@ -470,28 +501,34 @@ class CudaBackend final : public Backend {
     if (!o32.same_storage(out)) cuda::cast(out.raw(), elem(out), o32.raw(), cuda::Elem::kF32, out.numel(), stream_);
   }
   void do_attention_backward(Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout, const Tensor& q, const Tensor& k,
-                             const Tensor& v, const Tensor& out, const Tensor& lse) override {
+                             const Tensor& v, const Tensor& out, const Tensor& lse, Grad mode) override {
     AGPT_PROFILE_OP("attention_backward");
     int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2), KV = k.dim(2), hd = q.dim(3);
+    const bool write = mode == Grad::kWrite;
     if (dq.dtype() == DType::kBF16 && cudnn_attention_for(T)) {
-      // cuDNN writes the gradients; the op adds them.
-      Tensor gq = empty(dq.shape(), DType::kBF16), gk = empty(dk.shape(), DType::kBF16),
-             gv = empty(dv.shape(), DType::kBF16);
+      // cuDNN writes the gradients: straight into them (kWrite), or into scratch that is added.
+      Tensor gq = write ? dq : empty(dq.shape(), DType::kBF16), gk = write ? dk : empty(dk.shape(), DType::kBF16),
+             gv = write ? dv : empty(dv.shape(), DType::kBF16);
       if (cuda::attention_backward_cudnn(gq.raw(), gk.raw(), gv.raw(), dout.raw(), q.raw(), k.raw(), v.raw(), out.raw(),
                                          lse.data<float>(), B, T, H, KV, hd, stream_)) {
-        for (auto [g, part] : {std::pair<Tensor*, Tensor*>{&dq, &gq}, {&dk, &gk}, {&dv, &gv}})
-          cuda::add(g->raw(), g->raw(), part->raw(), elem(*g), g->numel(), stream_);
+        if (!write)
+          for (auto [g, part] : {std::pair<Tensor*, Tensor*>{&dq, &gq}, {&dk, &gk}, {&dv, &gv}})
+            cuda::add(g->raw(), g->raw(), part->raw(), elem(*g), g->numel(), stream_);
         return;
       }
     }
     Tensor delta = empty({B * H * T});
     const bool wide = dq.dtype() == DType::kF32;
-    // fp32 gradients accumulate in place; bf16 ones through zeroed fp32 scratch, added at the end.
+    if (wide && write)
+      for (Tensor* g : {&dq, &dk, &dv}) do_zero(*g);
+    // fp32 gradients accumulate in place; bf16 ones through zeroed fp32 scratch, added (or cast) at the end.
     Tensor dq32 = wide ? dq : zeros(dq.shape()), dk32 = wide ? dk : zeros(dk.shape()), dv32 = wide ? dv : zeros(dv.shape());
     auto fold = [&] {
-      if (!wide)
-        for (auto [g, g32p] : {std::pair<Tensor*, Tensor*>{&dq, &dq32}, {&dk, &dk32}, {&dv, &dv32}})
-          cuda::add_from_f32(g->raw(), elem(*g), g32p->data<float>(), g->numel(), stream_);
+      if (wide) return;
+      for (auto [g, g32p] : {std::pair<Tensor*, Tensor*>{&dq, &dq32}, {&dk, &dk32}, {&dv, &dv32}}) {
+        if (write) cuda::cast(g->raw(), elem(*g), g32p->raw(), cuda::Elem::kF32, g->numel(), stream_);
+        else cuda::add_from_f32(g->raw(), elem(*g), g32p->data<float>(), g->numel(), stream_);
+      }
     };
     if (!wide && cuda::attention_backward_mma(dq32.data<float>(), dk32.data<float>(), dv32.data<float>(),
                                               delta.data<float>(), dout.raw(), q.raw(), k.raw(), v.raw(), out.raw(),
@@ -682,6 +719,7 @@ class CudaBackend final : public Backend {
   DType act_ = DType::kF32;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
+  std::unique_ptr<cuda::LtGemm> lt_gemm_;  // products with a separate addend (made on first use)
   static constexpr size_t kWorkspaceBytes = 64ull << 20;
   void* workspace_ = nullptr;
   std::unique_ptr<OpProfile> profile_;
