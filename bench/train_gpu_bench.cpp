@@ -61,10 +61,9 @@ void run(const Shape& s, int B, int T, int steps, const std::string& device, con
   float loss = 0;
   double update_s = 0;  // --offload: time of the updates (the norm synchronizes before each)
   auto step = [&] {
-    model.zero_grad();
     for (int a = 0; a < o.accum; ++a) {
       loss = model.forward(ids, targets, B, T, /*for_backward=*/true);
-      model.backward();
+      model.backward(a == 0 ? agpt::ops::Grad::kWrite : agpt::ops::Grad::kAdd);  // as the trainer
     }
     double norm = agpt::model::global_grad_norm(*backend, model.parameters());
     const double t0 = now();

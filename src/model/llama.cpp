@@ -459,23 +459,33 @@ void Llama::zero_grad() {
   }
 }
 
-void Llama::backward() {
+void Llama::backward(ops::Grad mode) {
   Activations& A = acts_;
   if (A.valid_targets < 0) fail("backward: call forward with targets first (each forward allows one backward)");
-  for (Parameter& p : params_)
-    if (!p.grad.defined()) fail("backward: call zero_grad() before the first backward");
   ops::Backend& be = *backend_;
+  const bool write = mode == ops::Grad::kWrite;
+  for (Parameter& p : params_) {
+    if (p.grad.defined()) continue;
+    if (!write) fail("backward: call zero_grad() before the first backward (or backward with Grad::kWrite)");
+    p.grad = be.empty(p.value.shape());
+  }
+  // Written gradients: the products write theirs; the norms' and an untied embedding's, which
+  // their ops add to, are zeroed first (small, or scattered into).
+  auto start = [&](Parameter* p) {
+    if (write) be.zero(p->grad);
+  };
   const int64_t N = A.B * A.T, H = heads_, hd = config_.head_dim;
   const float scale = A.valid_targets > 0 ? 1.0f / static_cast<float>(A.valid_targets) : 0.0f;
   A.valid_targets = -1;  // logits become the loss gradient below
 
   if (!A.logits_hold_gradient) be.cross_entropy_backward(A.logits, A.logits, A.lse_ce, A.targets, scale, vocab_begin());
   A.logits_hold_gradient = false;
-  be.matmul_backward(A.dn, lm_head_->grad, A.logits, A.nf, lm_head_->value, ops::Grad::kWrite);
+  be.matmul_backward(A.dn, lm_head_->grad, A.logits, A.nf, lm_head_->value, ops::Grad::kWrite, mode);
   // Under tensor parallelism the input gradients of the column-parallel products (lm_head over
   // the vocabulary shard, q/k/v, gate/up) are partial sums over this rank's share: summed here.
   if (tp_) tp_->all_reduce_sum(A.dn);
   be.zero(A.dres);
+  start(final_norm_);
   be.rmsnorm_backward(A.dres, final_norm_->grad, A.dn, A.out, final_norm_->value, A.rstdf);
   // The parameters after the last layer (final norm, an untied lm_head) are complete; a tied
   // lm_head is the embedding, complete only at the end.
@@ -487,27 +497,30 @@ void Llama::backward() {
     const Layer& P = layers_[l];
     LayerActs& a = A.layers[l];
     // MLP block: out = mid + down(swiglu(gate(n2), up(n2)))
-    be.matmul_backward(A.dact, P.down->grad, A.dres, a.act, P.down->value, ops::Grad::kWrite);
+    be.matmul_backward(A.dact, P.down->grad, A.dres, a.act, P.down->value, ops::Grad::kWrite, mode);
     be.swiglu_backward(A.dgate, A.dup, A.dact, a.gate, a.up);
-    be.matmul_backward(A.dn, P.gate->grad, A.dgate, a.n2, P.gate->value, ops::Grad::kWrite);
-    be.matmul_backward(A.dn, P.up->grad, A.dup, a.n2, P.up->value);
+    be.matmul_backward(A.dn, P.gate->grad, A.dgate, a.n2, P.gate->value, ops::Grad::kWrite, mode);
+    be.matmul_backward(A.dn, P.up->grad, A.dup, a.n2, P.up->value, ops::Grad::kAdd, mode);
     if (tp_) tp_->all_reduce_sum(A.dn);
+    start(P.post_norm);
     be.rmsnorm_backward(A.dres, P.post_norm->grad, A.dn, a.mid, P.post_norm->value, a.rstd2);
     // attention block: mid = x + o(attention(rope(q(n1)), rope(k(n1)), v(n1)))
-    be.matmul_backward(A.datt, P.o->grad, A.dres, a.att.reshape({N, H * hd}), P.o->value, ops::Grad::kWrite);
+    be.matmul_backward(A.datt, P.o->grad, A.dres, a.att.reshape({N, H * hd}), P.o->value, ops::Grad::kWrite, mode);
     be.attention_backward(A.dq, A.dk, A.dv, A.datt.reshape(a.att.shape()), a.q, a.k, a.v, a.att, a.lse,
                           ops::Grad::kWrite);
     be.rope_backward(A.dq, rope_cos_, rope_sin_);
     be.rope_backward(A.dk, rope_cos_, rope_sin_);
     Tensor dq2 = A.dq.reshape({N, H * hd}), dk2 = A.dk.reshape({N, kv_heads_ * hd}),
            dv2 = A.dv.reshape({N, kv_heads_ * hd});
-    be.matmul_backward(A.dn, P.q->grad, dq2, a.n1, P.q->value, ops::Grad::kWrite);
-    be.matmul_backward(A.dn, P.k->grad, dk2, a.n1, P.k->value);
-    be.matmul_backward(A.dn, P.v->grad, dv2, a.n1, P.v->value);
+    be.matmul_backward(A.dn, P.q->grad, dq2, a.n1, P.q->value, ops::Grad::kWrite, mode);
+    be.matmul_backward(A.dn, P.k->grad, dk2, a.n1, P.k->value, ops::Grad::kAdd, mode);
+    be.matmul_backward(A.dn, P.v->grad, dv2, a.n1, P.v->value, ops::Grad::kAdd, mode);
     if (tp_) tp_->all_reduce_sum(A.dn);
+    start(P.input_norm);
     be.rmsnorm_backward(A.dres, P.input_norm->grad, A.dn, a.x, P.input_norm->value, a.rstd1);
     if (grads_ready_) grads_ready_(static_cast<size_t>(P.input_norm - params_.data()), sizeof(Layer) / sizeof(Parameter*));
   }
+  if (embed_ != lm_head_) start(embed_);  // a tied one holds lm_head's gradient already
   be.embedding_backward(embed_->grad, A.ids, A.dres, vocab_begin());
   if (grads_ready_) grads_ready_(static_cast<size_t>(embed_ - params_.data()), 1);
   be.end_weight_reuse();

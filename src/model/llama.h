@@ -11,6 +11,7 @@
 //   Llama model = Llama::load("dir", *backend);
 //   float loss = model.forward(ids, targets, B, T);   // keeps activations
 //   model.zero_grad(); model.backward();              // every parameter's .grad
+//   (or model.backward(ops::Grad::kWrite), which needs no zero_grad)
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -152,8 +153,10 @@ class Llama {
 
   void zero_grad();
   // Adds the gradient of the last forward's loss to every parameter's grad. Overwrites logits()
-  // with the loss gradient (saving one [B*T, V] buffer).
-  void backward();
+  // with the loss gradient (saving one [B*T, V] buffer). Grad::kWrite: writes the gradients
+  // instead (allocating them the first time), as zero_grad() then backward() would, without the
+  // pass over all the gradients that zeroing takes: the first micro-batch of a step.
+  void backward(ops::Grad mode = ops::Grad::kAdd);
   // Called during backward() each time parameters [first, first + count) of parameters() have
   // received their whole gradient of this backward (last layers first, the embedding last): lets
   // data parallelism start reducing those gradients while the earlier layers still compute.

@@ -503,9 +503,10 @@ void Trainer::run() {
 
   for (int64_t step = first; step <= last; ++step) {
     const auto t0 = clock::now();
-    model_->zero_grad();
     double loss_sum = 0;
     for (int64_t a = 0; a < t.grad_accum; ++a) {
+      // The first micro-batch writes the gradients (no zeroing pass), the others add to them.
+      const ops::Grad grads = a == 0 ? ops::Grad::kWrite : ops::Grad::kAdd;
       dataset::Batch batch = loader.next();
       split_window(batch, B, T, model_->config().vocab_size, ids, targets);
       {
@@ -519,10 +520,10 @@ void Trainer::run() {
         // The last micro-batch's backward starts each bucket's reduction as soon as it is complete.
         model_->set_grads_ready_hook([this](size_t first, size_t count) { dist_optimizer_->grads_ready(first, count); });
         auto guard = watchdog_->guard("backward with gradient reduction at step " + std::to_string(step));
-        model_->backward();
+        model_->backward(grads);
         model_->set_grads_ready_hook(nullptr);
       } else {
-        model_->backward();
+        model_->backward(grads);
       }
     }
     if (hang.slow_rank == host_comm_->rank()) std::this_thread::sleep_for(std::chrono::duration<double>(hang.slow_s));

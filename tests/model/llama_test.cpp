@@ -207,6 +207,50 @@ TEST(Llama, DeterministicAcrossThreadCounts) {
   EXPECT_EQ(run(1), run(2));
 }
 
+// backward(Grad::kWrite) over gradients full of leftovers gives zero_grad() + backward()'s bits,
+// tied and untied; a following kAdd backward accumulates as usual.
+TEST(Llama, BackwardWriteModeEqualsZeroGradThenBackward) {
+  for (bool tied : {true, false}) {
+    SCOPED_TRACE(tied ? "tied" : "untied");
+    auto be = ops::make_cpu_backend(2);
+    Llama m(small_config(tied), *be);
+    m.init_weights(3);
+    auto ids = some_ids(2 * 10, 50);
+    auto targets = shift_targets(ids, 2, 10);
+    auto grads = [&] {
+      std::vector<std::vector<float>> out;
+      for (const Parameter& p : m.parameters()) out.push_back(be->to_host_f32(p.grad));
+      return out;
+    };
+    EXPECT_THROW(  // no gradients yet: adding needs zero_grad first
+        {
+          m.forward(ids, targets, 2, 10);
+          m.backward();
+        },
+        Error);
+    m.forward(ids, targets, 2, 10);
+    m.backward(ops::Grad::kWrite);  // allocates them
+    auto written_fresh = grads();
+    for (Parameter& p : m.parameters()) {  // leftovers
+      std::vector<float> junk(static_cast<size_t>(p.grad.numel()), 7.5f);
+      be->upload(p.grad, junk.data(), junk.size() * sizeof(float));
+    }
+    m.forward(ids, targets, 2, 10);
+    m.backward(ops::Grad::kWrite);
+    auto written = grads();
+    m.zero_grad();
+    m.forward(ids, targets, 2, 10);
+    m.backward();
+    EXPECT_EQ(written, grads());
+    EXPECT_EQ(written, written_fresh);
+    m.forward(ids, targets, 2, 10);
+    m.backward(ops::Grad::kAdd);
+    auto twice = grads();
+    for (size_t i = 0; i < twice.size(); ++i)
+      for (size_t j = 0; j < twice[i].size(); ++j) ASSERT_NEAR(twice[i][j], 2 * written[i][j], 1e-6) << i;
+  }
+}
+
 TEST(Llama, IgnoredTargetsAndInputChecks) {
   auto be = ops::make_cpu_backend(2);
   Llama m(small_config(false), *be);
