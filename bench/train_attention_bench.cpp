@@ -8,7 +8,8 @@
 // FLOPs: forward 4·B·H·T²·hd / 2 (causal: half of the T×T scores), backward 2.5× that.
 // cuDNN's backward is timed in both forms: deterministic (agpt's default: no dQ atomics) and
 // atomic dQ (attention_cudnn_allow_nondeterministic(true)). agpt's backward adds into fp32
-// gradients, cuDNN's writes bf16 ones.
+// gradients, cuDNN's writes bf16 ones. AGPT_CUDNN_ATTENTION_SKIP=k compares cuDNN's other engine
+// configurations (the first k that build are passed over; AGPT_CUDNN_VERBOSE=1 names the one used).
 #if AGPT_HAVE_CUDA
 #include <cuda_runtime.h>
 

@@ -408,6 +408,10 @@ std::unique_ptr<Plan> make_plan(Graph& g, cudnnHandle_t handle, std::string* why
     return nullptr;
   }
   std::string last = "no engine configuration";
+  // AGPT_CUDNN_ATTENTION_SKIP=k: pass over the first k configurations that build (for comparing
+  // cuDNN's candidates; bench/train_attention_bench).
+  int64_t skip = 0;
+  if (const char* e = std::getenv("AGPT_CUDNN_ATTENTION_SKIP"); e && *e) skip = std::atoll(e);
   for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
     Desc heur(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
     if (!heur.get()) return nullptr;
@@ -449,6 +453,11 @@ std::unique_ptr<Plan> make_plan(Graph& g, cudnnHandle_t handle, std::string* why
       if (st == CUDNN_STATUS_SUCCESS) st = cudnnBackendFinalize(p);
       if (st != CUDNN_STATUS_SUCCESS) {
         last = cat("execution plan (config ", i, " of ", got, "): ", status_text(st));
+        continue;
+      }
+      if (skip > 0) {
+        --skip;
+        last = "configurations skipped (AGPT_CUDNN_ATTENTION_SKIP)";
         continue;
       }
       auto out = std::make_unique<Plan>();
