@@ -121,9 +121,8 @@ int main(int argc, char** argv) try {
   float loss = 0;
   auto step = [&](bool timed) {
     const double t0 = now();
-    model.zero_grad();
     loss = model.forward(ids, targets, B, T, /*for_backward=*/true);
-    model.backward();
+    model.backward(agpt::ops::Grad::kWrite);  // as the trainer's first micro-batch: no zero_grad
     backend->synchronize();  // with --overlap this also waits for the buckets queued so far
     const double t1 = now();
     if (zero) {
