@@ -226,6 +226,33 @@ TEST_F(GemmTunerTest, MatchesGemmExAndAccumulatesOnce) {
   }
 }
 
+// The residual adds (CudaBackend::matmul_add_forward): C = product + addend with the addend apart
+// from C. Tuned on first use (the timing calls may write C, which is not read), repeating bit for
+// bit, the addend left as it was, and the in-place form's values (C preloaded with the addend; the
+// same algorithm may round the two forms' epilogues apart by an ulp, as measured on an H100).
+TEST_F(GemmTunerTest, SeparateAddendMatchesInPlace) {
+  GemmTuner t = tuner();
+  const Product p{"residual forward", CUBLAS_OP_T, CUBLAS_OP_N, 256, 64, 128, 128, 128, 256, 1.0f, true};
+  const Case c(p, rng_);
+  DeviceBytes addend(p.c_bytes()), out(p.c_bytes());
+  addend.upload(c.c0);
+  out.upload(random_bf16(p.c_bytes() / 2, rng_));  // whatever C held
+  ASSERT_TRUE(t.matmul(p.opa, p.opb, p.m, p.n, p.k, c.a.get(), p.lda, c.b.get(), p.ldb, p.beta, out.get(), p.c_bf16,
+                       p.ldc, stream_, addend.get()));
+  cuda_ok(cudaStreamSynchronize(stream_), "sync");
+  EXPECT_EQ(t.tuned(), 1u);
+  EXPECT_EQ(addend.download(), c.c0);
+  const std::vector<unsigned char> first = out.download();
+  ASSERT_TRUE(t.matmul(p.opa, p.opb, p.m, p.n, p.k, c.a.get(), p.lda, c.b.get(), p.ldb, p.beta, out.get(), p.c_bf16,
+                       p.ldc, stream_, addend.get()));
+  cuda_ok(cudaStreamSynchronize(stream_), "sync");
+  EXPECT_EQ(out.download(), first) << "repeats";
+  EXPECT_REL_L2(as_floats(first, true), as_floats(tuned(t, c), true), kBf16Tol, "against in place, same choice");
+  EXPECT_EQ(t.tuned(), 1u);
+  const std::vector<float> ref = as_floats(reference(c), true);
+  EXPECT_REL_L2(as_floats(first, true), ref, kBf16Tol, "against cublasGemmEx in place");
+}
+
 TEST_F(GemmTunerTest, LeavesMisalignedProductsToTheCaller) {
   GemmTuner t = tuner();
   const Case c(linear_products(64, 128, 256)[0], rng_);

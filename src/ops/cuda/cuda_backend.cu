@@ -360,10 +360,9 @@ class CudaBackend final : public Backend {
             const Tensor& b, int ldb, float beta, Tensor& c, int ldc, bool a_is_weight = false,
             const Tensor* addend = nullptr) {
     const float one = 1;
-    // cuBLASLt takes a separate addend in bf16 mode without the tuner; elsewhere it is copied first.
+    // bf16 takes a separate addend through cuBLASLt (tuned or not); SGEMM gets it copied into c.
     const bool separate_addend = addend && addend->raw() != c.raw();
-    const bool lt = separate_addend && matmul_ == "bf16" && !gemm_tuner_;
-    if (separate_addend && !lt) do_copy(c, *addend);
+    if (separate_addend && matmul_ != "bf16") do_copy(c, *addend);
     if (matmul_ != "bf16") {
       AGPT_CUBLAS_CHECK(cublasSgemm(blas_, opa, opb, m, n, k, &one, a.data<float>(), lda, b.data<float>(), ldb, &beta,
                                     c.data<float>(), ldc));
@@ -378,15 +377,15 @@ class CudaBackend final : public Backend {
     };
     Tensor a16 = a_is_weight ? weight_bf16(a, as_bf16) : as_bf16(a), b16 = as_bf16(b);
     const cudaDataType_t ct = c.dtype() == DType::kBF16 ? CUDA_R_16BF : CUDA_R_32F;
-    if (lt) {
+    if (gemm_tuner_ && gemm_tuner_->matmul(opa, opb, m, n, k, a16.raw(), lda, b16.raw(), ldb, beta, c.raw(),
+                                           ct == CUDA_R_16BF, ldc, stream_, separate_addend ? addend->raw() : nullptr))
+      return;
+    if (separate_addend) {
       if (!lt_gemm_) lt_gemm_ = std::make_unique<cuda::LtGemm>(workspace_, kWorkspaceBytes);
       lt_gemm_->matmul(opa, opb, m, n, k, a16.raw(), lda, b16.raw(), ldb, beta, addend->raw(), c.raw(),
                        ct == CUDA_R_16BF, ldc, stream_);
       return;
     }
-    if (gemm_tuner_ && gemm_tuner_->matmul(opa, opb, m, n, k, a16.raw(), lda, b16.raw(), ldb, beta, c.raw(),
-                                           ct == CUDA_R_16BF, ldc, stream_))
-      return;
     AGPT_CUBLAS_CHECK(cublasGemmEx(blas_, opa, opb, m, n, k, &one, a16.raw(), CUDA_R_16BF, lda, b16.raw(), CUDA_R_16BF,
                                    ldb, &beta, c.raw(), ct, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   }

@@ -226,7 +226,7 @@ bool write_all(int fd, std::string_view s) {
 // ---- timing ----
 
 // cublasLtMatmul of one product with everything but the algorithm and the output fixed (C and D
-// are the same matrix, as in the real call).
+// are the same matrix, as in the real call, unless the product has a separate addend).
 struct LtCall {
   cublasLtHandle_t lt;
   cublasLtMatmulDesc_t desc;
@@ -237,10 +237,11 @@ struct LtCall {
   void* workspace;
   size_t workspace_bytes;
   cudaStream_t stream;
+  const void* addend = nullptr;  // C's input when it is not the output
   cublasStatus_t operator()(const cublasLtMatmulAlgo_t& algo, void* out) const {
     const float one = 1.0f;
-    return cublasLtMatmul(lt, desc, &one, A, a, B, b, &beta, out, c, out, c, &algo, workspace, workspace_bytes,
-                          stream);
+    return cublasLtMatmul(lt, desc, &one, A, a, B, b, &beta, addend ? addend : out, c, out, c, &algo, workspace,
+                          workspace_bytes, stream);
   }
 };
 
@@ -561,7 +562,7 @@ bool GemmTuner::adopt(const Key& key, const Candidates& candidates, Product& p) 
   return true;
 }
 
-GemmTuner::Product& GemmTuner::prepare(const Key& key, const void* A, const void* B, float beta, void* C,
+GemmTuner::Product& GemmTuner::prepare(const Key& key, const void* A, const void* B, float beta, const void* addend, void* C,
                                        cudaStream_t stream) {
   auto owned = std::make_unique<Product>();
   Product& p = *owned;
@@ -598,10 +599,11 @@ GemmTuner::Product& GemmTuner::prepare(const Key& key, const void* A, const void
         fail("GEMM tuning: the product ", describe(key),
              " is not tuned yet and cannot be while its stream is captured into a CUDA graph; run it once outside "
              "capture");
-      const LtCall call{lt_, p.desc, p.a, p.b, p.c, A, B, beta, workspace_, workspace_bytes_, stream};
+      const LtCall call{lt_, p.desc, p.a, p.b, p.c, A, B, beta, workspace_, workspace_bytes_, stream, addend};
       const size_t c_bytes = (static_cast<size_t>(key.ldc) * static_cast<size_t>(key.n - 1) + static_cast<size_t>(key.m)) *
                              (key.c_bf16 ? 2 : 4);
-      TimingOutput out(C, c_bytes, key.beta_zero, stream);
+      // With a separate addend C is not read: the timing calls may write it, as with beta 0.
+      TimingOutput out(C, c_bytes, key.beta_zero || addend != nullptr, stream);
       const Timing t = time_candidates(call, candidates.list.data(), candidates.size, out.get());
       out.restore();
       ++tuned_;
@@ -622,17 +624,21 @@ GemmTuner::Product& GemmTuner::prepare(const Key& key, const void* A, const void
 }
 
 bool GemmTuner::matmul(cublasOperation_t opa, cublasOperation_t opb, int m, int n, int k, const void* A, int lda,
-                       const void* B, int ldb, float beta, void* C, bool c_bf16, int ldc, cudaStream_t stream) {
+                       const void* B, int ldb, float beta, void* C, bool c_bf16, int ldc, cudaStream_t stream,
+                       const void* addend) {
   if ((opa != CUBLAS_OP_N && opa != CUBLAS_OP_T) || (opb != CUBLAS_OP_N && opb != CUBLAS_OP_T)) return false;
   if (m < 1 || n < 1 || k < 1 || !A || !B || !C) return false;
   if (lda < (opa == CUBLAS_OP_N ? m : k) || ldb < (opb == CUBLAS_OP_N ? k : n) || ldc < m) return false;
-  if ((reinterpret_cast<uintptr_t>(A) | reinterpret_cast<uintptr_t>(B) | reinterpret_cast<uintptr_t>(C)) % kAlignment)
+  if (addend == C) addend = nullptr;
+  if (addend && beta == 0.0f) return false;  // the caller's cuBLAS path handles the degenerate case
+  if ((reinterpret_cast<uintptr_t>(A) | reinterpret_cast<uintptr_t>(B) | reinterpret_cast<uintptr_t>(C) |
+       reinterpret_cast<uintptr_t>(addend)) % kAlignment)
     return false;
   const Key key = make_key(opa, opb, m, n, k, lda, ldb, beta, c_bf16, ldc);
   auto it = products_.find(key);
-  Product& p = it != products_.end() ? *it->second : prepare(key, A, B, beta, C, stream);
+  Product& p = it != products_.end() ? *it->second : prepare(key, A, B, beta, addend, C, stream);
   if (p.index < 0) return false;
-  const LtCall call{lt_, p.desc, p.a, p.b, p.c, A, B, beta, workspace_, workspace_bytes_, stream};
+  const LtCall call{lt_, p.desc, p.a, p.b, p.c, A, B, beta, workspace_, workspace_bytes_, stream, addend};
   if (const cublasStatus_t st = call(p.algo, C); st != CUBLAS_STATUS_SUCCESS)
     fail("cuBLASLt matmul ", describe(key), " with tuned candidate ", p.index, " failed: ", cublasGetStatusString(st));
   return true;

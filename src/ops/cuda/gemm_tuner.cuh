@@ -59,8 +59,10 @@ class GemmTuner {
   // Returns false, having done nothing, when the product is not for the tuner (see above); the
   // caller then uses cublasGemmEx. Fails (agpt::Error) when CUDA or cuBLASLt fails, and
   // when a new product must be tuned while `stream` is being captured into a CUDA graph.
+  // addend (beta ≠ 0): C's input when it is not C itself (C = op(A)·op(B) + beta·addend, cuBLASLt's
+  // separate C and D; the residual adds); the same tuned choice serves both forms.
   bool matmul(cublasOperation_t opa, cublasOperation_t opb, int m, int n, int k, const void* A, int lda, const void* B,
-              int ldb, float beta, void* C, bool c_bf16, int ldc, cudaStream_t stream);
+              int ldb, float beta, void* C, bool c_bf16, int ldc, cudaStream_t stream, const void* addend = nullptr);
 
   size_t tuned() const { return tuned_; }    // products timed by this tuner
   size_t loaded() const { return loaded_; }  // results read from the file (not counting its own)
@@ -93,7 +95,8 @@ class GemmTuner {
     kForeign,  // not a tuning file, too large or unreadable: never read again, never written
   };
 
-  Product& prepare(const Key& key, const void* A, const void* B, float beta, void* C, cudaStream_t stream);
+  Product& prepare(const Key& key, const void* A, const void* B, float beta, const void* addend, void* C,
+                   cudaStream_t stream);
   bool adopt(const Key& key, const Candidates& candidates, Product& p);
   void refresh();  // with the lock held: reads what was added to the file since the last read
   void parse(const std::string& text, size_t first_line);
