@@ -178,6 +178,13 @@ TEST_F(CudaBf16Ops, MatmulAddForward) {
   cpu_->matmul_add_forward(r.c, r.c, x.c, W.c);
   gpu_->matmul_add_forward(r.g, r.g, x.g, W.g);  // in place (cublasGemmEx, beta 1)
   expect_close(r, "in place");
+  // An output view off the 256-byte alignment cuBLASLt's algorithm assumes (row 1 of O bf16 values):
+  // copied and added in place instead.
+  auto r2 = random({N, O}), big = random({N + 1, O});
+  Pair y2{big.c.narrow(1, N), big.g.narrow(1, N)};
+  cpu_->matmul_add_forward(y2.c, r2.c, x.c, W.c);
+  gpu_->matmul_add_forward(y2.g, r2.g, x.g, W.g);
+  expect_close(y2, "unaligned output view");
 }
 
 // Grad::kWrite overwrites the gradient buffers (cuDNN writes straight into them; the other kernels

@@ -380,7 +380,9 @@ class CudaBackend final : public Backend {
     if (gemm_tuner_ && gemm_tuner_->matmul(opa, opb, m, n, k, a16.raw(), lda, b16.raw(), ldb, beta, c.raw(),
                                            ct == CUDA_R_16BF, ldc, stream_, separate_addend ? addend->raw() : nullptr))
       return;
-    if (separate_addend) {
+    if (separate_addend && !cuda::LtGemm::aligned({a16.raw(), b16.raw(), addend->raw(), c.raw()})) {
+      do_copy(c, *addend);  // views off cuBLASLt's 256-byte alignment: in place instead
+    } else if (separate_addend) {
       if (!lt_gemm_) lt_gemm_ = std::make_unique<cuda::LtGemm>(workspace_, kWorkspaceBytes);
       lt_gemm_->matmul(opa, opb, m, n, k, a16.raw(), lda, b16.raw(), ldb, beta, addend->raw(), c.raw(),
                        ct == CUDA_R_16BF, ldc, stream_);

@@ -9,6 +9,8 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -27,8 +29,14 @@ class LtGemm {
   // Column-major D (m×n, ldc) = op(A)·op(B) + beta·C (C m×n, ldc; C may be D), A and B bf16, fp32
   // accumulation, C and D bf16 (c_bf16) or fp32. Fails (agpt::Error) when cuBLASLt fails or has
   // no algorithm for the product.
+  // Pointers must be 256-byte aligned (the heuristic's algorithm assumes it): see aligned().
   void matmul(cublasOperation_t opa, cublasOperation_t opb, int m, int n, int k, const void* A, int lda, const void* B,
               int ldb, float beta, const void* C, void* D, bool c_bf16, int ldc, cudaStream_t stream);
+  static bool aligned(std::initializer_list<const void*> pointers) {
+    for (const void* p : pointers)
+      if (reinterpret_cast<uintptr_t>(p) % 256 != 0) return false;
+    return true;
+  }
 
  private:
   struct Plan;
