@@ -182,14 +182,21 @@ void Backend::rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dout, const
   do_rmsnorm_backward(dx, dw, dout, x, w, rstd);
 }
 
-void Backend::matmul_forward(Tensor& y, const Tensor& x, const Tensor& w) {
-  const char* op = "matmul_forward";
-  const DType act = activation_dtype();
+namespace {
+// x [N, I] (activations) and a Linear weight w [O, I]; `out` [N, O] (y or dy) of type `act`.
+void check_linear(const char* op, const char* out_name, const Tensor& out, const Tensor& x, const Tensor& w,
+                  DType act) {
   expect_rank(op, "x", x, 2, act);
   expect_rank(op, "w", w, 2);
   if (w.dim(1) != x.dim(1))
     fail(op, ": x ", x.describe(), " and weight ", w.describe(), " disagree on the input size");
-  expect_shape(op, "y", y, {x.dim(0), w.dim(0)}, act);
+  expect_shape(op, out_name, out, {x.dim(0), w.dim(0)}, act);
+}
+}  // namespace
+
+void Backend::matmul_forward(Tensor& y, const Tensor& x, const Tensor& w) {
+  const char* op = "matmul_forward";
+  check_linear(op, "y", y, x, w, activation_dtype());
   if (y.same_storage(x) || y.same_storage(w)) fail(op, ": y must not alias an input");
   check_devices(op, {&y, &x, &w});
   do_matmul_forward(y, x, w);
@@ -197,16 +204,16 @@ void Backend::matmul_forward(Tensor& y, const Tensor& x, const Tensor& w) {
 
 void Backend::matmul_add_forward(Tensor& y, const Tensor& residual, const Tensor& x, const Tensor& w) {
   const char* op = "matmul_add_forward";
-  const DType act = activation_dtype();
-  expect_rank(op, "x", x, 2, act);
-  expect_rank(op, "w", w, 2);
-  if (w.dim(1) != x.dim(1))
-    fail(op, ": x ", x.describe(), " and weight ", w.describe(), " disagree on the input size");
-  expect_shape(op, "y", y, {x.dim(0), w.dim(0)}, act);
-  expect_shape(op, "residual", residual, y.shape(), act);
+  check_linear(op, "y", y, x, w, activation_dtype());
+  expect_shape(op, "residual", residual, y.shape(), activation_dtype());
   if (y.same_storage(x) || y.same_storage(w)) fail(op, ": y must not alias an input");
   if (residual.same_storage(y) && residual.raw() != y.raw()) fail(op, ": residual must be y itself or apart from it");
   check_devices(op, {&y, &residual, &x, &w});
+  if (y.numel() == 0) return;
+  if (x.dim(1) == 0) {  // an empty product: y = residual
+    if (residual.raw() != y.raw()) do_copy(y, residual);
+    return;
+  }
   do_matmul_add_forward(y, residual, x, w);
 }
 
@@ -214,16 +221,17 @@ void Backend::matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Te
                               Grad dx_mode, Grad dw_mode) {
   const char* op = "matmul_backward";
   const DType act = activation_dtype();
-  expect_rank(op, "x", x, 2, act);
-  expect_rank(op, "w", w, 2);
-  if (w.dim(1) != x.dim(1))
-    fail(op, ": x ", x.describe(), " and weight ", w.describe(), " disagree on the input size");
-  expect_shape(op, "dy", dy, {x.dim(0), w.dim(0)}, act);
+  check_linear(op, "dy", dy, x, w, act);
   if (dx.defined()) expect_shape(op, "dx", dx, x.shape(), act);
   if (dw.defined()) expect_shape(op, "dw", dw, w.shape());
   if (dx.defined() && (dx.same_storage(dy) || dx.same_storage(w))) fail(op, ": dx must not alias dy or w");
   if (dw.defined() && (dw.same_storage(dy) || dw.same_storage(x))) fail(op, ": dw must not alias dy or x");
   check_devices(op, {&dx, &dw, &dy, &x, &w});
+  if (dy.numel() == 0) {  // an empty sum over N or O: written gradients are zero, added ones unchanged
+    if (dx.defined() && dx_mode == Grad::kWrite) do_zero(dx);
+    if (dw.defined() && dw_mode == Grad::kWrite) do_zero(dw);
+    return;
+  }
   do_matmul_backward(dx, dw, dy, x, w, dx_mode, dw_mode);
 }
 

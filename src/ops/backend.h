@@ -45,6 +45,8 @@ struct AdamWStep {
 // How a backward op stores a gradient: added into the buffer, or written over it. kWrite is for a
 // buffer's first contribution and saves zeroing it first (a pass over its memory).
 enum class Grad { kAdd, kWrite };
+// The GEMM beta that stores a gradient so.
+inline float grad_beta(Grad mode) { return mode == Grad::kWrite ? 0.0f : 1.0f; }
 
 class Backend {
  public:
@@ -236,7 +238,9 @@ class Backend {
   virtual void do_rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dout, const Tensor& x,
                                    const Tensor& w, const Tensor& rstd) = 0;
   virtual void do_matmul_forward(Tensor& y, const Tensor& x, const Tensor& w) = 0;
+  // Called with N, O and I all > 0 (the public function handles empty products).
   virtual void do_matmul_add_forward(Tensor& y, const Tensor& residual, const Tensor& x, const Tensor& w) = 0;
+  // Called with N and O > 0 (the public function handles an empty dy).
   virtual void do_matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x,
                                   const Tensor& w, Grad dx_mode, Grad dw_mode) = 0;
   virtual void do_rope(Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0, bool inverse) = 0;

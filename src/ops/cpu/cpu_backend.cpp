@@ -207,7 +207,6 @@ class CpuBackend final : public Backend {
   void do_matmul_add_forward(Tensor& y, const Tensor& residual, const Tensor& x, const Tensor& w) override {
     int64_t N = x.dim(0), I = x.dim(1), O = w.dim(0);
     if (residual.raw() != y.raw()) do_copy(y, residual);
-    if (N == 0 || O == 0 || I == 0) return;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, I, 1.0f, x.data<float>(), I, w.data<float>(), I,
                 1.0f, y.data<float>(), O);
   }
@@ -215,19 +214,13 @@ class CpuBackend final : public Backend {
   void do_matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w, Grad dx_mode,
                           Grad dw_mode) override {
     int64_t N = x.dim(0), I = x.dim(1), O = w.dim(0);
-    auto beta = [](Grad mode) { return mode == Grad::kWrite ? 0.0f : 1.0f; };
-    if (N == 0 || O == 0) {  // an empty sum: written gradients are zero
-      if (dx.defined() && dx_mode == Grad::kWrite) do_zero(dx);
-      if (dw.defined() && dw_mode == Grad::kWrite) do_zero(dw);
-      return;
-    }
-    if (I == 0) return;
+    if (I == 0) return;  // dx and dw are empty
     if (dx.defined())
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, I, O, 1.0f, dy.data<float>(), O, w.data<float>(),
-                  I, beta(dx_mode), dx.data<float>(), I);
+                  I, grad_beta(dx_mode), dx.data<float>(), I);
     if (dw.defined())
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, I, N, 1.0f, dy.data<float>(), O, x.data<float>(), I,
-                  beta(dw_mode), dw.data<float>(), I);
+                  grad_beta(dw_mode), dw.data<float>(), I);
   }
 
   void do_rope(Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0, bool inverse) override {

@@ -436,26 +436,15 @@ class CudaBackend final : public Backend {
   void do_matmul_add_forward(Tensor& y, const Tensor& residual, const Tensor& x, const Tensor& w) override {
     int N = dim32(x.dim(0)), I = dim32(x.dim(1)), O = dim32(w.dim(0));
     AGPT_PROFILE_OP("matmul_add_forward " + shape_name(N, I, O));
-    if (N == 0 || O == 0) return;
-    if (I == 0) {
-      if (residual.raw() != y.raw()) do_copy(y, residual);
-      return;
-    }
     gemm(CUBLAS_OP_T, CUBLAS_OP_N, O, N, I, w, I, x, I, 1.0f, y, O, /*a_is_weight=*/true, &residual);
   }
   void do_matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w, Grad dx_mode,
                           Grad dw_mode) override {
     int N = dim32(x.dim(0)), I = dim32(x.dim(1)), O = dim32(w.dim(0));
     AGPT_PROFILE_OP("matmul_backward " + shape_name(N, I, O));
-    auto beta = [](Grad mode) { return mode == Grad::kWrite ? 0.0f : 1.0f; };
-    if (N == 0 || O == 0) {  // an empty sum: written gradients are zero
-      if (dx.defined() && dx_mode == Grad::kWrite) do_zero(dx);
-      if (dw.defined() && dw_mode == Grad::kWrite) do_zero(dw);
-      return;
-    }
-    if (I == 0) return;
-    if (dx.defined()) gemm(CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, w, I, dy, O, beta(dx_mode), dx, I, true);  // dxᵀ (+)= w'·dyᵀ
-    if (dw.defined()) gemm(CUBLAS_OP_N, CUBLAS_OP_T, I, O, N, x, I, dy, O, beta(dw_mode), dw, I);  // dw' (+)= xᵀ·dy
+    if (I == 0) return;  // dx and dw are empty
+    if (dx.defined()) gemm(CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, w, I, dy, O, grad_beta(dx_mode), dx, I, true);  // dxᵀ (+)= w'·dyᵀ
+    if (dw.defined()) gemm(CUBLAS_OP_N, CUBLAS_OP_T, I, O, N, x, I, dy, O, grad_beta(dw_mode), dw, I);  // dw' (+)= xᵀ·dy
     weight_cache_.erase(w.raw());  // the weight's last use in this step (freed in stream order)
   }
 
