@@ -140,6 +140,28 @@ void write_file(const std::filesystem::path& path, const std::string& text) {
   out << text;
 }
 
+// The choice rule needs no GPU: it runs wherever the CUDA backend is compiled (CI included).
+TEST(GemmTunerChoice, KeepsTheDefaultUnlessClearlyFaster) {
+  const double gain = 0.03;
+  // Another candidate 1% faster: within timing noise, the heuristic's first stays.
+  std::vector<TimedCandidate> near = {{0, 1.00f}, {3, 0.99f}, {5, 1.20f}};
+  EXPECT_EQ(choose_candidate(near, gain), 0);
+  // 8% faster: taken.
+  std::vector<TimedCandidate> clear = {{0, 1.00f}, {6, 0.92f}, {7, 0.95f}};
+  EXPECT_EQ(choose_candidate(clear, gain), 6);
+  // Exactly at the margin counts as a gain; just short of it does not.
+  std::vector<TimedCandidate> edge = {{0, 1.00f}, {2, 0.96f}};
+  EXPECT_EQ(choose_candidate(edge, 0.04), 2);
+  EXPECT_EQ(choose_candidate(edge, 0.05), 0);
+  // Without the margin: simply the fastest; ties to the earlier candidate.
+  std::vector<TimedCandidate> tie = {{0, 1.00f}, {4, 0.90f}, {2, 0.90f}};
+  EXPECT_EQ(choose_candidate(tie, 0.0), 2);
+  // The default did not run (left out): the fastest of the rest.
+  std::vector<TimedCandidate> no_default = {{1, 1.00f}, {2, 0.99f}};
+  EXPECT_EQ(choose_candidate(no_default, gain), 2);
+  EXPECT_EQ(choose_candidate({}, gain), -1);
+}
+
 class GemmTunerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -280,7 +302,7 @@ TEST_F(GemmTunerTest, ResultsPersist) {
   }
   const std::vector<std::string> lines = read_lines(path_);
   ASSERT_EQ(lines.size(), 1 + cases.size());
-  EXPECT_EQ(lines[0].rfind("agpt-gemm-tuning v1 gpu=\"", 0), 0u) << lines[0];
+  EXPECT_EQ(lines[0].rfind("agpt-gemm-tuning v2 gpu=\"", 0), 0u) << lines[0];
 
   GemmTuner again = tuner();
   EXPECT_EQ(again.loaded(), cases.size());
@@ -313,7 +335,7 @@ TEST_F(GemmTunerTest, OtherGpusHeaderIgnoredAndRewritten) {
   }
   const std::vector<std::string> lines = read_lines(path_);
   ASSERT_EQ(lines.size(), 2u);
-  write_file(path_, "agpt-gemm-tuning v1 gpu=\"Some Other GPU\" cublaslt=1 cudart=1 workspace=1\n" + lines[1] + "\n");
+  write_file(path_, "agpt-gemm-tuning v2 gpu=\"Some Other GPU\" cublaslt=1 cudart=1 workspace=1\n" + lines[1] + "\n");
 
   ::testing::internal::CaptureStderr();
   GemmTuner t = tuner();

@@ -27,10 +27,13 @@ using Key = GemmTuner::Key;
 using Stored = GemmTuner::Stored;
 
 constexpr std::string_view kFormat = "agpt-gemm-tuning";  // the header's first word
-constexpr std::string_view kVersion = "v1";
+// v2: choices keep the heuristic's first candidate unless another is kMinGain faster (v1 files
+// hold choices made without that rule, so they are re-tuned).
+constexpr std::string_view kVersion = "v2";
 constexpr int kCandidates = 16;  // asked of the heuristic; the file's indices refer to this list
 constexpr int kWarmupCalls = 2;
 constexpr int kTimedCalls = 5;
+constexpr double kMinGain = 0.03;  // see choose_candidate
 // cuBLASLt's heuristic assumes 256-byte aligned matrices unless told otherwise
 // (CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_*_BYTES); its candidates may need it.
 constexpr uintptr_t kAlignment = 256;
@@ -316,7 +319,7 @@ struct Timing {
 
 // Each candidate that runs: kWarmupCalls calls, then kTimedCalls rounds in which every candidate
 // runs once (taking turns, so clock and temperature drift touch all alike), one event between
-// consecutive calls; the median per candidate. Ties go to the heuristic's earlier candidate.
+// consecutive calls; the median per candidate; choose_candidate picks.
 Timing time_candidates(const LtCall& call, const cublasLtMatmulHeuristicResult_t* candidates, int count, void* out) {
   std::vector<int> live;
   for (int j = 0; j < count; ++j) {
@@ -337,15 +340,18 @@ Timing time_candidates(const LtCall& call, const cublasLtMatmulHeuristicResult_t
     AGPT_CUDA_CHECK(cudaEventRecord(ev[i + 1], call.stream));
   }
   AGPT_CUDA_CHECK(cudaEventSynchronize(ev[ev.size() - 1]));
+  std::vector<TimedCandidate> timed(n);
   for (size_t j = 0; j < n; ++j) {
     std::vector<float> ms(kTimedCalls);
     for (size_t r = 0; r < kTimedCalls; ++r)
       AGPT_CUDA_CHECK(cudaEventElapsedTime(&ms[r], ev[r * n + j], ev[r * n + j + 1]));
     std::sort(ms.begin(), ms.end());
-    const float median = ms[kTimedCalls / 2];
-    if (live[j] == 0) t.first_ms = median;
-    if (t.index < 0 || median < t.ms) t.index = live[j], t.ms = median;
+    timed[j] = {live[j], ms[kTimedCalls / 2]};
+    if (live[j] == 0) t.first_ms = timed[j].ms;
   }
+  t.index = choose_candidate(timed, kMinGain);
+  for (const TimedCandidate& c : timed)
+    if (c.index == t.index) t.ms = c.ms;
   return t;
 }
 
@@ -650,6 +656,18 @@ int GemmTuner::choice(cublasOperation_t opa, cublasOperation_t opb, int m, int n
   if (auto it = products_.find(key); it != products_.end()) return it->second->index;
   if (auto it = stored_.find(key); it != stored_.end()) return it->second.index;
   return -1;
+}
+
+int choose_candidate(std::span<const TimedCandidate> timed, double min_gain) {
+  const TimedCandidate* fastest = nullptr;
+  const TimedCandidate* first = nullptr;
+  for (const TimedCandidate& c : timed) {
+    if (!fastest || c.ms < fastest->ms || (c.ms == fastest->ms && c.index < fastest->index)) fastest = &c;
+    if (c.index == 0) first = &c;
+  }
+  if (!fastest) return -1;
+  if (first && fastest->ms > first->ms * (1.0 - min_gain)) return 0;
+  return fastest->index;
 }
 
 }  // namespace agpt::ops::cuda
