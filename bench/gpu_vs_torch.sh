@@ -2,9 +2,12 @@
 # agpt vs PyTorch training throughput on one GPU, in one call on the GPU machine (same card, same
 # run): the PyTorch baseline (transformers LlamaForCausalLM, SDPA, bf16 autocast, fused AdamW,
 # eager and torch.compile) and bench/train_gpu_bench for the 124M and 1B shapes of the CUDA issue.
+# agpt runs three ways per shape: as `agpt train` does (gradient clipping, cuBLAS's default
+# products), with tuned products (AGPT_CUDA_GEMM_TUNE, a fresh file: the warm-up steps tune), and
+# without clipping (the PyTorch script does not clip).
 #
 #   here:            bash scripts/gpu-test.sh build      (stages binaries + the baseline script)
-#   GPU machine:     bash bench/gpu_vs_torch.sh [agpt precisions, default "fp32 tf32"]
+#   GPU machine:     bash bench/gpu_vs_torch.sh [agpt precisions, default "bf16"]
 # Writes $OUT/torch_anchor.json and $OUT/agpt_bench.jsonl when OUT is set.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -13,12 +16,19 @@ if [ ! -x "$STAGE/bin/train_gpu_bench" ] && [ -f "$STAGE.tar.gz" ]; then tar xzf
 export LD_LIBRARY_PATH="$PWD/$STAGE/lib:${LD_LIBRARY_PATH:-}"
 export NCCL_NVLS_ENABLE=0
 OUT=${OUT:-/tmp}
+STEPS=${STEPS:-20}
+TUNE_FILE=$(mktemp /tmp/agpt-gemm-tune.XXXXXX)
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
 echo "== agpt"
-for p in ${1:-fp32 tf32}; do
-  "$STAGE/bin/train_gpu_bench" --shape 124M --precision "$p" --steps 5 --json | tee -a "$OUT/agpt_bench.jsonl"
-  "$STAGE/bin/train_gpu_bench" --shape 1B --precision "$p" --steps 3 --json | tee -a "$OUT/agpt_bench.jsonl"
+for p in ${1:-bf16}; do
+  for shape in 124M 1B; do
+    bench() { "$STAGE/bin/train_gpu_bench" --shape "$shape" --precision "$p" --steps "$STEPS" --json "$@" | tee -a "$OUT/agpt_bench.jsonl"; }
+    bench
+    AGPT_CUDA_GEMM_TUNE=$TUNE_FILE bench
+    bench --no-clip
+  done
 done
+cp "$TUNE_FILE" "$OUT/gemm_tune.txt" 2>/dev/null; rm -f "$TUNE_FILE"
 if [ "${SKIP_TORCH:-0}" != 1 ]; then
   echo "== PyTorch"
   PYTHONUNBUFFERED=1 OUT=$OUT python3 "$STAGE/peers/torch_llama_baseline.py"

@@ -2,7 +2,7 @@
 // cuDNN's fused flash attention (attention_cudnn.cu, backend graph API), forward and backward, for
 // the training shapes of the issue.
 //
-//   train_attention_bench [--shape all|124M|gqa64|gqa128] [--iters 20] [--warmup 3]
+//   train_attention_bench [--shape all|124M|gqa64|mha64|gqa128] [--iters 20] [--warmup 3]
 //
 // Times with CUDA events around each call on one stream, median of --iters after --warmup calls.
 // FLOPs: forward 4·B·H·T²·hd / 2 (causal: half of the T×T scores), backward 2.5× that.
@@ -49,6 +49,7 @@ struct Shape {
 const Shape kShapes[] = {
     {"124M", 16, 1024, 12, 12, 64},
     {"gqa64", 4, 2048, 32, 8, 64},
+    {"mha64", 4, 2048, 32, 32, 64},  // the 1B shape with K/V repeated per head: is GQA's backward slower?
     {"gqa128", 1, 4096, 32, 8, 128},
 };
 
@@ -164,11 +165,11 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
       std::printf(
-          "usage: train_attention_bench [--shape all|124M|gqa64|gqa128] [--iters 20] [--warmup 3]\n"
+          "usage: train_attention_bench [--shape all|124M|gqa64|mha64|gqa128] [--iters 20] [--warmup 3]\n"
           "Causal GQA attention, bf16: agpt-mma vs cuDNN fused flash attention, forward and backward\n"
           "(median of --iters CUDA-event timings after --warmup calls; TFLOP/s with causal FLOPs\n"
           "4*B*H*T^2*hd/2 forward, 2.5x that backward).\n"
-          "shapes: 124M B16 T1024 H12 KV12 hd64; gqa64 B4 T2048 H32 KV8 hd64; gqa128 B1 T4096 H32 KV8 hd128\n");
+          "shapes: 124M B16 T1024 H12 KV12 hd64; gqa64 B4 T2048 H32 KV8 hd64; mha64 B4 T2048 H32 KV32 hd64; gqa128 B1 T4096 H32 KV8 hd128\n");
       return 0;
     } else if (a == "--shape" && i + 1 < argc) {
       shape = argv[++i];

@@ -4,12 +4,14 @@
 // clipping and AdamW, timed after warm-up with the device synchronized.
 //
 //   train_gpu_bench [--shape 124M|1B|7B|all] [--batch B] [--seq T] [--steps 10] [--precision fp32|tf32|bf16] [--json] [--gemm]
-//                   [--recompute] [--grad-accum K] [--offload]
+//                   [--recompute] [--grad-accum K] [--offload] [--no-clip]
 //
 // --grad-accum K: K micro-batches (forward + backward) per optimizer step. --offload: the AdamW
 // moments in host memory (train.optimizer_cpu_offload), no bf16 weight copies kept from forward to
 // backward; the time of the update (moments streamed over PCIe) is reported apart.
 // --offload-fraction F: offload only the first share F of the parameters (the rest stay on the GPU).
+// --no-clip: no gradient norm and no clipping, the same work as the PyTorch script (which does not
+// clip); by default the step clips to norm 1 as `agpt train` does.
 //
 // MFU = tokens/s × (6·N + 12·L·d·T) / 989e12, N = the matrix-product parameters (non-embedding
 // parameters plus lm_head), the formula of the issue and of PyTorch's baseline script.
@@ -36,7 +38,7 @@ using agpt::bench::Shape;
 using agpt::bench::make_shape;
 
 struct RunOptions {
-  bool json = false, recompute = false, offload = false;
+  bool json = false, recompute = false, offload = false, clip = true;
   double offload_fraction = 1.0;
   int accum = 1;
 };
@@ -65,9 +67,9 @@ void run(const Shape& s, int B, int T, int steps, const std::string& device, con
       loss = model.forward(ids, targets, B, T, /*for_backward=*/true);
       model.backward(a == 0 ? agpt::ops::Grad::kWrite : agpt::ops::Grad::kAdd);  // as the trainer
     }
-    double norm = agpt::model::global_grad_norm(*backend, model.parameters());
+    const double norm = o.clip ? agpt::model::global_grad_norm(*backend, model.parameters()) : 0.0;
     const double t0 = now();
-    opt.step(model.parameters(), -1.0, agpt::model::clip_coefficient(norm, 1.0));
+    opt.step(model.parameters(), -1.0, o.clip ? agpt::model::clip_coefficient(norm, 1.0) : 1.0f);
     if (o.offload) {
       backend->synchronize();
       update_s += now() - t0;
@@ -88,10 +90,10 @@ void run(const Shape& s, int B, int T, int steps, const std::string& device, con
   const double mem_gib = static_cast<double>(backend->peak_memory_bytes()) / (1ull << 30);
   if (json)
     std::printf("{\"engine\":\"agpt\",\"model\":\"%s\",\"params\":%lld,\"B\":%d,\"T\":%d,\"grad_accum\":%d,"
-                "\"offload\":%s,\"precision\":\"%s\",\"ms_per_step\":%.2f,\"update_ms\":%.2f,"
+                "\"offload\":%s,\"clip\":%s,\"precision\":\"%s\",\"ms_per_step\":%.2f,\"update_ms\":%.2f,"
                 "\"tokens_per_s\":%.0f,\"mfu_989\":%.4f,\"max_mem_gib\":%.2f,\"loss\":%.4f,\"device\":\"%s\"}\n",
                 s.name.c_str(), static_cast<long long>(model.num_parameters()), B, T, o.accum,
-                o.offload ? "true" : "false", precision.c_str(), dt * 1e3, update_ms, tps, mfu, mem_gib, loss,
+                o.offload ? "true" : "false", o.clip ? "true" : "false", precision.c_str(), dt * 1e3, update_ms, tps, mfu, mem_gib, loss,
                 backend->name().c_str());
   else
     std::printf("%-5s %5.0fM params  B=%d T=%d x%d %s%s: %8.1f ms/step%s  %9.0f tok/s  MFU %5.1f%%  peak %.1f GiB  "
@@ -173,10 +175,11 @@ int main(int argc, char** argv) try {
     else if (a == "--offload") o.offload = true;
     else if (a == "--offload-fraction") o.offload = true, o.offload_fraction = std::stod(value());
     else if (a == "--grad-accum") o.accum = std::stoi(value());
+    else if (a == "--no-clip") o.clip = false;
     else if (a == "-h" || a == "--help") {
       std::printf("usage: train_gpu_bench [--shape 124M|1B|7B|all] [--batch B] [--seq T] [--steps 10] "
                   "[--precision fp32|tf32|bf16] [--device cuda:N] [--json] [--gemm] [--recompute] [--grad-accum K] "
-                  "[--offload] [--offload-fraction F]\n");
+                  "[--offload] [--offload-fraction F] [--no-clip]\n");
       return 0;
     } else fail("unknown argument ", a, " (see --help)");
   }
