@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <utility>
 
 #include "base/error.h"
 
@@ -23,32 +24,62 @@ std::string read_file(const std::string& path) {
   return data;
 }
 
-void write_file_atomic(const std::string& path, std::string_view data) {
+AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
   std::random_device rd;
-  std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(rd());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail(path, ": cannot create temporary file ", tmp, " (", std::strerror(errno), ")");
+  tmp_ = path_ + ".tmp." + std::to_string(getpid()) + "." + std::to_string(rd());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail(path_, ": cannot create temporary file ", tmp_, " (", std::strerror(errno), ")");
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
+  }
+}
+
+void AtomicFileWriter::abandon(const std::string& what, int err) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  ::unlink(tmp_.c_str());
+  fail(path_, ": ", what, " (", std::strerror(err), ")");
+}
+
+void AtomicFileWriter::append(std::string_view data) {
+  if (fd_ < 0) fail(path_, ": append after the file was committed or abandoned");
   size_t off = 0;
   while (off < data.size()) {
-    ssize_t w = ::write(fd, data.data() + off, data.size() - off);
+    ssize_t w = ::write(fd_, data.data() + off, data.size() - off);
     if (w < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail(path, ": write failed (", std::strerror(e), ")");
+      abandon("write failed", errno);
     }
     off += static_cast<size_t>(w);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    fail(path, ": could not flush to disk (", std::strerror(errno), ")");
+  bytes_ += data.size();
+}
+
+void AtomicFileWriter::commit() {
+  if (fd_ < 0) fail(path_, ": commit after the file was committed or abandoned");
+  if (::fsync(fd_) != 0) abandon("could not flush to disk", errno);
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) {
+    const int e = errno;
+    ::unlink(tmp_.c_str());
+    fail(path_, ": could not flush to disk (", std::strerror(e), ")");
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    fail(path, ": could not rename temporary file into place (", std::strerror(e), ")");
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    const int e = errno;
+    ::unlink(tmp_.c_str());
+    fail(path_, ": could not rename temporary file into place (", std::strerror(e), ")");
   }
+}
+
+void write_file_atomic(const std::string& path, std::string_view data) {
+  AtomicFileWriter w(path);
+  w.append(data);
+  w.commit();
 }
 
 bool file_exists(const std::string& path) {

@@ -14,6 +14,27 @@ std::string read_file(const std::string& path);
 // A crash leaves either the old file or the new one, never a partial file.
 void write_file_atomic(const std::string& path, std::string_view data);
 
+// The same, streamed: append() pieces as they come (a 7B checkpoint's 64 GB of moments need not be
+// one string in memory first), then commit() (fsync, rename into place). Destroyed without
+// commit(), or after a failure, the temporary file is removed and `path` is left as it was.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(std::string path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  void append(std::string_view data);
+  void commit();
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  [[noreturn]] void abandon(const std::string& what, int err);
+  std::string path_, tmp_;
+  int fd_ = -1;
+  uint64_t bytes_ = 0;
+};
+
 bool file_exists(const std::string& path);
 uint64_t file_size(const std::string& path);
 

@@ -321,7 +321,15 @@ void SafetensorsWriter::add_raw(const std::string& name, StDType dtype, std::vec
   if (data.size() != expected)
     fail("safetensors: tensor '", name, "' has ", data.size(), " bytes, its shape needs ", expected);
   data_bytes_ += data.size();
-  entries_.push_back({name, dtype, std::move(shape), std::move(data)});
+  const uint64_t bytes = data.size();
+  entries_.push_back({name, dtype, std::move(shape), std::move(data), bytes, false});
+}
+
+void SafetensorsWriter::declare_f32(const std::string& name, std::vector<int64_t> shape) {
+  const uint64_t bytes = static_cast<uint64_t>(checked_numel(name, shape)) * 4;
+  data_bytes_ += bytes;
+  entries_.push_back({name, StDType::F32, std::move(shape), {}, bytes, true});
+  declared_++;
 }
 
 void SafetensorsWriter::add_f32(const std::string& name, std::vector<int64_t> shape, std::span<const float> values,
@@ -349,28 +357,53 @@ void SafetensorsWriter::add_i64(const std::string& name, std::vector<int64_t> sh
           std::string(reinterpret_cast<const char*>(values.data()), values.size_bytes()));
 }
 
-std::string SafetensorsWriter::serialize() const {
+// The 8-byte header length, the JSON header (padded to 8 bytes), then each tensor's bytes in order.
+std::string SafetensorsWriter::header_bytes() const {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata_.empty()) header["__metadata__"] = metadata_;
   uint64_t offset = 0;
   for (const Entry& e : entries_) {
     header[e.name] = {{"dtype", st_dtype_name(e.dtype)},
                       {"shape", e.shape},
-                      {"data_offsets", {offset, offset + e.data.size()}}};
-    offset += e.data.size();
+                      {"data_offsets", {offset, offset + e.bytes}}};
+    offset += e.bytes;
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // align the data section to 8 bytes
   std::string out;
-  out.reserve(8 + text.size() + offset);
   uint64_t n = text.size();
   out.append(reinterpret_cast<const char*>(&n), 8);
   out += text;
+  return out;
+}
+
+std::string SafetensorsWriter::serialize() const {
+  if (declared_ > 0) fail("safetensors: serialize() cannot produce declared tensors; use write(path, produce)");
+  std::string out = header_bytes();
+  out.reserve(out.size() + data_bytes_);
   for (const Entry& e : entries_) out += e.data;
   return out;
 }
 
-void SafetensorsWriter::write(const std::string& path) const { write_file_atomic(path, serialize()); }
+// Streamed: no second copy of the data (serialize() would hold the whole file in one string).
+void SafetensorsWriter::write(const std::string& path, const Producer& produce) const {
+  if (declared_ > 0 && !produce) fail(path, ": safetensors tensors were declared but no producer given");
+  AtomicFileWriter f(path);
+  f.append(header_bytes());
+  size_t k = 0;
+  for (const Entry& e : entries_) {
+    if (!e.declared) {
+      f.append(e.data);
+      continue;
+    }
+    const std::span<const float> values = produce(k++);
+    if (values.size() * 4 != e.bytes)
+      fail(path, ": tensor '", e.name, "' was declared with ", e.bytes / 4, " values, its producer gave ",
+           values.size());
+    f.append({reinterpret_cast<const char*>(values.data()), static_cast<size_t>(e.bytes)});
+  }
+  f.commit();
+}
 
 // ---- model directories -------------------------------------------------------------------------------
 
@@ -464,8 +497,11 @@ void write_weights(const std::string& dir, const std::vector<NamedTensor>& tenso
   auto write_shard = [&](const std::vector<const NamedTensor*>& list, const std::string& path) {
     SafetensorsWriter w;
     w.set_metadata("format", "pt");  // transformers requires it
-    for (const NamedTensor* t : list) w.add_f32(t->name, t->shape, t->values, store_as);
-    w.write(path);
+    // F32 goes from the tensors straight to the file; other types are converted first.
+    for (const NamedTensor* t : list)
+      if (store_as == StDType::F32) w.declare_f32(t->name, t->shape);
+      else w.add_f32(t->name, t->shape, t->values, store_as);
+    w.write(path, [&](size_t k) { return std::span<const float>(list[k]->values); });
   };
   if (shards.size() == 1) {
     write_shard(shards[0], single);

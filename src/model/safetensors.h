@@ -7,6 +7,7 @@
 // data, no two tensors overlapping. A file that passes can be read without further checks.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -89,8 +90,16 @@ class SafetensorsWriter {
 
   size_t size() const { return entries_.size(); }
   uint64_t data_bytes() const { return data_bytes_; }
-  std::string serialize() const;
-  void write(const std::string& path) const;  // atomic (temporary file, fsync, rename)
+  // Declares an F32 tensor whose values come only when the file is written, from write()'s
+  // `produce` (called once per declared tensor, in the order declared): one such tensor is in
+  // memory at a time (a 7B checkpoint's AdamW moments are 64 GB).
+  void declare_f32(const std::string& name, std::vector<int64_t> shape);
+  // Returns the values of declared tensor k; they must stay valid until the next call.
+  using Producer = std::function<std::span<const float>(size_t declared_index)>;
+
+  std::string serialize() const;  // not with declared tensors
+  // Atomic (temporary file, fsync, rename) and streamed: the data is not copied into one buffer.
+  void write(const std::string& path, const Producer& produce = nullptr) const;
 
  private:
   struct Entry {
@@ -98,10 +107,14 @@ class SafetensorsWriter {
     StDType dtype;
     std::vector<int64_t> shape;
     std::string data;
+    uint64_t bytes = 0;     // data.size(), or a declared tensor's size
+    bool declared = false;  // values from write()'s producer
   };
+  std::string header_bytes() const;
   std::vector<Entry> entries_;
   std::map<std::string, std::string> metadata_;
   uint64_t data_bytes_ = 0;
+  size_t declared_ = 0;
 };
 
 // The weights of a model directory: model.safetensors, or the shards listed in

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -115,6 +116,10 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
   fs::create_directories(tmp, ec);
   if (ec) fail(tmp.string(), ": cannot create (", ec.message(), ")");
 
+  // Phase times for `--log debug` (a 7B checkpoint takes minutes: where do they go?).
+  auto clock_now = [] { return std::chrono::steady_clock::now(); };
+  auto since = [](auto t0) { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  const auto t_start = clock_now();
   if (weights) {
     std::vector<model::NamedTensor> tensors;
     for (size_t i = 0; i < model.parameters().size(); ++i)
@@ -123,19 +128,26 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
   } else {
     model.save(tmp.string(), model::StDType::F32);
   }
+  const double s_weights = since(t_start);
+  const auto t_moments = clock_now();
   {
     model::SafetensorsWriter w;
     const auto& params = model.parameters();
     for (size_t i = 0; i < params.size(); ++i) {
       const auto& shape = params[i].full_shape;
       std::vector<int64_t> s(shape.begin(), shape.end());
-      w.add_f32("exp_avg." + params[i].name, s, moments(i, 0));
-      w.add_f32("exp_avg_sq." + params[i].name, s, moments(i, 1));
+      w.declare_f32("exp_avg." + params[i].name, s);
+      w.declare_f32("exp_avg_sq." + params[i].name, s);
     }
     w.set_metadata("format", "pt");
     w.set_metadata("optimizer", "AdamW");
     w.set_metadata("step", std::to_string(optimizer_steps));
-    w.write((tmp / kOptimizerFile).string());
+    // One moment tensor in memory at a time, straight into the file.
+    std::vector<float> current;
+    w.write((tmp / kOptimizerFile).string(), [&](size_t k) {
+      current = moments(k / 2, static_cast<int>(k % 2));
+      return std::span<const float>(current);
+    });
   }
   if (!tokenizer_path.empty()) write_file_atomic((tmp / "tokenizer.json").string(), read_file(tokenizer_path));
 
@@ -161,6 +173,8 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
   j["ranks"] = state.ranks;
   j["elapsed_s"] = state.elapsed;
   j["config"] = state.config;
+  const double s_moments = since(t_moments);
+  const auto t_sums = clock_now();
   nlohmann::ordered_json files = nlohmann::ordered_json::object();
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(tmp)) {
@@ -173,6 +187,7 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
     files[fname] = {{"bytes", file_size(p)}, {"fnv1a64", hex64(checksum_file(p))}};
   }
   j["files"] = files;
+  const double s_sums = since(t_sums);
   j["state_checksum"] = hex64(state_self_checksum(j));
   write_file_atomic((tmp / kStateFile).string(), j.dump(2) + "\n");
   fsync_dir(tmp.string());
@@ -193,6 +208,8 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
   fsync_dir(root);
   write_file_atomic((fs::path(root) / "latest").string(), name + "\n");
   fsync_dir(root);
+  log_debug("checkpoint ", name, ": weights ", s_weights, " s, optimizer moments ", s_moments, " s, checksums ",
+            s_sums, " s, all ", since(t_start), " s");
 
   // Keep the newest keep_last (never the one just written).
   std::vector<int64_t> steps = list_checkpoints(root);

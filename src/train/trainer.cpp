@@ -318,6 +318,7 @@ void Trainer::write_metrics(const nlohmann::ordered_json& j) {
 void Trainer::checkpoint() {
   const TrainSection& t = config_.train;
   const std::string step = std::to_string(state_.step);
+  const auto started = std::chrono::steady_clock::now();
   // The sharded moments meet on data-parallel rank 0 (flat, in this rank's tensor-parallel slices).
   std::vector<float> m, v;
   if (dist_optimizer_) {
@@ -361,7 +362,18 @@ void Trainer::checkpoint() {
     auto guard = watchdog_->guard("waiting for rank 0 to write the checkpoint of step " + step);
     host_comm_->broadcast(last_checkpoint_, 0);
   }
-  if (!options_.quiet) log_info("checkpoint ", last_checkpoint_);
+  if (!options_.quiet) {
+    // Size, time and rate: at 7B a checkpoint is ~96 GB, and its time is time not training.
+    std::error_code ec;
+    uintmax_t bytes = 0;
+    for (const auto& e : std::filesystem::directory_iterator(last_checkpoint_, ec))
+      if (e.is_regular_file(ec)) bytes += e.file_size(ec);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    char buf[96];
+    std::snprintf(buf, sizeof buf, " (%.2f GB in %.1f s, %.2f GB/s)", static_cast<double>(bytes) / 1e9, secs,
+                  secs > 0 ? static_cast<double>(bytes) / 1e9 / secs : 0.0);
+    log_info("checkpoint ", last_checkpoint_, buf);
+  }
 }
 
 // A plot is a convenience: failing to draw one (a full disk, say) must not stop training.

@@ -45,6 +45,35 @@ TEST(Files, AtomicWriteReplacesWholeFileAndLeavesNoTemporaries) {
   fs::remove_all(d);
 }
 
+// The streamed writer: pieces land in order; nothing appears at the path before commit(); an
+// abandoned writer (destroyed without commit) leaves the old file and no temporary behind.
+TEST(Files, AtomicFileWriterStreamsAndCommits) {
+  fs::path d = temp_dir("atomic_stream");
+  std::string p = (d / "f.bin").string();
+  write_file_atomic(p, "old");
+  {
+    AtomicFileWriter w(p);
+    w.append("new ");
+    w.append("");
+    w.append("contents");
+    EXPECT_EQ(read_file(p), "old");  // not yet
+    EXPECT_EQ(w.bytes(), 12u);
+    w.commit();
+    EXPECT_THROW(w.append("late"), Error);
+  }
+  EXPECT_EQ(read_file(p), "new contents");
+  {
+    AtomicFileWriter w(p);
+    w.append("never committed");
+  }
+  EXPECT_EQ(read_file(p), "new contents");
+  size_t entries = 0;
+  for (auto& e : fs::directory_iterator(d)) { (void)e; ++entries; }
+  EXPECT_EQ(entries, 1u);
+  EXPECT_THROW(AtomicFileWriter((d / "no" / "such" / "dir.bin").string()), Error);
+  fs::remove_all(d);
+}
+
 TEST(Files, MissingFileErrorNamesThePath) {
   try {
     read_file("/nonexistent/agpt/file.bin");

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <span>
 
 #include "base/error.h"
 #include "base/file.h"
@@ -72,6 +73,39 @@ TEST(Safetensors, RoundTripEveryDtype) {
   uint64_t n;
   std::memcpy(&n, bytes.data(), 8);
   EXPECT_EQ(n % 8, 0u);
+}
+
+// Declared tensors come from the producer at write time, in order, between stored ones: the file
+// is byte-identical to one written with every tensor added up front; a producer giving the wrong
+// count fails and leaves no file; serialize() refuses declared tensors.
+TEST(Safetensors, DeclaredTensorsStreamFromTheProducer) {
+  TempDir dir;
+  const std::vector<float> a = {1, 2, 3, 4, 5, 6}, b = {-1, 0.5f}, c = {7};
+  SafetensorsWriter eager;
+  eager.add_f32("a", {2, 3}, a);
+  eager.add_f32("b", {2}, b, StDType::BF16);
+  eager.add_f32("c", {1}, c);
+  eager.set_metadata("format", "pt");
+  eager.write(dir.file("eager.safetensors"));
+
+  SafetensorsWriter lazy;
+  lazy.declare_f32("a", {2, 3});
+  lazy.add_f32("b", {2}, b, StDType::BF16);
+  lazy.declare_f32("c", {1});
+  lazy.set_metadata("format", "pt");
+  std::vector<size_t> asked;
+  lazy.write(dir.file("lazy.safetensors"), [&](size_t k) {
+    asked.push_back(k);
+    return std::span<const float>(k == 0 ? a : c);
+  });
+  EXPECT_EQ(asked, (std::vector<size_t>{0, 1}));
+  EXPECT_EQ(read_file(dir.file("lazy.safetensors")), read_file(dir.file("eager.safetensors")));
+  EXPECT_EQ(lazy.data_bytes(), eager.data_bytes());
+
+  EXPECT_THROW(lazy.write(dir.file("short.safetensors"), [&](size_t) { return std::span<const float>(b); }), Error);
+  EXPECT_FALSE(file_exists(dir.file("short.safetensors")));
+  EXPECT_THROW(lazy.write(dir.file("none.safetensors")), Error);  // declared, but no producer
+  EXPECT_THROW(lazy.serialize(), Error);
 }
 
 TEST(Safetensors, HalfAndBfloatConversions) {
