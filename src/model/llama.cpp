@@ -247,19 +247,41 @@ Llama Llama::load(const std::string& dir, ops::Backend& backend, TensorParallelG
   return model;
 }
 
+namespace {
+
+void save_config(const std::string& dir, const LlamaConfig& config, StDType dtype) {
+  LlamaConfig c = config;
+  c.torch_dtype = dtype == StDType::BF16 ? "bfloat16" : dtype == StDType::F16 ? "float16" : "float32";
+  c.save((std::filesystem::path(dir) / "config.json").string());
+}
+
+}  // namespace
+
 void Llama::save(const std::string& dir, StDType dtype, uint64_t max_shard_bytes) const {
-  std::vector<NamedTensor> tensors;
-  for (const Parameter& p : params_) tensors.push_back({p.name, p.full_shape, gather_full(p, p.value)});
-  if (tp_ && tp_->rank() != 0) return;  // the group's rank 0 writes
-  save_model(dir, config_, tensors, dtype, max_shard_bytes);
+  // Under tensor parallelism every rank takes part in each tensor's gather, in parameter order;
+  // the group's rank 0 writes.
+  if (tp_ && tp_->rank() != 0) {
+    for (const Parameter& p : params_) gather_full(p, p.value);
+    return;
+  }
+  // One tensor on the host at a time, fetched as its bytes are written (a 7B model is 32 GB in fp32).
+  std::vector<TensorSpec> specs;
+  for (const Parameter& p : params_) specs.push_back({p.name, p.full_shape});
+  std::vector<float> current;
+  write_weights(
+      dir, specs,
+      [&](size_t i) {
+        current = gather_full(params_[i], params_[i].value);
+        return std::span<const float>(current);
+      },
+      dtype, max_shard_bytes);
+  save_config(dir, config_, dtype);
 }
 
 void save_model(const std::string& dir, const LlamaConfig& config, const std::vector<NamedTensor>& tensors,
                 StDType dtype, uint64_t max_shard_bytes) {
   write_weights(dir, tensors, dtype, max_shard_bytes);
-  LlamaConfig c = config;
-  c.torch_dtype = dtype == StDType::BF16 ? "bfloat16" : dtype == StDType::F16 ? "float16" : "float32";
-  c.save((std::filesystem::path(dir) / "config.json").string());
+  save_config(dir, config, dtype);
 }
 
 // ---- forward --------------------------------------------------------------------------------------------

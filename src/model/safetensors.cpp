@@ -325,10 +325,12 @@ void SafetensorsWriter::add_raw(const std::string& name, StDType dtype, std::vec
   entries_.push_back({name, dtype, std::move(shape), std::move(data), bytes, false});
 }
 
-void SafetensorsWriter::declare_f32(const std::string& name, std::vector<int64_t> shape) {
-  const uint64_t bytes = static_cast<uint64_t>(checked_numel(name, shape)) * 4;
+void SafetensorsWriter::declare_f32(const std::string& name, std::vector<int64_t> shape, StDType store_as) {
+  if (store_as != StDType::F32 && store_as != StDType::BF16 && store_as != StDType::F16)
+    fail("safetensors: cannot store float tensor '", name, "' as ", st_dtype_name(store_as));
+  const uint64_t bytes = static_cast<uint64_t>(checked_numel(name, shape)) * st_dtype_size(store_as);
   data_bytes_ += bytes;
-  entries_.push_back({name, StDType::F32, std::move(shape), {}, bytes, true});
+  entries_.push_back({name, store_as, std::move(shape), {}, bytes, true});
   declared_++;
 }
 
@@ -397,10 +399,22 @@ void SafetensorsWriter::write(const std::string& path, const Producer& produce) 
       continue;
     }
     const std::span<const float> values = produce(k++);
-    if (values.size() * 4 != e.bytes)
-      fail(path, ": tensor '", e.name, "' was declared with ", e.bytes / 4, " values, its producer gave ",
+    const uint64_t width = st_dtype_size(e.dtype);
+    if (values.size() * width != e.bytes)
+      fail(path, ": tensor '", e.name, "' was declared with ", e.bytes / width, " values, its producer gave ",
            values.size());
-    f.append({reinterpret_cast<const char*>(values.data()), static_cast<size_t>(e.bytes)});
+    if (e.dtype == StDType::F32) {
+      f.append({reinterpret_cast<const char*>(values.data()), static_cast<size_t>(e.bytes)});
+      continue;
+    }
+    // Converted in pieces, so no second copy of a large tensor exists.
+    std::vector<uint16_t> half(std::min<size_t>(values.size(), size_t{1} << 20));
+    for (size_t i = 0; i < values.size(); i += half.size()) {
+      const size_t n = std::min(half.size(), values.size() - i);
+      for (size_t j = 0; j < n; ++j)
+        half[j] = e.dtype == StDType::BF16 ? f32_to_bf16(values[i + j]) : f32_to_f16(values[i + j]);
+      f.append({reinterpret_cast<const char*>(half.data()), n * 2});
+    }
   }
   f.commit();
 }
@@ -475,33 +489,39 @@ std::vector<float> WeightReader::read_f32(std::string_view name) const { return 
 
 void write_weights(const std::string& dir, const std::vector<NamedTensor>& tensors, StDType store_as,
                    uint64_t max_shard_bytes) {
+  std::vector<TensorSpec> specs;
+  for (const NamedTensor& t : tensors) specs.push_back({t.name, t.shape});
+  write_weights(dir, specs, [&](size_t i) { return std::span<const float>(tensors[i].values); }, store_as,
+                max_shard_bytes);
+}
+
+void write_weights(const std::string& dir, const std::vector<TensorSpec>& specs,
+                   const std::function<std::span<const float>(size_t)>& values, StDType store_as,
+                   uint64_t max_shard_bytes) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (!fs::is_directory(dir, ec)) fail(dir, ": cannot create directory (", ec.message(), ")");
-  // Greedy shards in the given order.
-  std::vector<std::vector<const NamedTensor*>> shards(1);
+  // Greedy shards in the given order (tensor indices).
+  std::vector<std::vector<size_t>> shards(1);
   uint64_t used = 0, total = 0;
-  for (const NamedTensor& t : tensors) {
-    uint64_t bytes = t.values.size() * st_dtype_size(store_as);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const uint64_t bytes = static_cast<uint64_t>(checked_numel(specs[i].name, specs[i].shape)) * st_dtype_size(store_as);
     if (!shards.back().empty() && used + bytes > max_shard_bytes) {
       shards.emplace_back();
       used = 0;
     }
-    shards.back().push_back(&t);
+    shards.back().push_back(i);
     used += bytes;
     total += bytes;
   }
   std::string single = (fs::path(dir) / "model.safetensors").string();
   std::string index_path = (fs::path(dir) / "model.safetensors.index.json").string();
-  auto write_shard = [&](const std::vector<const NamedTensor*>& list, const std::string& path) {
+  auto write_shard = [&](const std::vector<size_t>& list, const std::string& path) {
     SafetensorsWriter w;
     w.set_metadata("format", "pt");  // transformers requires it
-    // F32 goes from the tensors straight to the file; other types are converted first.
-    for (const NamedTensor* t : list)
-      if (store_as == StDType::F32) w.declare_f32(t->name, t->shape);
-      else w.add_f32(t->name, t->shape, t->values, store_as);
-    w.write(path, [&](size_t k) { return std::span<const float>(list[k]->values); });
+    for (size_t i : list) w.declare_f32(specs[i].name, specs[i].shape, store_as);
+    w.write(path, [&](size_t k) { return values(list[k]); });
   };
   if (shards.size() == 1) {
     write_shard(shards[0], single);
@@ -513,7 +533,7 @@ void write_weights(const std::string& dir, const std::vector<NamedTensor>& tenso
   for (size_t i = 0; i < shards.size(); ++i) {
     std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
     write_shard(shards[i], (fs::path(dir) / buf).string());
-    for (const NamedTensor* t : shards[i]) weight_map[t->name] = buf;
+    for (size_t t : shards[i]) weight_map[specs[t].name] = buf;
   }
   nlohmann::ordered_json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
   write_file_atomic(index_path, index.dump(2) + "\n");

@@ -90,10 +90,10 @@ class SafetensorsWriter {
 
   size_t size() const { return entries_.size(); }
   uint64_t data_bytes() const { return data_bytes_; }
-  // Declares an F32 tensor whose values come only when the file is written, from write()'s
-  // `produce` (called once per declared tensor, in the order declared): one such tensor is in
-  // memory at a time (a 7B checkpoint's AdamW moments are 64 GB).
-  void declare_f32(const std::string& name, std::vector<int64_t> shape);
+  // Declares a float tensor (stored as F32, F16 or BF16) whose values come only when the file is
+  // written, from write()'s `produce` (called once per declared tensor, in the order declared):
+  // one such tensor is in memory at a time (a 7B checkpoint's AdamW moments are 64 GB).
+  void declare_f32(const std::string& name, std::vector<int64_t> shape, StDType store_as = StDType::F32);
   // Returns the values of declared tensor k; they must stay valid until the next call.
   using Producer = std::function<std::span<const float>(size_t declared_index)>;
 
@@ -147,6 +147,16 @@ struct NamedTensor {
 // model.safetensors.index.json when they exceed max_shard_bytes. Every file is written atomically;
 // shard files from an earlier save that are no longer listed are left alone.
 void write_weights(const std::string& dir, const std::vector<NamedTensor>& tensors, StDType store_as,
+                   uint64_t max_shard_bytes = 5'000'000'000ull);
+
+// The same, with tensor i's values asked of `values(i)` only when its bytes are written (in order
+// 0, 1, ...; each span valid until the next call): one tensor in memory at a time.
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+void write_weights(const std::string& dir, const std::vector<TensorSpec>& specs,
+                   const std::function<std::span<const float>(size_t)>& values, StDType store_as,
                    uint64_t max_shard_bytes = 5'000'000'000ull);
 
 // The name in `candidates` closest to `name` (edit distance), or "" if none is close.

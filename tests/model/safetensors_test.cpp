@@ -106,6 +106,17 @@ TEST(Safetensors, DeclaredTensorsStreamFromTheProducer) {
   EXPECT_FALSE(file_exists(dir.file("short.safetensors")));
   EXPECT_THROW(lazy.write(dir.file("none.safetensors")), Error);  // declared, but no producer
   EXPECT_THROW(lazy.serialize(), Error);
+
+  // Declared tensors stored as BF16/F16 are converted as they are written: the same bytes.
+  SafetensorsWriter halves_eager, halves_lazy;
+  halves_eager.add_f32("b", {2}, b, StDType::BF16);
+  halves_eager.add_f32("a", {6}, a, StDType::F16);
+  halves_lazy.declare_f32("b", {2}, StDType::BF16);
+  halves_lazy.declare_f32("a", {6}, StDType::F16);
+  halves_eager.write(dir.file("h1.safetensors"));
+  halves_lazy.write(dir.file("h2.safetensors"), [&](size_t k) { return std::span<const float>(k == 0 ? b : a); });
+  EXPECT_EQ(read_file(dir.file("h2.safetensors")), read_file(dir.file("h1.safetensors")));
+  EXPECT_THROW(halves_lazy.declare_f32("i", {1}, StDType::I64), Error);
 }
 
 TEST(Safetensors, HalfAndBfloatConversions) {
