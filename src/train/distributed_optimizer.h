@@ -10,7 +10,7 @@
 // Every parameter's value and grad become views into the two flat buffers (Tensor::view); each
 // parameter starts at a multiple of 64 elements (aligned for GEMMs and NCCL).
 //
-// Checkpoints stay independent of the layout: gather_moments() collects the full moments on rank 0,
+// Checkpoints stay independent of the layout: gather_moment() collects the full moments on rank 0,
 // which writes them under their parameter names as model::AdamW would; load_moment() takes a full
 // moment and keeps this rank's shard, so a run saved with N ranks resumes with any other number.
 #pragma once
@@ -84,7 +84,9 @@ class DistributedOptimizer {
   const model::AdamWConfig& config() const { return config_; }
 
   // Collective: the full first (which 0) or second (which 1) moment, flat, on rank 0 ({} elsewhere).
+  // Moves pieces of at most kGatherStagingElems elements in all through a staging tensor.
   std::vector<float> gather_moment(int which);
+  static constexpr int64_t kGatherStagingElems = int64_t{1} << 26;  // 256 MiB of device memory
   // Parameter i's slice of a flat moment from gather_moment.
   std::span<const float> param_slice(std::span<const float> flat, size_t i) const;
   // Keeps this rank's part of parameter i's full moment `values` (every rank calls it).

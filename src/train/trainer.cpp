@@ -327,6 +327,8 @@ void Trainer::checkpoint() {
     backend_->synchronize();
     m = dist_optimizer_->gather_moment(0);
     v = dist_optimizer_->gather_moment(1);
+    log_debug("checkpoint of step ", step, ": optimizer state gathered in ",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), " s");
   }
   auto local_moment = [&](size_t i, int which) -> std::vector<float> {
     if (!dist_optimizer_) return optimizer_->moment(i, which);
