@@ -57,9 +57,10 @@ void AtomicFileWriter::append(std::string_view data) {
     off += static_cast<size_t>(w);
   }
   bytes_ += data.size();
+  checksum_.update(data);
 }
 
-void AtomicFileWriter::commit() {
+FileDigest AtomicFileWriter::commit() {
   if (fd_ < 0) fail(path_, ": commit after the file was committed or abandoned");
   if (::fsync(fd_) != 0) abandon("could not flush to disk", errno);
   const int fd = fd_;
@@ -74,12 +75,13 @@ void AtomicFileWriter::commit() {
     ::unlink(tmp_.c_str());
     fail(path_, ": could not rename temporary file into place (", std::strerror(e), ")");
   }
+  return {bytes_, checksum_.digest()};
 }
 
-void write_file_atomic(const std::string& path, std::string_view data) {
+FileDigest write_file_atomic(const std::string& path, std::string_view data) {
   AtomicFileWriter w(path);
   w.append(data);
-  w.commit();
+  return w.commit();
 }
 
 bool file_exists(const std::string& path) {

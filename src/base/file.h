@@ -5,14 +5,23 @@
 #include <string>
 #include <string_view>
 
+#include "base/checksum.h"
+
 namespace agpt {
 
 // Reads a whole file; throws Error naming the path on failure.
 std::string read_file(const std::string& path);
 
+// What was written: its size and its checksum (base/checksum.h), computed on the way out so that a
+// checkpoint need not read its files back.
+struct FileDigest {
+  uint64_t bytes = 0;
+  uint64_t fnv1a64 = 0;
+};
+
 // Writes data to path atomically: a temporary file in the same directory, fsync, rename.
 // A crash leaves either the old file or the new one, never a partial file.
-void write_file_atomic(const std::string& path, std::string_view data);
+FileDigest write_file_atomic(const std::string& path, std::string_view data);
 
 // The same, streamed: append() pieces as they come (a 7B checkpoint's 64 GB of moments need not be
 // one string in memory first), then commit() (fsync, rename into place). Destroyed without
@@ -25,7 +34,7 @@ class AtomicFileWriter {
   AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
 
   void append(std::string_view data);
-  void commit();
+  FileDigest commit();
   uint64_t bytes() const { return bytes_; }
 
  private:
@@ -33,6 +42,7 @@ class AtomicFileWriter {
   std::string path_, tmp_;
   int fd_ = -1;
   uint64_t bytes_ = 0;
+  Fnv1a64Words checksum_;
 };
 
 bool file_exists(const std::string& path);

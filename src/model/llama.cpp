@@ -257,18 +257,18 @@ void save_config(const std::string& dir, const LlamaConfig& config, StDType dtyp
 
 }  // namespace
 
-void Llama::save(const std::string& dir, StDType dtype, uint64_t max_shard_bytes) const {
+WrittenFiles Llama::save(const std::string& dir, StDType dtype, uint64_t max_shard_bytes) const {
   // Under tensor parallelism every rank takes part in each tensor's gather, in parameter order;
   // the group's rank 0 writes.
   if (tp_ && tp_->rank() != 0) {
     for (const Parameter& p : params_) gather_full(p, p.value);
-    return;
+    return {};
   }
   // One tensor on the host at a time, fetched as its bytes are written (a 7B model is 32 GB in fp32).
   std::vector<TensorSpec> specs;
   for (const Parameter& p : params_) specs.push_back({p.name, p.full_shape});
   std::vector<float> current;
-  write_weights(
+  WrittenFiles written = write_weights(
       dir, specs,
       [&](size_t i) {
         current = gather_full(params_[i], params_[i].value);
@@ -276,12 +276,14 @@ void Llama::save(const std::string& dir, StDType dtype, uint64_t max_shard_bytes
       },
       dtype, max_shard_bytes);
   save_config(dir, config_, dtype);
+  return written;
 }
 
-void save_model(const std::string& dir, const LlamaConfig& config, const std::vector<NamedTensor>& tensors,
-                StDType dtype, uint64_t max_shard_bytes) {
-  write_weights(dir, tensors, dtype, max_shard_bytes);
+WrittenFiles save_model(const std::string& dir, const LlamaConfig& config, const std::vector<NamedTensor>& tensors,
+                        StDType dtype, uint64_t max_shard_bytes) {
+  WrittenFiles written = write_weights(dir, tensors, dtype, max_shard_bytes);
   save_config(dir, config, dtype);
+  return written;
 }
 
 // ---- forward --------------------------------------------------------------------------------------------

@@ -66,9 +66,10 @@ MemoryEstimate estimate_memory(const LlamaConfig& c, int64_t B, int64_t T, doubl
 std::vector<int32_t> shift_targets(std::span<const int32_t> ids, int64_t B, int64_t T);
 
 // Writes a model directory: config.json (torch_dtype from dtype) and the tensors (full shapes),
-// sharded above max_shard_bytes. What Llama::save writes.
-void save_model(const std::string& dir, const LlamaConfig& config, const std::vector<NamedTensor>& tensors,
-                StDType dtype = StDType::F32, uint64_t max_shard_bytes = 5'000'000'000ull);
+// sharded above max_shard_bytes. What Llama::save writes. Returns the weight files written (name
+// -> size and checksum).
+WrittenFiles save_model(const std::string& dir, const LlamaConfig& config, const std::vector<NamedTensor>& tensors,
+                        StDType dtype = StDType::F32, uint64_t max_shard_bytes = 5'000'000'000ull);
 
 class KvCache;  // model/kv_cache.h
 
@@ -107,9 +108,10 @@ class Llama {
   void load_weights(const WeightReader& weights);
   // Writes config.json and the weights (sharded above max_shard_bytes) into dir; F32, BF16 or F16.
   // Under tensor parallelism every rank of the group calls it and the group's rank 0 writes the
-  // full tensors (the checkpoint does not depend on the layout).
-  void save(const std::string& dir, StDType dtype = StDType::F32,
-            uint64_t max_shard_bytes = 5'000'000'000ull) const;
+  // full tensors (the checkpoint does not depend on the layout). Returns the weight files written
+  // (empty on the other ranks).
+  WrittenFiles save(const std::string& dir, StDType dtype = StDType::F32,
+                    uint64_t max_shard_bytes = 5'000'000'000ull) const;
 
   // ---- tensor parallelism -------------------------------------------------------------------------
   TensorParallelGroup* tensor_parallel() const { return tp_; }  // nullptr: none (or a group of 1)

@@ -388,7 +388,7 @@ std::string SafetensorsWriter::serialize() const {
 }
 
 // Streamed: no second copy of the data (serialize() would hold the whole file in one string).
-void SafetensorsWriter::write(const std::string& path, const Producer& produce) const {
+FileDigest SafetensorsWriter::write(const std::string& path, const Producer& produce) const {
   if (declared_ > 0 && !produce) fail(path, ": safetensors tensors were declared but no producer given");
   AtomicFileWriter f(path);
   f.append(header_bytes());
@@ -416,7 +416,7 @@ void SafetensorsWriter::write(const std::string& path, const Producer& produce) 
       f.append({reinterpret_cast<const char*>(half.data()), n * 2});
     }
   }
-  f.commit();
+  return f.commit();
 }
 
 // ---- model directories -------------------------------------------------------------------------------
@@ -487,17 +487,18 @@ const SafetensorsFile& WeightReader::file_of(std::string_view name) const {
 
 std::vector<float> WeightReader::read_f32(std::string_view name) const { return file_of(name).read_f32(name); }
 
-void write_weights(const std::string& dir, const std::vector<NamedTensor>& tensors, StDType store_as,
-                   uint64_t max_shard_bytes) {
+WrittenFiles write_weights(const std::string& dir, const std::vector<NamedTensor>& tensors, StDType store_as,
+                           uint64_t max_shard_bytes) {
   std::vector<TensorSpec> specs;
   for (const NamedTensor& t : tensors) specs.push_back({t.name, t.shape});
-  write_weights(dir, specs, [&](size_t i) { return std::span<const float>(tensors[i].values); }, store_as,
+  return write_weights(dir, specs, [&](size_t i) { return std::span<const float>(tensors[i].values); }, store_as,
                 max_shard_bytes);
 }
 
-void write_weights(const std::string& dir, const std::vector<TensorSpec>& specs,
-                   const std::function<std::span<const float>(size_t)>& values, StDType store_as,
-                   uint64_t max_shard_bytes) {
+WrittenFiles write_weights(const std::string& dir, const std::vector<TensorSpec>& specs,
+                           const std::function<std::span<const float>(size_t)>& values, StDType store_as,
+                           uint64_t max_shard_bytes) {
+  WrittenFiles written;
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -521,12 +522,12 @@ void write_weights(const std::string& dir, const std::vector<TensorSpec>& specs,
     SafetensorsWriter w;
     w.set_metadata("format", "pt");  // transformers requires it
     for (size_t i : list) w.declare_f32(specs[i].name, specs[i].shape, store_as);
-    w.write(path, [&](size_t k) { return values(list[k]); });
+    written[fs::path(path).filename().string()] = w.write(path, [&](size_t k) { return values(list[k]); });
   };
   if (shards.size() == 1) {
     write_shard(shards[0], single);
     if (file_exists(index_path)) fs::remove(index_path, ec);  // stale: model.safetensors is the model now
-    return;
+    return written;
   }
   nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
   char buf[64];
@@ -536,8 +537,9 @@ void write_weights(const std::string& dir, const std::vector<TensorSpec>& specs,
     for (size_t t : shards[i]) weight_map[specs[t].name] = buf;
   }
   nlohmann::ordered_json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
-  write_file_atomic(index_path, index.dump(2) + "\n");
+  written[fs::path(index_path).filename().string()] = write_file_atomic(index_path, index.dump(2) + "\n");
   if (file_exists(single)) fs::remove(single, ec);  // would shadow the index for readers
+  return written;
 }
 
 std::string closest_name(std::string_view name, const std::vector<std::string>& candidates) {

@@ -99,7 +99,7 @@ class SafetensorsWriter {
 
   std::string serialize() const;  // not with declared tensors
   // Atomic (temporary file, fsync, rename) and streamed: the data is not copied into one buffer.
-  void write(const std::string& path, const Producer& produce = nullptr) const;
+  FileDigest write(const std::string& path, const Producer& produce = nullptr) const;
 
  private:
   struct Entry {
@@ -146,8 +146,10 @@ struct NamedTensor {
 // Writes tensors into dir as model.safetensors, or as model-0000i-of-0000n.safetensors shards plus
 // model.safetensors.index.json when they exceed max_shard_bytes. Every file is written atomically;
 // shard files from an earlier save that are no longer listed are left alone.
-void write_weights(const std::string& dir, const std::vector<NamedTensor>& tensors, StDType store_as,
-                   uint64_t max_shard_bytes = 5'000'000'000ull);
+// Returns what it wrote: file name (in dir) -> size and checksum.
+using WrittenFiles = std::map<std::string, FileDigest>;
+WrittenFiles write_weights(const std::string& dir, const std::vector<NamedTensor>& tensors, StDType store_as,
+                           uint64_t max_shard_bytes = 5'000'000'000ull);
 
 // The same, with tensor i's values asked of `values(i)` only when its bytes are written (in order
 // 0, 1, ...; each span valid until the next call): one tensor in memory at a time.
@@ -155,9 +157,9 @@ struct TensorSpec {
   std::string name;
   std::vector<int64_t> shape;
 };
-void write_weights(const std::string& dir, const std::vector<TensorSpec>& specs,
-                   const std::function<std::span<const float>(size_t)>& values, StDType store_as,
-                   uint64_t max_shard_bytes = 5'000'000'000ull);
+WrittenFiles write_weights(const std::string& dir, const std::vector<TensorSpec>& specs,
+                           const std::function<std::span<const float>(size_t)>& values, StDType store_as,
+                           uint64_t max_shard_bytes = 5'000'000'000ull);
 
 // The name in `candidates` closest to `name` (edit distance), or "" if none is close.
 std::string closest_name(std::string_view name, const std::vector<std::string>& candidates);

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "base/checksum.h"
 #include "base/error.h"
 #include "base/file.h"
 #include "base/log.h"
@@ -61,18 +62,7 @@ bool parse_step_name(const std::string& name, int64_t* step) {
 
 }  // namespace
 
-uint64_t checksum_bytes(std::string_view data) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  const uint64_t prime = 0x100000001b3ull;
-  size_t i = 0, n = data.size();
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, data.data() + i, 8);  // little-endian hosts only (as the rest of agpt)
-    h = (h ^ w) * prime;
-  }
-  for (; i < n; ++i) h = (h ^ static_cast<unsigned char>(data[i])) * prime;
-  return h;
-}
+uint64_t checksum_bytes(std::string_view data) { return fnv1a64_words(data); }
 
 uint64_t checksum_file(const std::string& path) {
   MappedFile f(path);
@@ -120,13 +110,15 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
   auto clock_now = [] { return std::chrono::steady_clock::now(); };
   auto since = [](auto t0) { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   const auto t_start = clock_now();
+  // Sizes and checksums of the files as they were written (the large ones); others are read back.
+  model::WrittenFiles written;
   if (weights) {
     std::vector<model::NamedTensor> tensors;
     for (size_t i = 0; i < model.parameters().size(); ++i)
       tensors.push_back({model.parameters()[i].name, model.parameters()[i].full_shape, weights(i)});
-    model::save_model(tmp.string(), model.config(), tensors, model::StDType::F32);
+    written = model::save_model(tmp.string(), model.config(), tensors, model::StDType::F32);
   } else {
-    model.save(tmp.string(), model::StDType::F32);
+    written = model.save(tmp.string(), model::StDType::F32);
   }
   const double s_weights = since(t_start);
   const auto t_moments = clock_now();
@@ -144,7 +136,7 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
     w.set_metadata("step", std::to_string(optimizer_steps));
     // One moment tensor in memory at a time, straight into the file.
     std::vector<float> current;
-    w.write((tmp / kOptimizerFile).string(), [&](size_t k) {
+    written[kOptimizerFile] = w.write((tmp / kOptimizerFile).string(), [&](size_t k) {
       current = moments(k / 2, static_cast<int>(k % 2));
       return std::span<const float>(current);
     });
@@ -184,7 +176,9 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
   std::sort(names.begin(), names.end());
   for (const std::string& fname : names) {
     std::string p = (tmp / fname).string();
-    files[fname] = {{"bytes", file_size(p)}, {"fnv1a64", hex64(checksum_file(p))}};
+    auto known = written.find(fname);
+    const FileDigest d = known != written.end() ? known->second : FileDigest{file_size(p), checksum_file(p)};
+    files[fname] = {{"bytes", d.bytes}, {"fnv1a64", hex64(d.fnv1a64)}};
   }
   j["files"] = files;
   const double s_sums = since(t_sums);

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <vector>
 
+#include "base/checksum.h"
 #include "base/error.h"
 #include "base/file.h"
 #include "base/parallel.h"
@@ -71,6 +72,34 @@ TEST(Files, AtomicFileWriterStreamsAndCommits) {
   for (auto& e : fs::directory_iterator(d)) { (void)e; ++entries; }
   EXPECT_EQ(entries, 1u);
   EXPECT_THROW(AtomicFileWriter((d / "no" / "such" / "dir.bin").string()), Error);
+  fs::remove_all(d);
+}
+
+// The word-wise FNV-1a fed in pieces: every split of the stream gives the whole's digest, the
+// digest can be read midway, and the writer's digest is the checksum of the file it wrote.
+TEST(Checksum, StreamedEqualsWholeForAnySplit) {
+  std::string data;
+  for (int i = 0; i < 61; ++i) data.push_back(static_cast<char>(i * 37 + 11));
+  const uint64_t whole = fnv1a64_words(data);
+  EXPECT_NE(whole, fnv1a64_words(data.substr(1)));
+  EXPECT_EQ(fnv1a64_words(""), 0xcbf29ce484222325ull);
+  for (size_t a = 0; a <= data.size(); a += 3)
+    for (size_t b = a; b <= data.size(); b += 5) {
+      Fnv1a64Words f;
+      f.update(std::string_view(data).substr(0, a));
+      EXPECT_EQ(f.digest(), fnv1a64_words(data.substr(0, a)));
+      f.update(std::string_view(data).substr(a, b - a));
+      f.update(std::string_view(data).substr(b));
+      ASSERT_EQ(f.digest(), whole) << a << " " << b;
+    }
+  fs::path d = temp_dir("digest");
+  AtomicFileWriter w((d / "f.bin").string());
+  w.append(std::string_view(data).substr(0, 13));
+  w.append(std::string_view(data).substr(13));
+  const FileDigest digest = w.commit();
+  EXPECT_EQ(digest.bytes, data.size());
+  EXPECT_EQ(digest.fnv1a64, whole);
+  EXPECT_EQ(write_file_atomic((d / "g.bin").string(), data).fnv1a64, whole);
   fs::remove_all(d);
 }
 
