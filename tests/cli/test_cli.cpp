@@ -34,3 +34,13 @@ TEST(Cli, VersionPrints) {
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.output.find("0."), std::string::npos);
 }
+
+// The shipped 7B example resolves to the CUDA issue's 7B shape (8.03B parameters: d 4,096, 32
+// layers, 32/8 heads, MLP 14,336, vocabulary 128,256, untied) on the GPU in bf16.
+TEST(Cli, Llama7bExampleIsTheIssuesShape) {
+  Result r = run("train " + std::string(AGPT_SOURCE_DIR) + "/examples/llama-7b.toml --print-config");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("# model: 8030261248 parameters"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("device = \"cuda\""), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("precision = \"bf16\""), std::string::npos) << r.output;
+}
