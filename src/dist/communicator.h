@@ -4,7 +4,7 @@
 //   mpi     processes started by mpirun/mpiexec (also under Slurm/PBS); tensors in host memory
 //           (the CPU backend) travel through MPI, which is how CI tests multi-rank training;
 //   nccl    GPU tensors travel through NCCL on the backend's stream; the host values (losses,
-//           step times, checkpoint moments) still go through MPI, which also bootstraps NCCL.
+//           step times, checkpoint paths) still go through MPI, which also bootstraps NCCL.
 //
 // Collectives are called by every rank in the same order (as in MPI). The tensor collectives take
 // fp32 tensors on the communicator's device (all_reduce_sum also takes bf16 activations where the
@@ -56,8 +56,6 @@ class Communicator {
   virtual void all_reduce_sum(std::span<double> values) = 0;
   virtual std::vector<double> all_gather(double value) = 0;
   virtual std::vector<std::string> all_gather(const std::string& value) = 0;
-  // Rank 0 receives every rank's `local` (equal sizes) concatenated in rank order; others get {}.
-  virtual std::vector<float> gather_to_root(std::span<const float> local) = 0;
   virtual void broadcast(std::string& value, int root) = 0;
   virtual void barrier() = 0;
   // Personalised all-to-all of bytes (curation's key exchange): to_each[r] goes to rank r

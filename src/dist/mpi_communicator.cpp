@@ -23,8 +23,8 @@ void check(int rc, const char* what) {
 }
 
 // MPI counts are ints; the tensor collectives here carry host tensors of the CPU backend (GPU
-// tensors go through NCCL), far below that. gather_to_root and all_to_all, which carry checkpoint
-// moments and curation keys of any size, run in rounds instead.
+// tensors go through NCCL) in pieces far below that (the checkpoint's moment gather goes bucket
+// piece by piece). all_to_all, which carries curation keys of any size, runs in rounds instead.
 int count_of(int64_t n, const char* what) {
   if (n < 0 || n > INT_MAX)
     fail("MPI ", what, ": ", n, " elements per rank exceed MPI's int count (", INT_MAX,
@@ -136,32 +136,6 @@ std::vector<std::string> MpiCommunicator::all_gather(const std::string& value) {
         "Allgatherv");
   std::vector<std::string> out;
   for (int r = 0; r < size_; ++r) out.push_back(all.substr(static_cast<size_t>(offsets[r]), static_cast<size_t>(lens[r])));
-  return out;
-}
-
-std::vector<float> MpiCommunicator::gather_to_root(std::span<const float> local) {
-  const auto n = static_cast<int64_t>(local.size());
-  // Every rank must hold as many as the others: a mismatch would fail inside MPI, or worse.
-  const std::vector<double> sizes = all_gather(static_cast<double>(n));
-  for (int r = 0; r < size_; ++r)
-    if (sizes[r] != static_cast<double>(n))
-      fail("MPI gather: rank ", r, " holds ", static_cast<int64_t>(sizes[r]), " elements, rank ", rank_, " ", n,
-           " (every rank must hold as many)");
-  std::vector<float> out;
-  if (rank_ == 0) out.resize(local.size() * static_cast<size_t>(size_));
-  // In rounds of at most `chunk` elements per rank: MPI's counts are ints, and one round's buffer at
-  // the root (size x chunk) stays modest. Every rank runs the same rounds.
-  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(gather_chunk_, INT_MAX / size_));
-  std::vector<float> round(rank_ == 0 ? static_cast<size_t>(std::min(chunk, n) * size_) : 0);
-  for (int64_t off = 0; off < n; off += chunk) {
-    const int64_t c = std::min(chunk, n - off);
-    check(MPI_Gather(local.data() + off, static_cast<int>(c), MPI_FLOAT, rank_ == 0 ? round.data() : nullptr,
-                     static_cast<int>(c), MPI_FLOAT, 0, comm()),
-          "Gather");
-    if (rank_ == 0)
-      for (int r = 0; r < size_; ++r)
-        std::copy_n(round.begin() + r * c, c, out.begin() + r * n + off);
-  }
   return out;
 }
 

@@ -31,7 +31,6 @@ class MpiCommunicator : public Communicator {
   void all_reduce_sum(std::span<double> values) override;
   std::vector<double> all_gather(double value) override;
   std::vector<std::string> all_gather(const std::string& value) override;
-  std::vector<float> gather_to_root(std::span<const float> local) override;
   void broadcast(std::string& value, int root) override;
   void barrier() override;
   std::vector<std::string> all_to_all(const std::vector<std::string>& to_each) override;
@@ -42,9 +41,6 @@ class MpiCommunicator : public Communicator {
   // The most bytes one all_to_all round sends to one rank (clamped so displacements fit an int);
   // tests lower it to exercise the rounds.
   void set_all_to_all_chunk(int64_t bytes) { chunk_ = bytes; }
-  // The most elements one gather_to_root round takes from each rank (its counts are ints, and a
-  // 7B model's moment shard on 2 ranks is 4.0e9 floats); tests lower it to exercise the rounds.
-  void set_gather_chunk(int64_t elements) { gather_chunk_ = elements; }
 
  private:
   MPI_Comm comm_ = MPI_COMM_WORLD;
@@ -53,7 +49,6 @@ class MpiCommunicator : public Communicator {
   int rank_ = 0, size_ = 1, local_rank_ = 0;
   std::string host_;
   int64_t chunk_ = INT32_MAX;
-  int64_t gather_chunk_ = int64_t{1} << 26;  // 256 MiB of floats per rank and round
 };
 
 }  // namespace agpt::dist

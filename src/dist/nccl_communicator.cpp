@@ -144,7 +144,6 @@ class NcclCommunicator final : public Communicator {
   void all_reduce_sum(std::span<double> values) override { host_.all_reduce_sum(values); }
   std::vector<double> all_gather(double value) override { return host_.all_gather(value); }
   std::vector<std::string> all_gather(const std::string& value) override { return host_.all_gather(value); }
-  std::vector<float> gather_to_root(std::span<const float> local) override { return host_.gather_to_root(local); }
   void broadcast(std::string& value, int root) override { host_.broadcast(value, root); }
   void barrier() override { host_.barrier(); }
   std::vector<std::string> all_to_all(const std::vector<std::string>& to_each) override {

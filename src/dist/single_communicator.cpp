@@ -24,7 +24,6 @@ class SingleCommunicator final : public Communicator {
   void all_reduce_sum(std::span<double>) override {}
   std::vector<double> all_gather(double value) override { return {value}; }
   std::vector<std::string> all_gather(const std::string& value) override { return {value}; }
-  std::vector<float> gather_to_root(std::span<const float> local) override { return {local.begin(), local.end()}; }
   void broadcast(std::string&, int root) override {
     if (root != 0) fail("broadcast: root ", root, " is not a rank of a single-process job");
   }
