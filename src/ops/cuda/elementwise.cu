@@ -4,6 +4,7 @@
 // loaded to fp32, computed in fp32, and rounded to nearest even on store when T is bf16.
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 
@@ -222,6 +223,22 @@ __global__ void adamw_chunks_kernel(const AdamWChunk* chunks, AdamWConstants c) 
              blockDim.x);
 }
 
+// The multi-tensor update on a fixed grid that loops over the chunks: each block of 1024 threads
+// asks for more than half an SM's shared memory (unused), so no other block shares its SM. Launched
+// beside products that leave that many SMs free (cuBLAS's SM count target), it gets SMs of its own.
+constexpr int kOwnSmThreads = 1024;
+constexpr int kOwnSmSharedBytes = 120 * 1024;
+
+__global__ void __launch_bounds__(kOwnSmThreads) adamw_chunks_own_sms_kernel(const AdamWChunk* chunks, int64_t count,
+                                                                            AdamWConstants c) {
+  for (int64_t i = blockIdx.x; i < count; i += gridDim.x) {
+    const AdamWChunk ch = chunks[i];
+    c.decay = ch.decay;
+    adamw_span(ch.p, ch.g, ch.m, ch.v, static_cast<__nv_bfloat16*>(ch.copy), ch.n, ch.vec != 0, c, threadIdx.x,
+               blockDim.x);
+  }
+}
+
 }  // namespace
 
 void embedding_forward(void* out, Elem e, const int32_t* ids, const float* table, int64_t N, int64_t D,
@@ -333,6 +350,20 @@ void adamw_chunks(const AdamWChunk* chunks, int64_t count, const AdamWConstants&
   if (count > INT32_MAX) ::agpt::fail("adamw_chunks: ", count, " chunks is more than one launch takes");
   adamw_chunks_kernel<<<static_cast<unsigned>(count), kThreads, 0, s>>>(chunks, c);
   AGPT_CUDA_LAUNCHED("adamw_chunks");
+}
+
+void adamw_chunks_own_sms(const AdamWChunk* chunks, int64_t count, const AdamWConstants& c, int sms, cudaStream_t s) {
+  if (count == 0) return;
+  if (sms < 1) ::agpt::fail("adamw_chunks_own_sms: needs at least one SM, got ", sms);
+  static const bool configured = [] {
+    AGPT_CUDA_CHECK(cudaFuncSetAttribute(adamw_chunks_own_sms_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         kOwnSmSharedBytes));
+    return true;
+  }();
+  (void)configured;
+  const auto blocks = static_cast<unsigned>(std::min<int64_t>(sms, count));
+  adamw_chunks_own_sms_kernel<<<blocks, kOwnSmThreads, kOwnSmSharedBytes, s>>>(chunks, count, c);
+  AGPT_CUDA_LAUNCHED("adamw_chunks_own_sms");
 }
 
 void adamw(float* p, const float* g, float* m, float* v, void* copy, int64_t n, const AdamWConstants& c,
