@@ -93,9 +93,19 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
   return save_checkpoint(root, model, moments, optimizer.steps(), state, tokenizer_path, keep_last);
 }
 
-std::string save_checkpoint(const std::string& root, const model::Llama& model, const MomentSource& moments,
-                            int64_t optimizer_steps, const TrainerState& state, const std::string& tokenizer_path,
-                            int64_t keep_last, const WeightSource& weights) {
+namespace {
+
+struct ParamMeta {
+  std::string name;
+  std::vector<int64_t> shape;  // full
+};
+// Writes model.safetensors (or its shards) and config.json into a directory.
+using WeightWriter = std::function<model::WrittenFiles(const std::string& dir)>;
+
+// The checkpoint writer behind both the model's and a snapshot's save_checkpoint.
+std::string write_checkpoint(const std::string& root, const std::vector<ParamMeta>& params,
+                             const WeightWriter& write_weights, const MomentSource& moments, int64_t optimizer_steps,
+                             const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last) {
   const std::string name = checkpoint_name(state.step);
   const fs::path final_dir = fs::path(root) / name;
   const fs::path tmp = fs::path(root) / (".tmp." + name);
@@ -111,25 +121,14 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
   auto since = [](auto t0) { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   const auto t_start = clock_now();
   // Sizes and checksums of the files as they were written (the large ones); others are read back.
-  model::WrittenFiles written;
-  if (weights) {
-    std::vector<model::NamedTensor> tensors;
-    for (size_t i = 0; i < model.parameters().size(); ++i)
-      tensors.push_back({model.parameters()[i].name, model.parameters()[i].full_shape, weights(i)});
-    written = model::save_model(tmp.string(), model.config(), tensors, model::StDType::F32);
-  } else {
-    written = model.save(tmp.string(), model::StDType::F32);
-  }
+  model::WrittenFiles written = write_weights(tmp.string());
   const double s_weights = since(t_start);
   const auto t_moments = clock_now();
   {
     model::SafetensorsWriter w;
-    const auto& params = model.parameters();
-    for (size_t i = 0; i < params.size(); ++i) {
-      const auto& shape = params[i].full_shape;
-      std::vector<int64_t> s(shape.begin(), shape.end());
-      w.declare_f32("exp_avg." + params[i].name, s);
-      w.declare_f32("exp_avg_sq." + params[i].name, s);
+    for (const ParamMeta& p : params) {
+      w.declare_f32("exp_avg." + p.name, p.shape);
+      w.declare_f32("exp_avg_sq." + p.name, p.shape);
     }
     w.set_metadata("format", "pt");
     w.set_metadata("optimizer", "AdamW");
@@ -214,6 +213,33 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
     if (ec) log_warn("could not delete old checkpoint ", checkpoint_name(steps[i]), ": ", ec.message());
   }
   return final_dir.string();
+}
+
+}  // namespace
+
+std::string save_checkpoint(const std::string& root, const model::Llama& model, const MomentSource& moments,
+                            int64_t optimizer_steps, const TrainerState& state, const std::string& tokenizer_path,
+                            int64_t keep_last, const WeightSource& weights) {
+  std::vector<ParamMeta> params;
+  for (const auto& p : model.parameters()) params.push_back({p.name, {p.full_shape.begin(), p.full_shape.end()}});
+  WeightWriter write_weights = [&](const std::string& dir) {
+    if (!weights) return model.save(dir, model::StDType::F32);
+    std::vector<model::NamedTensor> tensors;
+    for (size_t i = 0; i < params.size(); ++i) tensors.push_back({params[i].name, params[i].shape, weights(i)});
+    return model::save_model(dir, model.config(), tensors, model::StDType::F32);
+  };
+  return write_checkpoint(root, params, write_weights, moments, optimizer_steps, state, tokenizer_path, keep_last);
+}
+
+std::string save_checkpoint(const std::string& root, const CheckpointSnapshot& snapshot,
+                            const std::string& tokenizer_path, int64_t keep_last) {
+  std::vector<ParamMeta> params;
+  for (const auto& t : snapshot.weights) params.push_back({t.name, t.shape});
+  WeightWriter write_weights = [&](const std::string& dir) {
+    return model::save_model(dir, snapshot.config, snapshot.weights, model::StDType::F32);
+  };
+  return write_checkpoint(root, params, write_weights, snapshot.moments, snapshot.optimizer_steps, snapshot.state,
+                          tokenizer_path, keep_last);
 }
 
 std::string verify_checkpoint(const std::string& dir) {

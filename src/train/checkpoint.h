@@ -73,6 +73,19 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
                             int64_t optimizer_steps, const TrainerState& state, const std::string& tokenizer_path,
                             int64_t keep_last, const WeightSource& weights = nullptr);
 
+// A checkpoint held in host memory, apart from the model and the GPU, so that a background thread
+// can write it while training goes on (train.async_checkpoint).
+struct CheckpointSnapshot {
+  model::LlamaConfig config;
+  std::vector<model::NamedTensor> weights;  // full values, in the model's parameter order
+  MomentSource moments;                     // owns what it reads: called from the writing thread
+  int64_t optimizer_steps = 0;
+  TrainerState state;
+};
+// The same files as the model's save_checkpoint for the same values, bit for bit.
+std::string save_checkpoint(const std::string& root, const CheckpointSnapshot& snapshot,
+                            const std::string& tokenizer_path, int64_t keep_last);
+
 // Checks one checkpoint directory: trainer_state.json parses and matches its own checksum, every
 // listed file exists with its size and checksum. Returns "" when valid, else what is wrong.
 std::string verify_checkpoint(const std::string& dir);

@@ -83,6 +83,8 @@ const std::vector<Entry>& entries() {
       AGPT_KEY(train, eval_batches, Kind::kInt, false, "micro-batches per validation"),
       AGPT_KEY(train, checkpoint_every, Kind::kInt, false, "checkpoint every N steps; 0: only at the end"),
       AGPT_KEY(train, keep_last, Kind::kInt, false, "checkpoints kept (older ones are deleted)"),
+      AGPT_KEY(train, async_checkpoint, Kind::kBool, false,
+               "write checkpoints on a background thread from a copy in host memory while training goes on"),
       AGPT_KEY(train, out_dir, Kind::kString, false, "run directory: metrics.jsonl, checkpoints/"),
       AGPT_KEY(train, log_every, Kind::kInt, false, "console line every N steps"),
       AGPT_KEY(train, max_bad_steps, Kind::kInt, false, "consecutive skipped steps before training stops"),

@@ -67,6 +67,7 @@ struct TrainSection {
   int64_t eval_batches = 8;
   int64_t checkpoint_every = 0;      // 0: only at the end of the run
   int64_t keep_last = 3;
+  int64_t async_checkpoint = 0;      // 0/1: copy the checkpoint to host memory, write it while training goes on
   std::string out_dir = "runs/train";
   int64_t log_every = 10;            // console lines; metrics.jsonl gets every step
   int64_t max_bad_steps = 5;         // consecutive skipped steps before training stops

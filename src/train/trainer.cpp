@@ -9,7 +9,9 @@
 #include <thread>
 #include <cmath>
 #include <cstdio>
+#include <array>
 #include <filesystem>
+#include <future>
 #include <sstream>
 
 #include "base/error.h"
@@ -246,7 +248,32 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
   write_file_atomic((fs::path(t.out_dir) / "config.toml").string(), config_.to_toml());
 }
 
-Trainer::~Trainer() = default;
+namespace {
+// " (X GB in Y s, Z GB/s)" for a checkpoint directory: at 7B a checkpoint is ~96 GB, and its time
+// is time not training.
+std::string size_and_rate(const std::string& dir, std::chrono::steady_clock::time_point started) {
+  std::error_code ec;
+  uintmax_t bytes = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+    if (e.is_regular_file(ec)) bytes += e.file_size(ec);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  char buf[96];
+  std::snprintf(buf, sizeof buf, " (%.2f GB in %.1f s, %.2f GB/s)", static_cast<double>(bytes) / 1e9, secs,
+                secs > 0 ? static_cast<double>(bytes) / 1e9 / secs : 0.0);
+  return buf;
+}
+}  // namespace
+
+Trainer::~Trainer() {
+  // A background checkpoint write finishes before the trainer goes (an error can only be told now).
+  if (checkpoint_write_.valid()) {
+    try {
+      last_checkpoint_ = checkpoint_write_.get();
+    } catch (const std::exception& e) {
+      log_warn("the checkpoint of step ", checkpoint_write_step_, " could not be written: ", e.what());
+    }
+  }
+}
 
 std::string Trainer::checkpoint_root() const { return (fs::path(config_.train.out_dir) / "checkpoints").string(); }
 
@@ -317,6 +344,7 @@ void Trainer::write_metrics(const nlohmann::ordered_json& j) {
 
 void Trainer::checkpoint() {
   const TrainSection& t = config_.train;
+  finish_checkpoint_write();  // one write at a time
   const std::string step = std::to_string(state_.step);
   const auto started = std::chrono::steady_clock::now();
   // The sharded moments meet on data-parallel rank 0 (flat, in this rank's tensor-parallel slices).
@@ -349,13 +377,17 @@ void Trainer::checkpoint() {
       }
     }
   }
+  const int64_t optimizer_steps = dist_optimizer_ ? dist_optimizer_->steps() : optimizer_->steps();
+  if (t.async_checkpoint) {
+    if (leader()) start_checkpoint_write(optimizer_steps, std::move(m), std::move(v), full_values, full_moments, started);
+    return;  // no barrier: the other ranks go on training
+  }
   if (leader()) {
     MomentSource moments = [&](size_t i, int which) {
       return tp_group_ ? full_moments[which].at(i) : local_moment(i, which);
     };
     WeightSource weights = nullptr;
     if (tp_group_) weights = [&](size_t i) { return full_values.at(i); };
-    const int64_t optimizer_steps = dist_optimizer_ ? dist_optimizer_->steps() : optimizer_->steps();
     last_checkpoint_ = save_checkpoint(checkpoint_root(), *model_, moments, optimizer_steps, state_,
                                        config_.data.tokenizer, t.keep_last, weights);
   }
@@ -364,17 +396,67 @@ void Trainer::checkpoint() {
     auto guard = watchdog_->guard("waiting for rank 0 to write the checkpoint of step " + step);
     host_comm_->broadcast(last_checkpoint_, 0);
   }
-  if (!options_.quiet) {
-    // Size, time and rate: at 7B a checkpoint is ~96 GB, and its time is time not training.
-    std::error_code ec;
-    uintmax_t bytes = 0;
-    for (const auto& e : std::filesystem::directory_iterator(last_checkpoint_, ec))
-      if (e.is_regular_file(ec)) bytes += e.file_size(ec);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    char buf[96];
-    std::snprintf(buf, sizeof buf, " (%.2f GB in %.1f s, %.2f GB/s)", static_cast<double>(bytes) / 1e9, secs,
-                  secs > 0 ? static_cast<double>(bytes) / 1e9 / secs : 0.0);
-    log_info("checkpoint ", last_checkpoint_, buf);
+  if (!options_.quiet && leader()) log_info("checkpoint ", last_checkpoint_, size_and_rate(last_checkpoint_, started));
+}
+
+// Copies what the checkpoint holds into host memory (the weights, the moments, the state), then
+// writes it on another thread while training goes on. The copy is all the step waits for.
+void Trainer::start_checkpoint_write(int64_t optimizer_steps, std::vector<float> m, std::vector<float> v,
+                                     std::vector<std::vector<float>>& full_values,
+                                     std::vector<std::vector<float>> (&full_moments)[2],
+                                     std::chrono::steady_clock::time_point started) {
+  auto snap = std::make_shared<CheckpointSnapshot>();
+  snap->config = model_->config();
+  snap->optimizer_steps = optimizer_steps;
+  snap->state = state_;
+  const auto& params = model_->parameters();
+  for (size_t i = 0; i < params.size(); ++i)
+    snap->weights.push_back({params[i].name, std::vector<int64_t>(params[i].full_shape.begin(), params[i].full_shape.end()),
+                             tp_group_ ? std::move(full_values.at(i)) : model_->gather_full(params[i], params[i].value)});
+  using PerParam = std::array<std::vector<std::vector<float>>, 2>;
+  if (tp_group_ || !dist_optimizer_) {
+    auto held = std::make_shared<PerParam>();
+    for (int which = 0; which < 2; ++which) {
+      if (tp_group_) (*held)[which] = std::move(full_moments[which]);
+      else
+        for (size_t i = 0; i < params.size(); ++i) (*held)[which].push_back(optimizer_->moment(i, which));
+    }
+    snap->moments = [held](size_t i, int which) { return (*held)[which].at(i); };
+  } else {
+    // The gathered flat moments stay whole; each parameter's place in them is noted now, so the
+    // writing thread never touches the optimizer.
+    std::vector<std::pair<size_t, size_t>> at;
+    for (size_t i = 0; i < params.size(); ++i) {
+      auto slice = dist_optimizer_->param_slice(m, i);
+      at.emplace_back(static_cast<size_t>(slice.data() - m.data()), slice.size());
+    }
+    auto held = std::make_shared<std::array<std::vector<float>, 2>>();
+    (*held)[0] = std::move(m), (*held)[1] = std::move(v);
+    snap->moments = [held, at](size_t i, int which) {
+      const auto first = (*held)[which].begin() + static_cast<std::ptrdiff_t>(at.at(i).first);
+      return std::vector<float>(first, first + static_cast<std::ptrdiff_t>(at[i].second));
+    };
+  }
+  const double copy_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (!options_.quiet)
+    log_info("checkpoint of step ", state_.step, ": copied to host memory in ", copy_s, " s, writing it in the background");
+  checkpoint_write_step_ = state_.step;
+  checkpoint_write_ = std::async(std::launch::async, [snap, root = checkpoint_root(), tokenizer = config_.data.tokenizer,
+                                                      keep = config_.train.keep_last, quiet = options_.quiet, started] {
+    std::string dir = save_checkpoint(root, *snap, tokenizer, keep);
+    if (!quiet) log_info("checkpoint ", dir, size_and_rate(dir, started), ", written in the background");
+    return dir;
+  });
+}
+
+void Trainer::finish_checkpoint_write(bool wait) {
+  if (!checkpoint_write_.valid()) return;
+  if (!wait && checkpoint_write_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+  try {
+    last_checkpoint_ = checkpoint_write_.get();
+  } catch (const std::exception& e) {
+    fail("the checkpoint of step ", checkpoint_write_step_, " could not be written: ", e.what(),
+         " (earlier checkpoints in ", checkpoint_root(), " are whole)");
   }
 }
 
@@ -659,6 +741,15 @@ void Trainer::run() {
       checkpoint();
       if (t.plot && draw_plots() && step == last && !options_.quiet)
         log_info("plots in ", (fs::path(t.out_dir) / "plots").string(), " (overview.png: loss, lr, gradient norm, tokens/s)");
+    } else {
+      finish_checkpoint_write(false);  // a background write that failed stops the run at once
+    }
+  }
+  if (t.async_checkpoint) {
+    finish_checkpoint_write();  // the run ends with its last checkpoint complete
+    if (world() > 1) {
+      auto guard = watchdog_->guard("waiting for rank 0 to write the last checkpoint");
+      host_comm_->broadcast(last_checkpoint_, 0);
     }
   }
 }

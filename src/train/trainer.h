@@ -15,8 +15,10 @@
 // With train.plot (the default) the curves are drawn into OUT/plots/ (as `agpt plot OUT`) after
 // every checkpoint, so the last ones include the final validation.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -93,6 +95,13 @@ class Trainer {
   void check_resumed_data() const;  // the checkpoint's data order and plan against data.mixture
   void write_metrics(const nlohmann::ordered_json& j);
   void checkpoint();
+  // train.async_checkpoint: the leader's background write of the last checkpoint. Waits for it
+  // (wait) or only collects it when it is done, reporting its failure as an agpt::Error.
+  void finish_checkpoint_write(bool wait = true);
+  void start_checkpoint_write(int64_t optimizer_steps, std::vector<float> m, std::vector<float> v,
+                              std::vector<std::vector<float>>& full_values,
+                              std::vector<std::vector<float>> (&full_moments)[2],
+                              std::chrono::steady_clock::time_point started);
   bool draw_plots();  // OUT/plots/ from metrics.jsonl; false (after a warning) when that failed
   void setup_parallel();  // after the backend: NCCL on GPUs, the optimizer layout, the watchdog
   // Averages the micro-batch gradients over every rank; returns the global gradient norm.
@@ -127,6 +136,8 @@ class Trainer {
   std::vector<StepRecord> history_;
   std::vector<EvalRecord> evals_;
   std::string resumed_from_, last_checkpoint_;
+  std::future<std::string> checkpoint_write_;  // the background write in progress (leader, async)
+  int64_t checkpoint_write_step_ = 0;
   std::ofstream metrics_;
 };
 

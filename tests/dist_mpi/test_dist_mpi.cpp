@@ -256,3 +256,33 @@ int main(int argc, char** argv) {
   comm->all_reduce_sum(failed);
   return failed[0] > 0 ? 1 : 0;
 }
+
+// train.async_checkpoint over 2 ranks: the sharded moments (ZeRO-1) and the tensor-parallel slices
+// are copied to rank 0's memory and written in the background: the same files as a synchronous
+// checkpoint, bit for bit.
+TEST(DataParallel, AsyncCheckpointWritesTheSameFiles) {
+  if (g_comm->size() != 2) GTEST_SKIP() << "a 2-rank test";
+  const fs::path dir = shared_dir("async_ck");
+  const std::string mix = make_mixture(dir);
+  for (int tp : {1, 2}) {
+    auto run = [&](const std::string& out, bool async) {
+      auto c = config(mix, dir / out, 4, 1);
+      c.train.checkpoint_every = 2;
+      c.train.tensor_parallel = tp;
+      c.train.async_checkpoint = async;
+      return train_run(c, g_comm);
+    };
+    const std::string tag = "tp" + std::to_string(tp);
+    auto sync_losses = run(tag + "_sync", false);
+    auto async_losses = run(tag + "_async", true);
+    EXPECT_EQ(async_losses, sync_losses) << tag;
+    if (g_comm->rank() == 0)
+      for (const char* step : {"step_0000002", "step_0000004"})
+        for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
+          const fs::path a = dir / (tag + "_sync") / "checkpoints" / step / file;
+          const fs::path b = dir / (tag + "_async") / "checkpoints" / step / file;
+          EXPECT_TRUE(read_file(a.string()) == read_file(b.string())) << tag << " " << step << " " << file;
+        }
+  }
+  g_comm->barrier();
+}

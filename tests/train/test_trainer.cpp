@@ -171,6 +171,62 @@ TEST_F(TrainerTest, OptimizerCpuOffloadIsBitIdentical) {
   EXPECT_TRUE(read(ca / "optimizer.safetensors") == read(cb / "optimizer.safetensors"));
 }
 
+// train.async_checkpoint writes from a copy in host memory on another thread: the same files as
+// a synchronous checkpoint, old ones rotated the same way, and a resume as exact.
+TEST_F(TrainerTest, AsyncCheckpointsAreTheSameFilesAndResumeExactly) {
+  const int64_t N = 6;
+  auto make = [&](const char* out, bool async) {
+    TrainConfig c = tiny_config(mix_, dir_ / out, N);
+    c.train.checkpoint_every = 2;
+    c.train.keep_last = 2;
+    c.train.async_checkpoint = async;
+    return c;
+  };
+  Trainer sync_run(make("sync", false), {.quiet = true});
+  sync_run.run();
+  {
+    Trainer first(make("async", true), {.stop_after = 4, .quiet = true});
+    first.run();  // returns with the checkpoint of step 4 complete
+    EXPECT_NE(first.last_checkpoint().find("step_0000004"), std::string::npos);
+  }
+  fs::path sync_ck = dir_ / "sync" / "checkpoints", async_ck = dir_ / "async" / "checkpoints";
+  EXPECT_EQ(list_checkpoints(async_ck.string()), (std::vector<int64_t>{2, 4}));
+  for (const char* step : {"step_0000002", "step_0000004"})
+    EXPECT_EQ(verify_checkpoint((async_ck / step).string()), "") << step;
+  // The synchronous run kept 4 and 6 (keep_last 2); step 4 is in both.
+  EXPECT_TRUE(read(sync_ck / "step_0000004" / "model.safetensors") == read(async_ck / "step_0000004" / "model.safetensors"));
+  EXPECT_TRUE(read(sync_ck / "step_0000004" / "optimizer.safetensors") ==
+              read(async_ck / "step_0000004" / "optimizer.safetensors"));
+  EXPECT_TRUE(read(sync_ck / "step_0000004" / "config.json") == read(async_ck / "step_0000004" / "config.json"));
+
+  Trainer second(make("async", true), {.resume = true, .quiet = true});
+  second.run();
+  ASSERT_EQ(second.history().size(), 2u);
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(second.history()[i].loss, sync_run.history()[4 + i].loss) << "step " << 5 + i;
+  EXPECT_EQ(list_checkpoints(async_ck.string()), (std::vector<int64_t>{4, 6}));
+  EXPECT_EQ(read(async_ck / "latest"), "step_0000006\n");
+  EXPECT_TRUE(read(sync_ck / "step_0000006" / "model.safetensors") == read(async_ck / "step_0000006" / "model.safetensors"));
+  EXPECT_TRUE(read(sync_ck / "step_0000006" / "optimizer.safetensors") ==
+              read(async_ck / "step_0000006" / "optimizer.safetensors"));
+}
+
+// A background write that fails stops the run with the reason, at the latest at the next checkpoint.
+TEST_F(TrainerTest, AsyncCheckpointThatCannotBeWrittenStopsTheRun) {
+  TrainConfig c = tiny_config(mix_, dir_ / "run", 4);
+  c.train.checkpoint_every = 2;
+  c.train.async_checkpoint = 1;
+  fs::create_directories(dir_ / "run");
+  std::ofstream((dir_ / "run" / "checkpoints").string()) << "a file where the checkpoints should go\n";
+  Trainer t(c, {.quiet = true});
+  try {
+    t.run();
+    ADD_FAILURE() << "the run ended although its checkpoints could not be written";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("checkpoint of step 2 could not be written"), std::string::npos) << e.what();
+  }
+  EXPECT_LE(t.history().size(), 4u);
+}
+
 TEST_F(TrainerTest, DamagedCheckpointFallsBackToThePreviousOne) {
   TrainConfig a = tiny_config(mix_, dir_ / "a", 6);
   Trainer ta(a, {.quiet = true});
