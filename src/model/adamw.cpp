@@ -63,10 +63,22 @@ AdamW::AdamW(ops::Backend& backend, const std::vector<Parameter>& params, const 
 
 std::vector<float> AdamW::moment(size_t i, int which) {
   if (i >= numel_.size()) fail("AdamW: no parameter ", i);
-  if (!on_host(i)) return backend_->to_host_f32((which == 0 ? m_ : v_)[i]);
+  std::vector<float> out(static_cast<size_t>(numel_[i]));
+  copy_moment(i, which, out);
+  return out;
+}
+
+void AdamW::copy_moment(size_t i, int which, std::span<float> out) {
+  if (i >= numel_.size()) fail("AdamW: no parameter ", i);
+  if (out.size() != static_cast<size_t>(numel_[i]))
+    fail("AdamW: room for ", out.size(), " moment values of parameter ", i, ", which has ", numel_[i]);
+  if (!on_host(i)) {
+    backend_->download((which == 0 ? m_ : v_)[i], out.data(), out.size_bytes());
+    return;
+  }
   backend_->synchronize();  // the last update's downloads
   const float* first = (which == 0 ? host_m_ : host_v_).get() + host_offset_[i];
-  return std::vector<float>(first, first + numel_[i]);
+  std::copy(first, first + numel_[i], out.begin());
 }
 
 void AdamW::set_moment(size_t i, int which, std::span<const float> values) {

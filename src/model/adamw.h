@@ -47,6 +47,8 @@ class AdamW {
   bool on_host(size_t i) const { return host_offset_.at(i) != kOnDevice; }
   // Moment `which` (0: m, 1: v) of parameter i, wherever it lives (for checkpoints).
   std::vector<float> moment(size_t i, int which);
+  // The same into `out` (numel floats; page-locked host memory makes the download fast).
+  void copy_moment(size_t i, int which, std::span<float> out);
   void set_moment(size_t i, int which, std::span<const float> values);
   // The device moments in the order of the parameters (undefined tensors for those on the host).
   std::vector<ops::Tensor>& m() { return m_; }

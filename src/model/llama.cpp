@@ -279,6 +279,14 @@ WrittenFiles Llama::save(const std::string& dir, StDType dtype, uint64_t max_sha
   return written;
 }
 
+WrittenFiles save_model(const std::string& dir, const LlamaConfig& config, const std::vector<TensorSpec>& specs,
+                        const std::function<std::span<const float>(size_t)>& values, StDType dtype,
+                        uint64_t max_shard_bytes) {
+  WrittenFiles written = write_weights(dir, specs, values, dtype, max_shard_bytes);
+  save_config(dir, config, dtype);
+  return written;
+}
+
 WrittenFiles save_model(const std::string& dir, const LlamaConfig& config, const std::vector<NamedTensor>& tensors,
                         StDType dtype, uint64_t max_shard_bytes) {
   WrittenFiles written = write_weights(dir, tensors, dtype, max_shard_bytes);

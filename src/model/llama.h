@@ -70,6 +70,11 @@ std::vector<int32_t> shift_targets(std::span<const int32_t> ids, int64_t B, int6
 // -> size and checksum).
 WrittenFiles save_model(const std::string& dir, const LlamaConfig& config, const std::vector<NamedTensor>& tensors,
                         StDType dtype = StDType::F32, uint64_t max_shard_bytes = 5'000'000'000ull);
+// The same with tensor i's values asked of values(i) as its bytes are written (write_weights'
+// streaming form): no copy of the tensors is made.
+WrittenFiles save_model(const std::string& dir, const LlamaConfig& config, const std::vector<TensorSpec>& specs,
+                        const std::function<std::span<const float>(size_t)>& values, StDType dtype = StDType::F32,
+                        uint64_t max_shard_bytes = 5'000'000'000ull);
 
 class KvCache;  // model/kv_cache.h
 

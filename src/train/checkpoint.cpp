@@ -95,16 +95,14 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
 
 namespace {
 
-struct ParamMeta {
-  std::string name;
-  std::vector<int64_t> shape;  // full
-};
 // Writes model.safetensors (or its shards) and config.json into a directory.
 using WeightWriter = std::function<model::WrittenFiles(const std::string& dir)>;
+// Parameter i's moment `which`, valid until the next call.
+using MomentView = std::function<std::span<const float>(size_t param, int which)>;
 
 // The checkpoint writer behind both the model's and a snapshot's save_checkpoint.
-std::string write_checkpoint(const std::string& root, const std::vector<ParamMeta>& params,
-                             const WeightWriter& write_weights, const MomentSource& moments, int64_t optimizer_steps,
+std::string write_checkpoint(const std::string& root, const std::vector<model::TensorSpec>& params,
+                             const WeightWriter& write_weights, const MomentView& moments, int64_t optimizer_steps,
                              const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last) {
   const std::string name = checkpoint_name(state.step);
   const fs::path final_dir = fs::path(root) / name;
@@ -126,19 +124,15 @@ std::string write_checkpoint(const std::string& root, const std::vector<ParamMet
   const auto t_moments = clock_now();
   {
     model::SafetensorsWriter w;
-    for (const ParamMeta& p : params) {
+    for (const model::TensorSpec& p : params) {
       w.declare_f32("exp_avg." + p.name, p.shape);
       w.declare_f32("exp_avg_sq." + p.name, p.shape);
     }
     w.set_metadata("format", "pt");
     w.set_metadata("optimizer", "AdamW");
     w.set_metadata("step", std::to_string(optimizer_steps));
-    // One moment tensor in memory at a time, straight into the file.
-    std::vector<float> current;
-    written[kOptimizerFile] = w.write((tmp / kOptimizerFile).string(), [&](size_t k) {
-      current = moments(k / 2, static_cast<int>(k % 2));
-      return std::span<const float>(current);
-    });
+    written[kOptimizerFile] = w.write((tmp / kOptimizerFile).string(),
+                                      [&](size_t k) { return moments(k / 2, static_cast<int>(k % 2)); });
   }
   if (!tokenizer_path.empty()) write_file_atomic((tmp / "tokenizer.json").string(), read_file(tokenizer_path));
 
@@ -220,7 +214,7 @@ std::string write_checkpoint(const std::string& root, const std::vector<ParamMet
 std::string save_checkpoint(const std::string& root, const model::Llama& model, const MomentSource& moments,
                             int64_t optimizer_steps, const TrainerState& state, const std::string& tokenizer_path,
                             int64_t keep_last, const WeightSource& weights) {
-  std::vector<ParamMeta> params;
+  std::vector<model::TensorSpec> params;
   for (const auto& p : model.parameters()) params.push_back({p.name, {p.full_shape.begin(), p.full_shape.end()}});
   WeightWriter write_weights = [&](const std::string& dir) {
     if (!weights) return model.save(dir, model::StDType::F32);
@@ -228,18 +222,22 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
     for (size_t i = 0; i < params.size(); ++i) tensors.push_back({params[i].name, params[i].shape, weights(i)});
     return model::save_model(dir, model.config(), tensors, model::StDType::F32);
   };
-  return write_checkpoint(root, params, write_weights, moments, optimizer_steps, state, tokenizer_path, keep_last);
+  // One moment tensor in memory at a time, straight into the file.
+  std::vector<float> current;
+  MomentView view = [&](size_t i, int which) {
+    current = moments(i, which);
+    return std::span<const float>(current);
+  };
+  return write_checkpoint(root, params, write_weights, view, optimizer_steps, state, tokenizer_path, keep_last);
 }
 
 std::string save_checkpoint(const std::string& root, const CheckpointSnapshot& snapshot,
                             const std::string& tokenizer_path, int64_t keep_last) {
-  std::vector<ParamMeta> params;
-  for (const auto& t : snapshot.weights) params.push_back({t.name, t.shape});
   WeightWriter write_weights = [&](const std::string& dir) {
-    return model::save_model(dir, snapshot.config, snapshot.weights, model::StDType::F32);
+    return model::save_model(dir, snapshot.config, snapshot.params, snapshot.weights, model::StDType::F32);
   };
-  return write_checkpoint(root, params, write_weights, snapshot.moments, snapshot.optimizer_steps, snapshot.state,
-                          tokenizer_path, keep_last);
+  return write_checkpoint(root, snapshot.params, write_weights, snapshot.moments, snapshot.optimizer_steps,
+                          snapshot.state, tokenizer_path, keep_last);
 }
 
 std::string verify_checkpoint(const std::string& dir) {

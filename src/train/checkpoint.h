@@ -74,11 +74,13 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
                             int64_t keep_last, const WeightSource& weights = nullptr);
 
 // A checkpoint held in host memory, apart from the model and the GPU, so that a background thread
-// can write it while training goes on (train.async_checkpoint).
+// can write it while training goes on (train.async_checkpoint). The functions hand out views of
+// memory that the snapshot's owner keeps until the write is done.
 struct CheckpointSnapshot {
   model::LlamaConfig config;
-  std::vector<model::NamedTensor> weights;  // full values, in the model's parameter order
-  MomentSource moments;                     // owns what it reads: called from the writing thread
+  std::vector<model::TensorSpec> params;                                   // names, full shapes
+  std::function<std::span<const float>(size_t param)> weights;             // full values
+  std::function<std::span<const float>(size_t param, int which)> moments;  // 0: exp_avg, 1: exp_avg_sq
   int64_t optimizer_steps = 0;
   TrainerState state;
 };

@@ -86,6 +86,9 @@ class DistributedOptimizer {
   // Collective: the full first (which 0) or second (which 1) moment, flat, on rank 0 ({} elsewhere).
   // Moves pieces of at most kGatherStagingElems elements in all through a staging tensor.
   std::vector<float> gather_moment(int which);
+  // The same into `out` on rank 0 (flat_size() floats; other ranks pass an empty span).
+  void gather_moment(int which, std::span<float> out);
+  int64_t flat_size() const { return layout_.total; }
   static constexpr int64_t kGatherStagingElems = int64_t{1} << 26;  // 256 MiB of device memory
   // Parameter i's slice of a flat moment from gather_moment.
   std::span<const float> param_slice(std::span<const float> flat, size_t i) const;

@@ -348,13 +348,21 @@ void Trainer::checkpoint() {
   const std::string step = std::to_string(state_.step);
   const auto started = std::chrono::steady_clock::now();
   // The sharded moments meet on data-parallel rank 0 (flat, in this rank's tensor-parallel slices).
+  const bool async = t.async_checkpoint != 0;
+  if (async && leader()) reserve_snapshot_memory();
   std::vector<float> m, v;
   if (dist_optimizer_) {
     auto guard = watchdog_->guard("gathering the optimizer state for the checkpoint of step " + step);
     dist_optimizer_->wait_all_params();
     backend_->synchronize();
-    m = dist_optimizer_->gather_moment(0);
-    v = dist_optimizer_->gather_moment(1);
+    if (async && !tp_group_) {  // straight into the page-locked copy
+      for (int which = 0; which < 2; ++which)
+        dist_optimizer_->gather_moment(which, leader() ? std::span<float>(snapshot_moments_[which].get(), snapshot_moment_floats_)
+                                                       : std::span<float>());
+    } else {
+      m = dist_optimizer_->gather_moment(0);
+      v = dist_optimizer_->gather_moment(1);
+    }
     log_debug("checkpoint of step ", step, ": optimizer state gathered in ",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), " s");
   }
@@ -378,8 +386,8 @@ void Trainer::checkpoint() {
     }
   }
   const int64_t optimizer_steps = dist_optimizer_ ? dist_optimizer_->steps() : optimizer_->steps();
-  if (t.async_checkpoint) {
-    if (leader()) start_checkpoint_write(optimizer_steps, std::move(m), std::move(v), full_values, full_moments, started);
+  if (async) {
+    if (leader()) start_checkpoint_write(optimizer_steps, full_values, full_moments, started);
     return;  // no barrier: the other ranks go on training
   }
   if (leader()) {
@@ -399,47 +407,81 @@ void Trainer::checkpoint() {
   if (!options_.quiet && leader()) log_info("checkpoint ", last_checkpoint_, size_and_rate(last_checkpoint_, started));
 }
 
-// Copies what the checkpoint holds into host memory (the weights, the moments, the state), then
-// writes it on another thread while training goes on. The copy is all the step waits for.
-void Trainer::start_checkpoint_write(int64_t optimizer_steps, std::vector<float> m, std::vector<float> v,
-                                     std::vector<std::vector<float>>& full_values,
-                                     std::vector<std::vector<float>> (&full_moments)[2],
+// Page-locked host memory for the checkpoint's copy, made at the first checkpoint and kept: page-
+// locking 15 GB takes seconds, and a copy into pageable memory runs at a few GB/s.
+void Trainer::reserve_snapshot_memory() {
+  size_t total = 0;
+  for (const auto& p : model_->parameters()) total += static_cast<size_t>(ops::shape_numel(p.full_shape));
+  const size_t moments =
+      dist_optimizer_ && !tp_group_ ? static_cast<size_t>(dist_optimizer_->flat_size()) : total;
+  if (snapshot_weight_floats_ != total) {
+    snapshot_weights_ = backend_->allocate_host_f32(total);
+    snapshot_weight_floats_ = total;
+  }
+  if (snapshot_moment_floats_ != moments) {
+    for (auto& buffer : snapshot_moments_) buffer = backend_->allocate_host_f32(moments);
+    snapshot_moment_floats_ = moments;
+  }
+}
+
+// Copies what the checkpoint holds into the page-locked memory (the weights, the moments; the
+// sharded moments are there already), then writes it on another thread while training goes on.
+// The copy is all the step waits for.
+void Trainer::start_checkpoint_write(int64_t optimizer_steps, const std::vector<std::vector<float>>& full_values,
+                                     const std::vector<std::vector<float>> (&full_moments)[2],
                                      std::chrono::steady_clock::time_point started) {
   auto snap = std::make_shared<CheckpointSnapshot>();
   snap->config = model_->config();
   snap->optimizer_steps = optimizer_steps;
   snap->state = state_;
   const auto& params = model_->parameters();
-  for (size_t i = 0; i < params.size(); ++i)
-    snap->weights.push_back({params[i].name, std::vector<int64_t>(params[i].full_shape.begin(), params[i].full_shape.end()),
-                             tp_group_ ? std::move(full_values.at(i)) : model_->gather_full(params[i], params[i].value)});
-  using PerParam = std::array<std::vector<std::vector<float>>, 2>;
-  if (tp_group_ || !dist_optimizer_) {
-    auto held = std::make_shared<PerParam>();
-    for (int which = 0; which < 2; ++which) {
-      if (tp_group_) (*held)[which] = std::move(full_moments[which]);
-      else
-        for (size_t i = 0; i < params.size(); ++i) (*held)[which].push_back(optimizer_->moment(i, which));
-    }
-    snap->moments = [held](size_t i, int which) { return (*held)[which].at(i); };
-  } else {
-    // The gathered flat moments stay whole; each parameter's place in them is noted now, so the
-    // writing thread never touches the optimizer.
-    std::vector<std::pair<size_t, size_t>> at;
-    for (size_t i = 0; i < params.size(); ++i) {
-      auto slice = dist_optimizer_->param_slice(m, i);
-      at.emplace_back(static_cast<size_t>(slice.data() - m.data()), slice.size());
-    }
-    auto held = std::make_shared<std::array<std::vector<float>, 2>>();
-    (*held)[0] = std::move(m), (*held)[1] = std::move(v);
-    snap->moments = [held, at](size_t i, int which) {
-      const auto first = (*held)[which].begin() + static_cast<std::ptrdiff_t>(at.at(i).first);
-      return std::vector<float>(first, first + static_cast<std::ptrdiff_t>(at[i].second));
-    };
+  std::vector<size_t> weight_at, moment_at, numel;  // offsets into the weights and the moments
+  size_t offset = 0;
+  for (const auto& p : params) {
+    snap->params.push_back({p.name, std::vector<int64_t>(p.full_shape.begin(), p.full_shape.end())});
+    numel.push_back(static_cast<size_t>(ops::shape_numel(p.full_shape)));
+    weight_at.push_back(offset);
+    offset += numel.back();
   }
+  const bool sharded = dist_optimizer_ && !tp_group_;  // moments gathered flat into their places
+  for (size_t i = 0; i < params.size(); ++i)
+    moment_at.push_back(sharded ? static_cast<size_t>(dist_optimizer_
+                                                          ->param_slice(std::span<const float>(snapshot_moments_[0].get(),
+                                                                                               snapshot_moment_floats_),
+                                                                        i)
+                                                          .data() -
+                                                      snapshot_moments_[0].get())
+                                : weight_at[i]);
+  float* weights = snapshot_weights_.get();
+  for (size_t i = 0; i < params.size(); ++i) {
+    float* to = weights + weight_at[i];
+    if (tp_group_) {
+      std::copy(full_values.at(i).begin(), full_values.at(i).end(), to);
+    } else if (params[i].value.dtype() == ops::DType::kF32) {
+      backend_->download(params[i].value, to, numel[i] * sizeof(float));
+    } else {
+      const std::vector<float> host = backend_->to_host_f32(params[i].value);
+      std::copy(host.begin(), host.end(), to);
+    }
+    for (int which = 0; which < 2 && !sharded; ++which) {
+      float* mto = snapshot_moments_[which].get() + moment_at[i];
+      if (tp_group_) std::copy(full_moments[which].at(i).begin(), full_moments[which].at(i).end(), mto);
+      else optimizer_->copy_moment(i, which, std::span<float>(mto, numel[i]));
+    }
+  }
+  // The views hold the buffers: they outlive the trainer if they must.
+  snap->weights = [buffer = snapshot_weights_, weight_at, numel](size_t i) {
+    return std::span<const float>(buffer.get() + weight_at.at(i), numel[i]);
+  };
+  snap->moments = [m = snapshot_moments_[0], v = snapshot_moments_[1], moment_at, numel](size_t i, int which) {
+    return std::span<const float>((which == 0 ? m : v).get() + moment_at.at(i), numel[i]);
+  };
   const double copy_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  if (!options_.quiet)
-    log_info("checkpoint of step ", state_.step, ": copied to host memory in ", copy_s, " s, writing it in the background");
+  if (!options_.quiet) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", copy_s);
+    log_info("checkpoint of step ", state_.step, ": copied to host memory in ", buf, " s, writing it in the background");
+  }
   checkpoint_write_step_ = state_.step;
   checkpoint_write_ = std::async(std::launch::async, [snap, root = checkpoint_root(), tokenizer = config_.data.tokenizer,
                                                       keep = config_.train.keep_last, quiet = options_.quiet, started] {

@@ -98,9 +98,9 @@ class Trainer {
   // train.async_checkpoint: the leader's background write of the last checkpoint. Waits for it
   // (wait) or only collects it when it is done, reporting its failure as an agpt::Error.
   void finish_checkpoint_write(bool wait = true);
-  void start_checkpoint_write(int64_t optimizer_steps, std::vector<float> m, std::vector<float> v,
-                              std::vector<std::vector<float>>& full_values,
-                              std::vector<std::vector<float>> (&full_moments)[2],
+  void reserve_snapshot_memory();
+  void start_checkpoint_write(int64_t optimizer_steps, const std::vector<std::vector<float>>& full_values,
+                              const std::vector<std::vector<float>> (&full_moments)[2],
                               std::chrono::steady_clock::time_point started);
   bool draw_plots();  // OUT/plots/ from metrics.jsonl; false (after a warning) when that failed
   void setup_parallel();  // after the backend: NCCL on GPUs, the optimizer layout, the watchdog
@@ -138,6 +138,9 @@ class Trainer {
   std::string resumed_from_, last_checkpoint_;
   std::future<std::string> checkpoint_write_;  // the background write in progress (leader, async)
   int64_t checkpoint_write_step_ = 0;
+  // The checkpoint's copy in page-locked host memory (leader, async): kept from one to the next.
+  std::shared_ptr<float[]> snapshot_weights_, snapshot_moments_[2];
+  size_t snapshot_weight_floats_ = 0, snapshot_moment_floats_ = 0;
   std::ofstream metrics_;
 };
 

@@ -672,8 +672,9 @@ class CudaBackend final : public Backend {
     cudaError_t err = cudaHostAlloc(&p, count * sizeof(float), cudaHostAllocDefault);
     if (err != cudaSuccess) {
       cudaGetLastError();
-      fail("cannot page-lock ", (count * sizeof(float)) >> 20, " MiB of host memory for the optimizer state (",
-           cudaGetErrorString(err), "): the machine needs that much free memory, or turn optimizer CPU offload off");
+      fail("cannot page-lock ", (count * sizeof(float)) >> 20, " MiB of host memory (", cudaGetErrorString(err),
+           "): the machine needs that much free memory, or turn off what asked for it (train.optimizer_cpu_offload, "
+           "train.async_checkpoint)");
     }
     std::memset(p, 0, count * sizeof(float));
     return std::shared_ptr<float[]>(static_cast<float*>(p), [](float* q) { cudaFreeHost(q); });
