@@ -206,7 +206,8 @@ class Backend {
   // DeepSpeed's ZeRO-Offload and Megatron's --optimizer-cpu-offload keep the AdamW moments (8 bytes
   // a parameter: 64 GB at 8B parameters) in host memory so that a large model fits one GPU.
   // allocate_host_f32: count zero-filled floats of host memory, page-locked on CUDA (so copies run
-  // at full PCIe speed beside compute); freed when the last reference goes.
+  // at full PCIe speed beside compute); freed when the last reference goes. Safe to call from any
+  // thread.
   virtual std::shared_ptr<float[]> allocate_host_f32(size_t count);
   // One parameter of adamw_host_moments: m and v point to param.numel() floats of host memory
   // (from allocate_host_f32).

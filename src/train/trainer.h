@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dataset/mixture.h"
@@ -98,6 +99,7 @@ class Trainer {
   // train.async_checkpoint: the leader's background write of the last checkpoint. Waits for it
   // (wait) or only collects it when it is done, reporting its failure as an agpt::Error.
   void finish_checkpoint_write(bool wait = true);
+  std::pair<size_t, size_t> snapshot_sizes() const;
   void reserve_snapshot_memory();
   void start_checkpoint_write(int64_t optimizer_steps, const std::vector<std::vector<float>>& full_values,
                               const std::vector<std::vector<float>> (&full_moments)[2],
@@ -141,6 +143,7 @@ class Trainer {
   // The checkpoint's copy in page-locked host memory (leader, async): kept from one to the next.
   std::shared_ptr<float[]> snapshot_weights_, snapshot_moments_[2];
   size_t snapshot_weight_floats_ = 0, snapshot_moment_floats_ = 0;
+  std::future<void> snapshot_reservation_;  // the first reservation, made in the background
   std::ofstream metrics_;
 };
 

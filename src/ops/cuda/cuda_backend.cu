@@ -668,6 +668,9 @@ class CudaBackend final : public Backend {
  public:
   std::shared_ptr<float[]> allocate_host_f32(size_t count) override {
     if (count == 0) return {};
+    // May be called from another thread (asynchronous checkpoints reserve their memory beside
+    // training): make this backend's device that thread's current one, not device 0.
+    AGPT_CUDA_CHECK(cudaSetDevice(device_));
     void* p = nullptr;
     cudaError_t err = cudaHostAlloc(&p, count * sizeof(float), cudaHostAllocDefault);
     if (err != cudaSuccess) {
