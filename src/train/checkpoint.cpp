@@ -89,7 +89,12 @@ std::vector<int64_t> list_checkpoints(const std::string& root) {
 
 std::string save_checkpoint(const std::string& root, const model::Llama& model, model::AdamW& optimizer,
                             const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last) {
-  MomentSource moments = [&](size_t i, int which) { return optimizer.moment(i, which); };
+  std::vector<float> current;
+  MomentView moments = [&](size_t i, int which) {
+    current.resize(static_cast<size_t>(ops::shape_numel(model.parameters()[i].value.shape())));
+    optimizer.copy_moment(i, which, current);
+    return std::span<const float>(current);
+  };
   return save_checkpoint(root, model, moments, optimizer.steps(), state, tokenizer_path, keep_last);
 }
 
@@ -97,8 +102,6 @@ namespace {
 
 // Writes model.safetensors (or its shards) and config.json into a directory.
 using WeightWriter = std::function<model::WrittenFiles(const std::string& dir)>;
-// Parameter i's moment `which`, valid until the next call.
-using MomentView = std::function<std::span<const float>(size_t param, int which)>;
 
 // The checkpoint writer behind both the model's and a snapshot's save_checkpoint.
 std::string write_checkpoint(const std::string& root, const std::vector<model::TensorSpec>& params,
@@ -211,7 +214,7 @@ std::string write_checkpoint(const std::string& root, const std::vector<model::T
 
 }  // namespace
 
-std::string save_checkpoint(const std::string& root, const model::Llama& model, const MomentSource& moments,
+std::string save_checkpoint(const std::string& root, const model::Llama& model, const MomentView& moments,
                             int64_t optimizer_steps, const TrainerState& state, const std::string& tokenizer_path,
                             int64_t keep_last, const WeightSource& weights) {
   std::vector<model::TensorSpec> params;
@@ -222,13 +225,7 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
     for (size_t i = 0; i < params.size(); ++i) tensors.push_back({params[i].name, params[i].shape, weights(i)});
     return model::save_model(dir, model.config(), tensors, model::StDType::F32);
   };
-  // One moment tensor in memory at a time, straight into the file.
-  std::vector<float> current;
-  MomentView view = [&](size_t i, int which) {
-    current = moments(i, which);
-    return std::span<const float>(current);
-  };
-  return write_checkpoint(root, params, write_weights, view, optimizer_steps, state, tokenizer_path, keep_last);
+  return write_checkpoint(root, params, write_weights, moments, optimizer_steps, state, tokenizer_path, keep_last);
 }
 
 std::string save_checkpoint(const std::string& root, const CheckpointSnapshot& snapshot,

@@ -55,8 +55,10 @@ uint64_t checksum_file(const std::string& path);
 std::string checkpoint_name(int64_t step);  // "step_0000100"
 
 // The AdamW moments of parameter i (which: 0 = exp_avg, 1 = exp_avg_sq), full shape, in host
-// memory: how a checkpoint reads the optimizer whatever its layout (one rank, or sharded ZeRO-1).
-using MomentSource = std::function<std::vector<float>(size_t param, int which)>;
+// memory, valid until the next call: how a checkpoint reads the optimizer whatever its layout (one
+// rank, or sharded ZeRO-1). A view, so that moments already in host memory are not copied; a
+// source that must fetch them keeps one buffer and returns a view of it.
+using MomentView = std::function<std::span<const float>(size_t param, int which)>;
 // Receives a moment from a checkpoint, cut to the parameter's local shape (its tensor-parallel
 // slice; the whole tensor without tensor parallelism). The sharded optimizer keeps its own part.
 using MomentSink = std::function<void(size_t param, int which, std::span<const float> values)>;
@@ -69,7 +71,7 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
                             const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last);
 // weights: the full parameter values when the model is split (tensor parallelism); empty: the
 // model's own values.
-std::string save_checkpoint(const std::string& root, const model::Llama& model, const MomentSource& moments,
+std::string save_checkpoint(const std::string& root, const model::Llama& model, const MomentView& moments,
                             int64_t optimizer_steps, const TrainerState& state, const std::string& tokenizer_path,
                             int64_t keep_last, const WeightSource& weights = nullptr);
 

@@ -402,8 +402,15 @@ void Trainer::checkpoint() {
     return;  // no barrier: the other ranks go on training
   }
   if (leader()) {
-    MomentSource moments = [&](size_t i, int which) {
-      return tp_group_ ? full_moments[which].at(i) : local_moment(i, which);
+    // Views where the moments are in host memory already; the device moments of a single optimizer
+    // download into one reused buffer.
+    std::vector<float> current;
+    MomentView moments = [&](size_t i, int which) -> std::span<const float> {
+      if (tp_group_) return full_moments[which].at(i);
+      if (dist_optimizer_) return dist_optimizer_->param_slice(which == 0 ? m : v, i);
+      current.resize(static_cast<size_t>(ops::shape_numel(model_->parameters()[i].value.shape())));
+      optimizer_->copy_moment(i, which, current);
+      return current;
     };
     WeightSource weights = nullptr;
     if (tp_group_) weights = [&](size_t i) { return full_values.at(i); };
