@@ -172,7 +172,8 @@ TEST_F(TrainerTest, OptimizerCpuOffloadIsBitIdentical) {
 }
 
 // train.async_checkpoint writes from a copy in host memory on another thread: the same files as
-// a synchronous checkpoint, old ones rotated the same way, and a resume as exact.
+// a synchronous checkpoint (with or without optimizer offload), old ones rotated the same way, and
+// a resume as exact.
 TEST_F(TrainerTest, AsyncCheckpointsAreTheSameFilesAndResumeExactly) {
   const int64_t N = 6;
   auto make = [&](const char* out, bool async) {
@@ -185,7 +186,12 @@ TEST_F(TrainerTest, AsyncCheckpointsAreTheSameFilesAndResumeExactly) {
   Trainer sync_run(make("sync", false), {.quiet = true});
   sync_run.run();
   {
-    Trainer first(make("async", true), {.stop_after = 4, .quiet = true});
+    // Half of the moments in host memory (optimizer CPU offload, bit-identical): the copy reads
+    // both kinds.
+    TrainConfig offloaded = make("async", true);
+    offloaded.train.optimizer_cpu_offload = 1;
+    offloaded.train.optimizer_offload_fraction = 0.5;
+    Trainer first(offloaded, {.stop_after = 4, .quiet = true});
     first.run();  // returns with the checkpoint of step 4 complete
     EXPECT_NE(first.last_checkpoint().find("step_0000004"), std::string::npos);
   }
