@@ -358,9 +358,9 @@ void Trainer::checkpoint() {
   finish_checkpoint_write();  // one write at a time
   const std::string step = std::to_string(state_.step);
   const auto started = std::chrono::steady_clock::now();
-  // The sharded moments meet on data-parallel rank 0 (flat, in this rank's tensor-parallel slices).
   const bool async = t.async_checkpoint != 0;
   if (async && leader()) reserve_snapshot_memory();
+  // The sharded moments meet on data-parallel rank 0 (flat, in this rank's tensor-parallel slices).
   std::vector<float> m, v;
   if (dist_optimizer_) {
     auto guard = watchdog_->guard("gathering the optimizer state for the checkpoint of step " + step);
@@ -425,8 +425,6 @@ void Trainer::checkpoint() {
   if (!options_.quiet && leader()) log_info("checkpoint ", last_checkpoint_, size_and_rate(last_checkpoint_, started));
 }
 
-// Page-locked host memory for the checkpoint's copy, made at the first checkpoint and kept: page-
-// locking 15 GB takes seconds, and a copy into pageable memory runs at a few GB/s.
 // Floats of the weights' copy and of each moment's (the sharded optimizer's flat layout, padded).
 std::pair<size_t, size_t> Trainer::snapshot_sizes() const {
   size_t total = 0;
@@ -434,6 +432,8 @@ std::pair<size_t, size_t> Trainer::snapshot_sizes() const {
   return {total, dist_optimizer_ && !tp_group_ ? static_cast<size_t>(dist_optimizer_->flat_size()) : total};
 }
 
+// Page-locked host memory for the checkpoint's copy (a copy into pageable memory runs at a few
+// GB/s), kept from one checkpoint to the next; normally reserved already by the constructor.
 void Trainer::reserve_snapshot_memory() {
   if (snapshot_reservation_.valid()) snapshot_reservation_.get();  // begun in the background at the start
   const auto [total, moments] = snapshot_sizes();
@@ -467,13 +467,9 @@ void Trainer::start_checkpoint_write(int64_t optimizer_steps, const std::vector<
     offset += numel.back();
   }
   const bool sharded = dist_optimizer_ && !tp_group_;  // moments gathered flat into their places
+  const std::span<const float> flat(snapshot_moments_[0].get(), snapshot_moment_floats_);
   for (size_t i = 0; i < params.size(); ++i)
-    moment_at.push_back(sharded ? static_cast<size_t>(dist_optimizer_
-                                                          ->param_slice(std::span<const float>(snapshot_moments_[0].get(),
-                                                                                               snapshot_moment_floats_),
-                                                                        i)
-                                                          .data() -
-                                                      snapshot_moments_[0].get())
+    moment_at.push_back(sharded ? static_cast<size_t>(dist_optimizer_->param_slice(flat, i).data() - flat.data())
                                 : weight_at[i]);
   float* weights = snapshot_weights_.get();
   for (size_t i = 0; i < params.size(); ++i) {
