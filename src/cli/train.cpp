@@ -50,7 +50,8 @@ void setup(CLI::App& root) {
       "  agpt train examples/tiny.toml --print-config\n"
       "  mpirun -np 2 agpt train examples/tiny.toml --train.out_dir runs/dp2      # data parallel, 2 ranks\n"
       "  mpirun -np 8 agpt train run.toml --train.device cuda                       # one GPU per rank (NCCL)\n"
-      "  mpirun -np 8 agpt train run.toml --train.device cuda --tp 2                # tensor parallel 2 x data parallel 4\n\n"
+      "  mpirun -np 8 agpt train run.toml --train.device cuda --tp 2                # tensor parallel 2 x data parallel 4\n"
+      "  agpt train run.toml --train.checkpoint_every 500 --train.async_checkpoint true  # write checkpoints beside training\n\n"
       "Several ranks: the global batch is micro_batch x grad_accum x data-parallel ranks (ranks / --tp);\n"
       "rank 0 writes the run directory;\n"
       "checkpoints do not depend on the number of ranks (resume with another one). See docs/distributed.md.");
