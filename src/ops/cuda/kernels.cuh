@@ -54,7 +54,8 @@ struct AdamWChunk {
 bool adamw_vectorizable(const float* p, const float* g, const float* m, const float* v, const void* copy);
 void adamw_chunks(const AdamWChunk* chunks, int64_t count, const AdamWConstants& c, cudaStream_t s);
 // The same update on `sms` blocks that each hold an SM to themselves (looping over the chunks), to
-// run beside products that leave those SMs free. Same bits as adamw_chunks.
+// run beside products that leave those SMs free (bench/train_overlap_bench). The same arithmetic per
+// element as adamw_chunks (adamw_span on each chunk).
 void adamw_chunks_own_sms(const AdamWChunk* chunks, int64_t count, const AdamWConstants& c, int sms, cudaStream_t s);
 
 // reduce.cu
