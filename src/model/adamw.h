@@ -45,6 +45,7 @@ class AdamW {
   int64_t steps() const { return steps_; }
   void set_steps(int64_t steps) { steps_ = steps; }
   bool on_host(size_t i) const { return host_offset_.at(i) != kOnDevice; }
+  int64_t numel(size_t i) const { return numel_.at(i); }
   // Moment `which` (0: m, 1: v) of parameter i, wherever it lives (for checkpoints).
   std::vector<float> moment(size_t i, int which);
   // The same into `out` (numel floats; page-locked host memory makes the download fast).

@@ -87,15 +87,19 @@ std::vector<int64_t> list_checkpoints(const std::string& root) {
   return steps;
 }
 
+MomentView adamw_moments(model::AdamW& optimizer, std::vector<float>& buffer) {
+  return [&optimizer, &buffer](size_t i, int which) {
+    buffer.resize(static_cast<size_t>(optimizer.numel(i)));
+    optimizer.copy_moment(i, which, buffer);
+    return std::span<const float>(buffer);
+  };
+}
+
 std::string save_checkpoint(const std::string& root, const model::Llama& model, model::AdamW& optimizer,
                             const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last) {
-  std::vector<float> current;
-  MomentView moments = [&](size_t i, int which) {
-    current.resize(static_cast<size_t>(ops::shape_numel(model.parameters()[i].value.shape())));
-    optimizer.copy_moment(i, which, current);
-    return std::span<const float>(current);
-  };
-  return save_checkpoint(root, model, moments, optimizer.steps(), state, tokenizer_path, keep_last);
+  std::vector<float> buffer;
+  return save_checkpoint(root, model, adamw_moments(optimizer, buffer), optimizer.steps(), state, tokenizer_path,
+                         keep_last);
 }
 
 namespace {
@@ -216,14 +220,12 @@ std::string write_checkpoint(const std::string& root, const std::vector<model::T
 
 std::string save_checkpoint(const std::string& root, const model::Llama& model, const MomentView& moments,
                             int64_t optimizer_steps, const TrainerState& state, const std::string& tokenizer_path,
-                            int64_t keep_last, const WeightSource& weights) {
+                            int64_t keep_last, const WeightView& weights) {
   std::vector<model::TensorSpec> params;
   for (const auto& p : model.parameters()) params.push_back({p.name, {p.full_shape.begin(), p.full_shape.end()}});
   WeightWriter write_weights = [&](const std::string& dir) {
     if (!weights) return model.save(dir, model::StDType::F32);
-    std::vector<model::NamedTensor> tensors;
-    for (size_t i = 0; i < params.size(); ++i) tensors.push_back({params[i].name, params[i].shape, weights(i)});
-    return model::save_model(dir, model.config(), tensors, model::StDType::F32);
+    return model::save_model(dir, model.config(), params, weights, model::StDType::F32);
   };
   return write_checkpoint(root, params, write_weights, moments, optimizer_steps, state, tokenizer_path, keep_last);
 }

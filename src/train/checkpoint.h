@@ -62,8 +62,11 @@ using MomentView = std::function<std::span<const float>(size_t param, int which)
 // Receives a moment from a checkpoint, cut to the parameter's local shape (its tensor-parallel
 // slice; the whole tensor without tensor parallelism). The sharded optimizer keeps its own part.
 using MomentSink = std::function<void(size_t param, int which, std::span<const float> values)>;
-// The full value of parameter i (under tensor parallelism: gathered from the group beforehand).
-using WeightSource = std::function<std::vector<float>(size_t param)>;
+// The full value of parameter i (under tensor parallelism: gathered from the group beforehand),
+// valid until the next call.
+using WeightView = std::function<std::span<const float>(size_t param)>;
+// A MomentView of a single (unsharded) AdamW: each moment downloaded into `buffer`, reused.
+MomentView adamw_moments(model::AdamW& optimizer, std::vector<float>& buffer);
 
 // Writes a checkpoint of `state.step` under root (OUT/checkpoints) and returns its directory.
 // tokenizer_path: copied in when non-empty. Keeps the newest keep_last checkpoints.
@@ -73,16 +76,16 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
 // model's own values.
 std::string save_checkpoint(const std::string& root, const model::Llama& model, const MomentView& moments,
                             int64_t optimizer_steps, const TrainerState& state, const std::string& tokenizer_path,
-                            int64_t keep_last, const WeightSource& weights = nullptr);
+                            int64_t keep_last, const WeightView& weights = nullptr);
 
 // A checkpoint held in host memory, apart from the model and the GPU, so that a background thread
 // can write it while training goes on (train.async_checkpoint). The functions hand out views of
 // memory that the snapshot's owner keeps until the write is done.
 struct CheckpointSnapshot {
   model::LlamaConfig config;
-  std::vector<model::TensorSpec> params;                                   // names, full shapes
-  std::function<std::span<const float>(size_t param)> weights;             // full values
-  std::function<std::span<const float>(size_t param, int which)> moments;  // 0: exp_avg, 1: exp_avg_sq
+  std::vector<model::TensorSpec> params;  // names, full shapes
+  WeightView weights;
+  MomentView moments;
   int64_t optimizer_steps = 0;
   TrainerState state;
 };

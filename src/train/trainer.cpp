@@ -244,12 +244,8 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
     // Page-locking the checkpoint's copy takes seconds (10 s for 15 GB): begin it now, beside the
     // first steps, rather than at the first checkpoint.
     const auto [weights, moments] = snapshot_sizes();
-    snapshot_reservation_ = std::async(std::launch::async, [this, weights, moments] {
-      snapshot_weights_ = backend_->allocate_host_f32(weights);
-      snapshot_weight_floats_ = weights;
-      for (auto& buffer : snapshot_moments_) buffer = backend_->allocate_host_f32(moments);
-      snapshot_moment_floats_ = moments;
-    });
+    snapshot_reservation_ =
+        std::async(std::launch::async, [this, weights, moments] { allocate_snapshot_memory(weights, moments); });
   }
   const std::string metrics_path = (fs::path(t.out_dir) / "metrics.jsonl").string();
   if (!found.empty()) truncate_metrics(metrics_path, state_.step);
@@ -404,16 +400,16 @@ void Trainer::checkpoint() {
   if (leader()) {
     // Views where the moments are in host memory already; the device moments of a single optimizer
     // download into one reused buffer.
-    std::vector<float> current;
-    MomentView moments = [&](size_t i, int which) -> std::span<const float> {
-      if (tp_group_) return full_moments[which].at(i);
-      if (dist_optimizer_) return dist_optimizer_->param_slice(which == 0 ? m : v, i);
-      current.resize(static_cast<size_t>(ops::shape_numel(model_->parameters()[i].value.shape())));
-      optimizer_->copy_moment(i, which, current);
-      return current;
-    };
-    WeightSource weights = nullptr;
-    if (tp_group_) weights = [&](size_t i) { return full_values.at(i); };
+    std::vector<float> buffer;
+    MomentView moments;
+    if (tp_group_)
+      moments = [&](size_t i, int which) { return std::span<const float>(full_moments[which].at(i)); };
+    else if (dist_optimizer_)
+      moments = [&](size_t i, int which) { return dist_optimizer_->param_slice(which == 0 ? m : v, i); };
+    else
+      moments = adamw_moments(*optimizer_, buffer);
+    WeightView weights = nullptr;
+    if (tp_group_) weights = [&](size_t i) { return std::span<const float>(full_values.at(i)); };
     last_checkpoint_ = save_checkpoint(checkpoint_root(), *model_, moments, optimizer_steps, state_,
                                        config_.data.tokenizer, t.keep_last, weights);
   }
@@ -436,10 +432,14 @@ std::pair<size_t, size_t> Trainer::snapshot_sizes() const {
 // GB/s), kept from one checkpoint to the next; normally reserved already by the constructor.
 void Trainer::reserve_snapshot_memory() {
   if (snapshot_reservation_.valid()) snapshot_reservation_.get();  // begun in the background at the start
-  const auto [total, moments] = snapshot_sizes();
-  if (snapshot_weight_floats_ != total) {
-    snapshot_weights_ = backend_->allocate_host_f32(total);
-    snapshot_weight_floats_ = total;
+  const auto [weights, moments] = snapshot_sizes();
+  allocate_snapshot_memory(weights, moments);
+}
+
+void Trainer::allocate_snapshot_memory(size_t weights, size_t moments) {
+  if (snapshot_weight_floats_ != weights) {
+    snapshot_weights_ = backend_->allocate_host_f32(weights);
+    snapshot_weight_floats_ = weights;
   }
   if (snapshot_moment_floats_ != moments) {
     for (auto& buffer : snapshot_moments_) buffer = backend_->allocate_host_f32(moments);

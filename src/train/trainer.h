@@ -101,6 +101,7 @@ class Trainer {
   void finish_checkpoint_write(bool wait = true);
   std::pair<size_t, size_t> snapshot_sizes() const;
   void reserve_snapshot_memory();
+  void allocate_snapshot_memory(size_t weights, size_t moments);  // any thread
   void start_checkpoint_write(int64_t optimizer_steps, const std::vector<std::vector<float>>& full_values,
                               const std::vector<std::vector<float>> (&full_moments)[2],
                               std::chrono::steady_clock::time_point started);
