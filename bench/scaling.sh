@@ -14,7 +14,8 @@
 #                    (for RUN_7B: a token mixture, e.g. .carry/run7b/mix, see docs/distributed.md)
 #   GPU machine:     OUT=$OUT bash bench/scaling.sh
 #                    OUT=$OUT RUN_7B=1 DATA_7B=.carry/run7b/mix STEPS_7B=200 bash bench/scaling.sh
-# Writes $OUT/scaling.jsonl (one line per train_dp_bench run) and, with RUN_7B, $OUT/llama-7b/.
+# Writes $OUT/scaling.jsonl (one line per train_dp_bench run) and, with RUN_7B, $OUT/llama-7b.log and
+# $OUT/llama-7b.metrics.jsonl (the run itself, checkpoint included, goes to RUN_DIR_7B, default /tmp/llama-7b).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 STAGE=.carry/gpu
@@ -40,10 +41,10 @@ dp_bench() {
   shift
   mpi "$n" "$STAGE/bin/train_dp_bench" --shape 1B --overlap --overlap-param --steps "$STEPS" --json "$@" | tee -a "$JSON"
 }
-for n in 1 2 4 8; do
+[ "${SKIP_DP:-0}" = 1 ] || for n in 1 2 4 8; do
   [ "$n" -le "$GPUS" ] && dp_bench "$n"
 done
-[ "$GPUS" -ge 4 ] && dp_bench "$GPUS" --tp 2
+[ "${SKIP_DP:-0}" = 1 ] || { [ "$GPUS" -ge 4 ] && dp_bench "$GPUS" --tp 2; }
 
 python3 - "$JSON" <<'EOF'
 import json, sys
@@ -67,12 +68,15 @@ if [ "${RUN_7B:-0}" = 1 ]; then
   [ "$MEM_MIB" -lt 102400 ] && [ "$GPUS" -ge 2 ] && TP=2
   CONFIG_7B=${CONFIG_7B:-examples/llama-7b.toml}
   echo "== agpt train $CONFIG_7B on $GPUS GPUs, tensor parallel $TP, ${STEPS_7B:-200} steps"
-  rm -rf "$OUT/llama-7b"
+  # The run's directory stays off $OUT: its final checkpoint is about 96 GB. Its metrics come back.
+  RUN_DIR=${RUN_DIR_7B:-/tmp/llama-7b}
+  rm -rf "$RUN_DIR"
   # shellcheck disable=SC2086  # EXTRA_7B is a list of arguments
   mpi "$GPUS" "$STAGE/bin/agpt" train "$CONFIG_7B" --data.mixture "$DATA_7B" --train.steps "${STEPS_7B:-200}" \
-    --train.warmup 20 --train.eval_every 0 --train.log_every 10 --tp "$TP" --train.out_dir "$OUT/llama-7b" \
-    --train.plot false ${EXTRA_7B:-} 2>&1 | grep -v '^\s*$' | tail -30
-  python3 - "$OUT/llama-7b/metrics.jsonl" <<'EOF'
+    --train.warmup 20 --train.eval_every 0 --train.log_every 10 --tp "$TP" --train.out_dir "$RUN_DIR" \
+    --train.plot false ${EXTRA_7B:-} 2>&1 | grep -v '^\s*$' | tee "$OUT/llama-7b.log" | tail -30
+  cp "$RUN_DIR/metrics.jsonl" "$OUT/llama-7b.metrics.jsonl" 2>/dev/null
+  python3 - "$RUN_DIR/metrics.jsonl" <<'EOF'
 import json, statistics, sys
 steps = [json.loads(l) for l in open(sys.argv[1])]
 steps = [s for s in steps if "tokens_per_s" in s and s["step"] > 10]

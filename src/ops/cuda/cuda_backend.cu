@@ -20,6 +20,7 @@
 #include "ops/cuda/gemm_lt.cuh"
 #include "ops/cuda/gemm_tuner.cuh"
 #include "ops/cuda/host_moments.cuh"
+#include "ops/cuda/pinned_host.cuh"
 #include "ops/cuda/upload_staging.cuh"
 #include "ops/cuda/kernels.cuh"
 
@@ -668,19 +669,13 @@ class CudaBackend final : public Backend {
  public:
   std::shared_ptr<float[]> allocate_host_f32(size_t count) override {
     if (count == 0) return {};
-    // May be called from another thread (asynchronous checkpoints reserve their memory beside
-    // training): make this backend's device that thread's current one, not device 0.
-    AGPT_CUDA_CHECK(cudaSetDevice(device_));
-    void* p = nullptr;
-    cudaError_t err = cudaHostAlloc(&p, count * sizeof(float), cudaHostAllocDefault);
-    if (err != cudaSuccess) {
-      cudaGetLastError();
-      fail("cannot page-lock ", (count * sizeof(float)) >> 20, " MiB of host memory (", cudaGetErrorString(err),
+    const char* error = nullptr;
+    std::shared_ptr<void> p = allocate_pinned_host(count * sizeof(float), device_, &error);
+    if (!p)
+      fail("cannot page-lock ", (count * sizeof(float)) >> 20, " MiB of host memory (", error,
            "): the machine needs that much free memory, or turn off what asked for it (train.optimizer_cpu_offload, "
            "train.async_checkpoint)");
-    }
-    std::memset(p, 0, count * sizeof(float));
-    return std::shared_ptr<float[]>(static_cast<float*>(p), [](float* q) { cudaFreeHost(q); });
+    return std::shared_ptr<float[]>(p, static_cast<float*>(p.get()));  // shares p's ownership
   }
 
  protected:
