@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <memory>
 
 #include "base/checksum.h"
 #include "base/error.h"
@@ -50,6 +52,32 @@ void fsync_dir(const std::string& dir) {
 uint64_t state_self_checksum(nlohmann::ordered_json j) {
   j.erase("state_checksum");
   return checksum_bytes(j.dump());
+}
+
+// The moment shard files a checkpoint lists (optimizer-00001-of-00004.safetensors, ...), in rank
+// order; "" in *problem unless the set is incomplete or mixed.
+std::vector<std::string> listed_moment_shards(const nlohmann::ordered_json& files, std::string* problem) {
+  std::vector<std::string> names;
+  int ranks = 0;
+  for (const auto& [fname, info] : files.items()) {
+    int rank = 0, of = 0;
+    char tail[32] = {};
+    if (std::sscanf(fname.c_str(), "optimizer-%5d-of-%5d.%20s", &rank, &of, tail) != 3 ||
+        std::string(tail) != "safetensors" || fname != moment_shard_file(rank - 1, of))
+      continue;
+    if (ranks != 0 && of != ranks) {
+      *problem = cat("the moment shards disagree on their number (", ranks, " and ", of, ")");
+      return {};
+    }
+    ranks = of;
+    names.push_back(fname);
+  }
+  std::sort(names.begin(), names.end());
+  if (static_cast<int>(names.size()) != ranks) {
+    *problem = cat("the checkpoint lists ", names.size(), " of its ", ranks, " optimizer moment shards");
+    return {};
+  }
+  return names;
 }
 
 bool parse_step_name(const std::string& name, int64_t* step) {
@@ -104,22 +132,39 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
 
 namespace {
 
-// Writes model.safetensors (or its shards) and config.json into a directory.
+// Writes model.safetensors (or its shards) and config.json into a directory; and the optimizer's
+// files.
 using WeightWriter = std::function<model::WrittenFiles(const std::string& dir)>;
+using OptimizerWriter = std::function<model::WrittenFiles(const std::string& dir)>;
 
-// The checkpoint writer behind both the model's and a snapshot's save_checkpoint.
-std::string write_checkpoint(const std::string& root, const std::vector<model::TensorSpec>& params,
-                             const WeightWriter& write_weights, const MomentView& moments, int64_t optimizer_steps,
-                             const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last) {
+// optimizer.safetensors: every moment whole, under its parameter's name.
+OptimizerWriter whole_moments(const std::vector<model::TensorSpec>& params, const MomentView& moments,
+                              int64_t optimizer_steps) {
+  return [&params, &moments, optimizer_steps](const std::string& dir) {
+    model::SafetensorsWriter w;
+    for (const model::TensorSpec& p : params) {
+      w.declare_f32("exp_avg." + p.name, p.shape);
+      w.declare_f32("exp_avg_sq." + p.name, p.shape);
+    }
+    w.set_metadata("format", "pt");
+    w.set_metadata("optimizer", "AdamW");
+    w.set_metadata("step", std::to_string(optimizer_steps));
+    model::WrittenFiles written;
+    written[kOptimizerFile] = w.write((fs::path(dir) / kOptimizerFile).string(),
+                                      [&](size_t k) { return moments(k / 2, static_cast<int>(k % 2)); });
+    return written;
+  };
+}
+
+// The checkpoint writer behind every save_checkpoint. begun: the directory begin_checkpoint made
+// (other ranks' files are in it already); empty: made here.
+std::string write_checkpoint(const std::string& root, const WeightWriter& write_weights,
+                             const OptimizerWriter& write_optimizer, const TrainerState& state,
+                             const std::string& tokenizer_path, int64_t keep_last, const std::string& begun = "") {
   const std::string name = checkpoint_name(state.step);
   const fs::path final_dir = fs::path(root) / name;
-  const fs::path tmp = fs::path(root) / (".tmp." + name);
+  const fs::path tmp = begun.empty() ? fs::path(begin_checkpoint(root, state.step)) : fs::path(begun);
   std::error_code ec;
-  fs::create_directories(root, ec);
-  if (ec) fail(root, ": cannot create the checkpoint directory (", ec.message(), ")");
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp, ec);
-  if (ec) fail(tmp.string(), ": cannot create (", ec.message(), ")");
 
   // Phase times for `--log debug` (a 7B checkpoint takes minutes: where do they go?).
   auto clock_now = [] { return std::chrono::steady_clock::now(); };
@@ -129,18 +174,7 @@ std::string write_checkpoint(const std::string& root, const std::vector<model::T
   model::WrittenFiles written = write_weights(tmp.string());
   const double s_weights = since(t_start);
   const auto t_moments = clock_now();
-  {
-    model::SafetensorsWriter w;
-    for (const model::TensorSpec& p : params) {
-      w.declare_f32("exp_avg." + p.name, p.shape);
-      w.declare_f32("exp_avg_sq." + p.name, p.shape);
-    }
-    w.set_metadata("format", "pt");
-    w.set_metadata("optimizer", "AdamW");
-    w.set_metadata("step", std::to_string(optimizer_steps));
-    written[kOptimizerFile] = w.write((tmp / kOptimizerFile).string(),
-                                      [&](size_t k) { return moments(k / 2, static_cast<int>(k % 2)); });
-  }
+  written.merge(write_optimizer(tmp.string()));
   if (!tokenizer_path.empty()) write_file_atomic((tmp / "tokenizer.json").string(), read_file(tokenizer_path));
 
   nlohmann::ordered_json j;
@@ -218,16 +252,82 @@ std::string write_checkpoint(const std::string& root, const std::vector<model::T
 
 }  // namespace
 
+namespace {
+
+std::vector<model::TensorSpec> param_specs(const model::Llama& model) {
+  std::vector<model::TensorSpec> params;
+  for (const auto& p : model.parameters()) params.push_back({p.name, {p.full_shape.begin(), p.full_shape.end()}});
+  return params;
+}
+
+}  // namespace
+
+std::string begin_checkpoint(const std::string& root, int64_t step) {
+  const fs::path tmp = fs::path(root) / (".tmp." + checkpoint_name(step));
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) fail(root, ": cannot create the checkpoint directory (", ec.message(), ")");
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) fail(tmp.string(), ": cannot create (", ec.message(), ")");
+  return tmp.string();
+}
+
+std::string moment_shard_file(int rank, int ranks) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "optimizer-%05d-of-%05d.safetensors", rank + 1, ranks);
+  return buf;
+}
+
+FileDigest write_moment_shard(const std::string& dir, const std::vector<model::TensorSpec>& params, int rank,
+                              int ranks, int64_t optimizer_steps, const std::vector<MomentPart>& parts) {
+  model::SafetensorsWriter w;
+  std::vector<char> seen(params.size(), 0);
+  for (const MomentPart& part : parts) {
+    if (part.param >= params.size() || part.m.size() != part.v.size() || seen[part.param]++)
+      fail("moment shard ", rank + 1, " of ", ranks, ": a part names parameter ", part.param, " of ", params.size(),
+           ", one named before, or its moments differ in length");
+    const std::string& name = params[part.param].name;
+    const auto count = static_cast<int64_t>(part.m.size());
+    w.declare_f32("exp_avg." + name, {count});
+    w.declare_f32("exp_avg_sq." + name, {count});
+    w.set_metadata("offset." + name, std::to_string(part.offset));
+  }
+  w.set_metadata("format", "pt");
+  w.set_metadata("optimizer", "AdamW");
+  w.set_metadata("step", std::to_string(optimizer_steps));
+  w.set_metadata("shard", std::to_string(rank + 1) + " of " + std::to_string(ranks));
+  return w.write((fs::path(dir) / moment_shard_file(rank, ranks)).string(), [&](size_t k) {
+    const MomentPart& part = parts[k / 2];
+    return k % 2 == 0 ? part.m : part.v;
+  });
+}
+
 std::string save_checkpoint(const std::string& root, const model::Llama& model, const MomentView& moments,
                             int64_t optimizer_steps, const TrainerState& state, const std::string& tokenizer_path,
                             int64_t keep_last, const WeightView& weights) {
-  std::vector<model::TensorSpec> params;
-  for (const auto& p : model.parameters()) params.push_back({p.name, {p.full_shape.begin(), p.full_shape.end()}});
+  const std::vector<model::TensorSpec> params = param_specs(model);
   WeightWriter write_weights = [&](const std::string& dir) {
     if (!weights) return model.save(dir, model::StDType::F32);
     return model::save_model(dir, model.config(), params, weights, model::StDType::F32);
   };
-  return write_checkpoint(root, params, write_weights, moments, optimizer_steps, state, tokenizer_path, keep_last);
+  return write_checkpoint(root, write_weights, whole_moments(params, moments, optimizer_steps), state, tokenizer_path,
+                          keep_last);
+}
+
+std::string save_checkpoint(const std::string& root, const std::string& begun, const model::Llama& model,
+                            const model::WrittenFiles& shards_written, int64_t optimizer_steps,
+                            const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last) {
+  (void)optimizer_steps;  // recorded in the shards by the ranks that wrote them
+  WeightWriter write_weights = [&](const std::string& dir) { return model.save(dir, model::StDType::F32); };
+  OptimizerWriter shards = [&](const std::string& dir) {
+    for (const auto& [name, digest] : shards_written)
+      if (!file_exists((fs::path(dir) / name).string()))
+        fail(dir, ": ", name, " is missing although its rank wrote it: train.out_dir must be one directory that "
+             "every rank sees (a shared filesystem)");
+    return shards_written;
+  };
+  return write_checkpoint(root, write_weights, shards, state, tokenizer_path, keep_last, begun);
 }
 
 std::string save_checkpoint(const std::string& root, const CheckpointSnapshot& snapshot,
@@ -235,8 +335,17 @@ std::string save_checkpoint(const std::string& root, const CheckpointSnapshot& s
   WeightWriter write_weights = [&](const std::string& dir) {
     return model::save_model(dir, snapshot.config, snapshot.params, snapshot.weights, model::StDType::F32);
   };
-  return write_checkpoint(root, snapshot.params, write_weights, snapshot.moments, snapshot.optimizer_steps,
-                          snapshot.state, tokenizer_path, keep_last);
+  OptimizerWriter write_optimizer = whole_moments(snapshot.params, snapshot.moments, snapshot.optimizer_steps);
+  if (!snapshot.moment_shards.empty())
+    write_optimizer = [&](const std::string& dir) {
+      model::WrittenFiles written;
+      const int ranks = static_cast<int>(snapshot.moment_shards.size());
+      for (int r = 0; r < ranks; ++r)
+        written[moment_shard_file(r, ranks)] =
+            write_moment_shard(dir, snapshot.params, r, ranks, snapshot.optimizer_steps, snapshot.moment_shards[r]);
+      return written;
+    };
+  return write_checkpoint(root, write_weights, write_optimizer, snapshot.state, tokenizer_path, keep_last);
 }
 
 std::string verify_checkpoint(const std::string& dir) {
@@ -266,9 +375,14 @@ std::string verify_checkpoint(const std::string& dir) {
       if (checksum_file(p) != parse_hex64(info.at("fnv1a64").get<std::string>(), fname))
         return fname + " does not match its checksum (damaged)";
     }
-    for (const char* required : {"model.safetensors", "config.json", kOptimizerFile})
+    for (const char* required : {"model.safetensors", "config.json"})
       if (!j["files"].contains(required) && !(std::string(required) == "model.safetensors" && j["files"].contains("model.safetensors.index.json")))
         return std::string("the checkpoint lists no ") + required;
+    if (!j["files"].contains(kOptimizerFile)) {
+      std::string problem;
+      if (listed_moment_shards(j["files"], &problem).empty())
+        return problem.empty() ? cat("the checkpoint lists no ", kOptimizerFile, " and no moment shards") : problem;
+    }
   } catch (const Error& e) {
     return e.what();
   } catch (const std::exception& e) {
@@ -318,6 +432,74 @@ TrainerState load_checkpoint(const std::string& dir, model::Llama& model, model:
   return s;
 }
 
+namespace {
+
+// Puts each parameter's moments back together from the shards' parts and hands them to `moments`.
+void load_moment_shards(const std::string& dir, const std::vector<std::string>& names, model::Llama& model,
+                        const MomentSink& moments) {
+  std::vector<std::unique_ptr<model::SafetensorsFile>> files;
+  for (const std::string& name : names)
+    files.push_back(std::make_unique<model::SafetensorsFile>((fs::path(dir) / name).string()));
+  struct Piece {
+    const model::SafetensorsFile* file;
+    const model::StTensorInfo *m, *v;
+    int64_t offset;
+  };
+  std::map<std::string, std::vector<Piece>> pieces;  // by parameter name
+  size_t tensors = 0;
+  for (const auto& file : files) {
+    const model::SafetensorsFile& f = *file;
+    tensors += f.tensors().size();
+    for (const model::StTensorInfo& t : f.tensors()) {
+      if (t.name.rfind("exp_avg.", 0) != 0) continue;
+      const std::string param = t.name.substr(8);
+      const model::StTensorInfo& v = f.at("exp_avg_sq." + param);
+      auto at = f.metadata().find("offset." + param);
+      if (at == f.metadata().end()) fail(f.path(), ": no offset for the part of '", param, "'");
+      int64_t offset = -1;
+      try {
+        offset = std::stoll(at->second);
+      } catch (const std::exception&) {
+      }
+      if (t.dtype != model::StDType::F32 || v.dtype != model::StDType::F32 || t.shape.size() != 1 ||
+          v.shape != t.shape || offset < 0)
+        fail(f.path(), ": the part of '", param, "' is not two 1-D fp32 tensors of one length at an offset (offset '",
+             at->second, "')");
+      pieces[param].push_back({&f, &t, &v, offset});
+    }
+  }
+  auto& params = model.parameters();
+  size_t used = 0;
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto found = pieces.find(params[i].name);
+    if (found == pieces.end()) fail(dir, ": the moment shards hold no part of '", params[i].name, "'");
+    std::vector<Piece>& parts = found->second;
+    std::sort(parts.begin(), parts.end(), [](const Piece& a, const Piece& b) { return a.offset < b.offset; });
+    const int64_t numel = ops::shape_numel(params[i].full_shape);
+    std::vector<float> full(static_cast<size_t>(numel));
+    for (int which = 0; which < 2; ++which) {
+      int64_t next = 0;
+      for (const Piece& part : parts) {
+        const model::StTensorInfo& t = which == 0 ? *part.m : *part.v;
+        if (part.offset != next || part.offset + t.numel() > numel)
+          fail(part.file->path(), ": the parts of '", params[i].name, "' do not cover its ", numel,
+               " elements exactly (a part at ", part.offset, ", expected ", next, ")");
+        const std::string_view bytes = part.file->bytes(t);
+        std::memcpy(full.data() + part.offset, bytes.data(), bytes.size());
+        next = part.offset + t.numel();
+      }
+      if (next != numel)
+        fail(dir, ": the moment shards hold ", next, " of the ", numel, " elements of '", params[i].name, "'");
+      moments(i, which, model.slice_local(params[i], full));
+    }
+    used += 2 * parts.size();
+  }
+  if (used != tensors)
+    fail(dir, ": the moment shards hold ", tensors - used, " tensors for parameters the model does not have");
+}
+
+}  // namespace
+
 TrainerState load_checkpoint(const std::string& dir, model::Llama& model, const MomentSink& moments) {
   std::string problem = verify_checkpoint(dir);
   if (!problem.empty()) fail("checkpoint ", dir, ": ", problem);
@@ -350,6 +532,11 @@ TrainerState load_checkpoint(const std::string& dir, model::Llama& model, const 
 
   model::WeightReader weights(dir);
   model.load_weights(weights);
+  if (!j.at("files").contains(kOptimizerFile)) {
+    std::string problem;
+    load_moment_shards(dir, listed_moment_shards(j.at("files"), &problem), model, moments);
+    return s;
+  }
   model::SafetensorsFile opt((fs::path(dir) / kOptimizerFile).string());
   auto& params = model.parameters();
   for (size_t i = 0; i < params.size(); ++i) {

@@ -7,6 +7,8 @@
 //       config.json, model.safetensors      Hugging Face LlamaForCausalLM layout (Llama::save)
 //       tokenizer.json                      when the run names one (data.tokenizer)
 //       optimizer.safetensors               AdamW moments: exp_avg.<param name>, exp_avg_sq.<param name>
+//       (or, from the distributed optimizer: optimizer-00001-of-00004.safetensors ..., one per rank,
+//        each holding the parts of parameters that rank owned; see MomentPart)
 //       trainer_state.json                  step, data-stream state, RNG, config + hash, file checksums
 //
 // Writing: everything goes into checkpoints/.tmp.step_NNNNNNN, each file fsynced, the directory
@@ -78,6 +80,28 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
                             int64_t optimizer_steps, const TrainerState& state, const std::string& tokenizer_path,
                             int64_t keep_last, const WeightView& weights = nullptr);
 
+// The distributed optimizer (ZeRO-1) writes its moments as they are sharded, one file per data-
+// parallel rank (optimizer-00001-of-00004.safetensors, ...), so that no rank gathers them all: each
+// file holds, for every parameter part the rank owns, the 1-D tensors exp_avg.<name> and
+// exp_avg_sq.<name> and the metadata offset.<name> (the part's first element in the flattened
+// parameter). Loading puts each parameter back together from all the files, so any layout resumes.
+struct MomentPart {
+  size_t param;    // index into the model's parameters
+  int64_t offset;  // first element within the flattened parameter
+  std::span<const float> m, v;
+};
+std::string moment_shard_file(int rank, int ranks);  // "optimizer-00001-of-00004.safetensors"
+FileDigest write_moment_shard(const std::string& dir, const std::vector<model::TensorSpec>& params, int rank,
+                              int ranks, int64_t optimizer_steps, const std::vector<MomentPart>& parts);
+
+// A checkpoint written by several ranks: the leader makes the directory (begin_checkpoint: the
+// hidden .tmp one), every rank writes its moment shard into it, and the leader completes it with
+// the shards' digests (save_checkpoint with shards_written: the weights, the state, the rename).
+std::string begin_checkpoint(const std::string& root, int64_t step);
+std::string save_checkpoint(const std::string& root, const std::string& begun, const model::Llama& model,
+                            const model::WrittenFiles& shards_written, int64_t optimizer_steps,
+                            const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last);
+
 // A checkpoint held in host memory, apart from the model and the GPU, so that a background thread
 // can write it while training goes on (train.async_checkpoint). The functions hand out views of
 // memory that the snapshot's owner keeps until the write is done.
@@ -85,7 +109,8 @@ struct CheckpointSnapshot {
   model::LlamaConfig config;
   std::vector<model::TensorSpec> params;  // names, full shapes
   WeightView weights;
-  MomentView moments;
+  MomentView moments;             // written as optimizer.safetensors, or else
+  std::vector<std::vector<MomentPart>> moment_shards;  // per rank: written as its moment shard
   int64_t optimizer_steps = 0;
   TrainerState state;
 };

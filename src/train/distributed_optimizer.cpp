@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "base/error.h"
 
@@ -86,7 +87,11 @@ void DistributedOptimizer::grads_ready(size_t first, size_t count) {
 
 template <typename F>
 void DistributedOptimizer::for_each_owned(F&& f) const {
-  const int64_t r = comm_->rank();
+  for_each_owned_by(comm_->rank(), std::forward<F>(f));
+}
+
+template <typename F>
+void DistributedOptimizer::for_each_owned_by(int64_t r, F&& f) const {
   for (const FlatLayout::Bucket& b : layout_.buckets) {
     const int64_t begin = b.start + r * b.shard, end = begin + b.shard;
     for (size_t i = b.first_param; i < b.end_param; ++i) {
@@ -221,6 +226,22 @@ void DistributedOptimizer::load_moment(size_t i, int which, std::span<const floa
     ops::Tensor dst = (which == 0 ? m_ : v_).view(b.local + (lo - begin), {hi - lo});
     backend_->upload(dst, values.data() + (lo - layout_.offsets[i]), static_cast<size_t>(hi - lo) * sizeof(float));
   }
+}
+
+std::vector<DistributedOptimizer::OwnedPart> DistributedOptimizer::owned_parts(int rank) const {
+  if (rank < 0 || rank >= comm_->size()) fail("distributed optimizer: no rank ", rank, " of ", comm_->size());
+  std::vector<OwnedPart> parts;
+  for_each_owned_by(rank, [&](size_t i, int64_t lo, int64_t hi, int64_t local) {
+    parts.push_back({i, lo - layout_.offsets[i], hi - lo, lo, local});
+  });
+  return parts;
+}
+
+std::vector<float> DistributedOptimizer::local_moment(int which) const {
+  const ops::Tensor& shard = which == 0 ? m_ : v_;
+  std::vector<float> out(static_cast<size_t>(layout_.shard));
+  if (!out.empty()) backend_->download(shard, out.data(), out.size() * sizeof(float));
+  return out;
 }
 
 }  // namespace agpt::train

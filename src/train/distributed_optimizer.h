@@ -10,9 +10,10 @@
 // Every parameter's value and grad become views into the two flat buffers (Tensor::view); each
 // parameter starts at a multiple of 64 elements (aligned for GEMMs and NCCL).
 //
-// Checkpoints stay independent of the layout: gather_moment() collects the full moments on rank 0,
-// which writes them under their parameter names as model::AdamW would; load_moment() takes a full
-// moment and keeps this rank's shard, so a run saved with N ranks resumes with any other number.
+// Checkpoints stay independent of the layout: each rank writes the parts of parameters it owns
+// (owned_parts, local_moment; or gather_moment() collects the full moments on rank 0), and
+// load_moment() takes a full moment and keeps this rank's shard, so a run saved with N ranks
+// resumes with any other number.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -95,6 +96,17 @@ class DistributedOptimizer {
   // Keeps this rank's part of parameter i's full moment `values` (every rank calls it).
   void load_moment(size_t i, int which, std::span<const float> values);
 
+  // A part of parameter `param` that a rank owns: elements [offset, offset + count) of the
+  // flattened parameter, at `flat` in the flat buffers and at `local` in that rank's shard.
+  struct OwnedPart {
+    size_t param;
+    int64_t offset, count, flat, local;
+  };
+  // The parts rank `rank` owns, in flat order (checkpoints written shard by shard).
+  std::vector<OwnedPart> owned_parts(int rank) const;
+  // This rank's shard of a moment (which 0 or 1) in host memory: layout().shard floats.
+  std::vector<float> local_moment(int which) const;
+
  private:
   dist::Communicator* comm_;
   ops::Backend* backend_;
@@ -116,6 +128,8 @@ class DistributedOptimizer {
   // flat range [flat_lo, flat_hi) of the flat buffers, starting at `local` in the shard buffers.
   template <typename F>
   void for_each_owned(F&& f) const;
+  template <typename F>
+  void for_each_owned_by(int64_t rank, F&& f) const;
   ops::Tensor own_grads(const FlatLayout::Bucket& b) const;
 };
 

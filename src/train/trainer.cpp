@@ -356,6 +356,7 @@ void Trainer::checkpoint() {
   const auto started = std::chrono::steady_clock::now();
   const bool async = t.async_checkpoint != 0;
   if (async && leader()) reserve_snapshot_memory();
+  if (dist_optimizer_ && !tp_group_ && !async && write_sharded_checkpoint(started)) return;
   // The sharded moments meet on data-parallel rank 0 (flat, in this rank's tensor-parallel slices).
   std::vector<float> m, v;
   if (dist_optimizer_) {
@@ -419,6 +420,84 @@ void Trainer::checkpoint() {
     host_comm_->broadcast(last_checkpoint_, 0);
   }
   if (!options_.quiet && leader()) log_info("checkpoint ", last_checkpoint_, size_and_rate(last_checkpoint_, started));
+}
+
+// ZeRO-1 without tensor parallelism: every rank writes its own moment shard into the directory
+// that rank 0 begins, so nothing is gathered (at 7B the gather took 51 s and 64 GB of rank 0's
+// memory) and the shards are written side by side. Needs train.out_dir on a filesystem that every
+// rank sees; where it is not, returns false and the moments are gathered on rank 0 instead.
+bool Trainer::write_sharded_checkpoint(std::chrono::steady_clock::time_point started) {
+  const std::string step = std::to_string(state_.step);
+  auto guard = watchdog_->guard("writing the moment shards of the checkpoint of step " + step);
+  // Errors travel to every rank (prefixed "!") so that none waits for a rank that gave up.
+  auto fail_if_any = [&](const std::vector<std::string>& from_ranks) {
+    for (size_t r = 0; r < from_ranks.size(); ++r)
+      if (!from_ranks[r].empty() && from_ranks[r][0] == '!')
+        fail("the checkpoint of step ", step, ": rank ", r, ": ", from_ranks[r].substr(1), " (earlier checkpoints in ",
+             checkpoint_root(), " are whole)");
+  };
+  std::string begun;
+  if (leader()) {
+    try {
+      begun = begin_checkpoint(checkpoint_root(), state_.step);
+    } catch (const std::exception& e) {
+      begun = std::string("!") + e.what();
+    }
+  }
+  host_comm_->broadcast(begun, 0);
+  fail_if_any({begun});
+  std::error_code ec;
+  double hidden[1] = {fs::is_directory(begun, ec) ? 0.0 : 1.0};
+  host_comm_->all_reduce_sum(hidden);
+  if (hidden[0] > 0) {
+    if (leader() && !warned_unshared_out_dir_)
+      log_warn(begun, " is not visible to ", hidden[0], " of the ", world(), " ranks (no shared filesystem?): "
+               "checkpoints gather the optimizer moments on rank 0 instead of each rank writing its own");
+    warned_unshared_out_dir_ = true;
+    return false;
+  }
+  dist_optimizer_->wait_all_params();
+  backend_->synchronize();
+  std::string digest;  // "name<TAB>bytes<TAB>checksum", or "!what went wrong"
+  try {
+    const std::vector<float> m = dist_optimizer_->local_moment(0), v = dist_optimizer_->local_moment(1);
+    std::vector<MomentPart> parts;
+    for (const auto& part : dist_optimizer_->owned_parts(dp_rank())) {
+      const auto at = static_cast<size_t>(part.local), n = static_cast<size_t>(part.count);
+      parts.push_back({part.param, part.offset, std::span(m).subspan(at, n), std::span(v).subspan(at, n)});
+    }
+    std::vector<model::TensorSpec> specs;
+    for (const auto& p : model_->parameters()) specs.push_back({p.name, {p.full_shape.begin(), p.full_shape.end()}});
+    const FileDigest d = write_moment_shard(begun, specs, dp_rank(), dp_size(), dist_optimizer_->steps(), parts);
+    digest = cat(moment_shard_file(dp_rank(), dp_size()), "	", d.bytes, "	", d.fnv1a64);
+  } catch (const std::exception& e) {
+    digest = std::string("!") + e.what();
+  }
+  const std::vector<std::string> digests = host_comm_->all_gather(digest);
+  fail_if_any(digests);
+  std::string done;
+  if (leader()) {
+    try {
+      model::WrittenFiles shards;
+      for (const std::string& line : digests) {
+        std::istringstream in(line);
+        std::string name;
+        FileDigest d;
+        std::getline(in, name, '\t');
+        in >> d.bytes >> d.fnv1a64;
+        shards[name] = d;
+      }
+      done = save_checkpoint(checkpoint_root(), begun, *model_, shards, dist_optimizer_->steps(), state_,
+                             config_.data.tokenizer, config_.train.keep_last);
+    } catch (const std::exception& e) {
+      done = std::string("!") + e.what();
+    }
+  }
+  host_comm_->broadcast(done, 0);
+  fail_if_any({done});
+  last_checkpoint_ = done;
+  if (!options_.quiet && leader()) log_info("checkpoint ", last_checkpoint_, size_and_rate(last_checkpoint_, started));
+  return true;
 }
 
 // Floats of the weights' copy and of each moment's (the sharded optimizer's flat layout, padded).
@@ -495,6 +574,18 @@ void Trainer::start_checkpoint_write(int64_t optimizer_steps, const std::vector<
   snap->moments = [m = snapshot_moments_[0], v = snapshot_moments_[1], moment_at, numel](size_t i, int which) {
     return std::span<const float>((which == 0 ? m : v).get() + moment_at.at(i), numel[i]);
   };
+  // The distributed optimizer's moments are written as the ranks would write their shards (the
+  // same files as a synchronous checkpoint); snap->moments keeps the buffers alive.
+  if (sharded) {
+    const float *m = snapshot_moments_[0].get(), *v = snapshot_moments_[1].get();
+    for (int r = 0; r < dp_size(); ++r) {
+      std::vector<MomentPart>& parts = snap->moment_shards.emplace_back();
+      for (const auto& part : dist_optimizer_->owned_parts(r)) {
+        const auto at = static_cast<size_t>(part.flat), n = static_cast<size_t>(part.count);
+        parts.push_back({part.param, part.offset, std::span(m + at, n), std::span(v + at, n)});
+      }
+    }
+  }
   const double copy_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!options_.quiet) {
     char buf[32];

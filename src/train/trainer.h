@@ -96,6 +96,7 @@ class Trainer {
   void check_resumed_data() const;  // the checkpoint's data order and plan against data.mixture
   void write_metrics(const nlohmann::ordered_json& j);
   void checkpoint();
+  bool write_sharded_checkpoint(std::chrono::steady_clock::time_point started);
   // train.async_checkpoint: the leader's background write of the last checkpoint. Waits for it
   // (wait) or only collects it when it is done, reporting its failure as an agpt::Error.
   void finish_checkpoint_write(bool wait = true);
@@ -141,6 +142,7 @@ class Trainer {
   std::string resumed_from_, last_checkpoint_;
   std::future<std::string> checkpoint_write_;  // the background write in progress (leader, async)
   int64_t checkpoint_write_step_ = 0;
+  bool warned_unshared_out_dir_ = false;
   // The checkpoint's copy in page-locked host memory (leader, async): kept from one to the next.
   std::shared_ptr<float[]> snapshot_weights_, snapshot_moments_[2];
   size_t snapshot_weight_floats_ = 0, snapshot_moment_floats_ = 0;

@@ -1,0 +1,156 @@
+// Moment shards (the distributed optimizer's checkpoints, one file per rank): parts cut anywhere in
+// a parameter load back into whole moments; an incomplete or overlapping set is a clear error.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "base/error.h"
+#include "model/llama.h"
+#include "ops/cpu/cpu_backend.h"
+#include "train/checkpoint.h"
+#include "trainer_test_util.h"
+
+namespace agpt::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+model::LlamaConfig tiny() {
+  model::LlamaConfig c;
+  c.vocab_size = 37;
+  c.hidden_size = 16;
+  c.intermediate_size = 24;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 2;
+  c.num_key_value_heads = 1;
+  c.max_position_embeddings = 32;
+  c.fill_defaults();
+  return c;
+}
+
+// A checkpoint of `model` whose moments are known values, cut into `ranks` shards at `cut`
+// (elements of the concatenated parameters) the way ZeRO-1 cuts its flat buffer.
+struct Fixture {
+  std::vector<model::TensorSpec> params;
+  std::vector<std::vector<float>> m, v, w;
+
+  explicit Fixture(const model::Llama& model) {
+    for (const auto& p : model.parameters()) {
+      params.push_back({p.name, {p.full_shape.begin(), p.full_shape.end()}});
+      const auto n = static_cast<size_t>(ops::shape_numel(p.full_shape));
+      std::vector<float> a(n), b(n), c(n);
+      for (size_t k = 0; k < n; ++k) {
+        a[k] = 0.001f * static_cast<float>(m.size() * 1000 + k);
+        b[k] = 1.0f + a[k];
+        c[k] = -a[k];
+      }
+      m.push_back(a), v.push_back(b), w.push_back(c);
+    }
+  }
+
+  // Shards of the parameters' concatenation cut at the given boundaries (ascending, inside).
+  std::vector<std::vector<MomentPart>> shards(const std::vector<int64_t>& cuts) const {
+    std::vector<std::vector<MomentPart>> out(cuts.size() + 1);
+    int64_t start = 0;
+    for (size_t i = 0; i < params.size(); ++i) {
+      const auto n = static_cast<int64_t>(m[i].size());
+      for (int64_t lo = 0; lo < n;) {
+        size_t rank = 0;
+        while (rank < cuts.size() && cuts[rank] <= start + lo) ++rank;
+        const int64_t end = rank < cuts.size() ? std::min(n, cuts[rank] - start) : n;
+        out[rank].push_back({i, lo, std::span(m[i]).subspan(lo, end - lo), std::span(v[i]).subspan(lo, end - lo)});
+        lo = end;
+      }
+      start += n;
+    }
+    return out;
+  }
+
+  std::string save(const fs::path& root, const model::LlamaConfig& config,
+                   std::vector<std::vector<MomentPart>> moment_shards) const {
+    CheckpointSnapshot snap;
+    snap.config = config;
+    snap.params = params;
+    snap.weights = [this](size_t i) { return std::span<const float>(w[i]); };
+    snap.moments = [this](size_t i, int which) { return std::span<const float>(which == 0 ? m[i] : v[i]); };
+    snap.moment_shards = std::move(moment_shards);
+    snap.optimizer_steps = 3;
+    snap.state.step = 3;
+    snap.state.optimizer_steps = 3;
+    return save_checkpoint(root.string(), snap, "", 2);
+  }
+};
+
+TEST(MomentShards, PartsCutAnywhereLoadAsWholeMoments) {
+  auto be = ops::make_cpu_backend(1);
+  model::Llama model(tiny(), *be);
+  Fixture f(model);
+  const fs::path root = test_util::fresh_dir("shards", "load") / "checkpoints";
+  // Three ranks; the cuts fall inside the embedding and inside a layer's projection.
+  const std::string dir = f.save(root, tiny(), f.shards({100, 1234}));
+  EXPECT_EQ(verify_checkpoint(dir), "");
+  for (const char* name : {"optimizer-00001-of-00003.safetensors", "optimizer-00003-of-00003.safetensors"})
+    EXPECT_TRUE(fs::exists(fs::path(dir) / name)) << name;
+  EXPECT_FALSE(fs::exists(fs::path(dir) / "optimizer.safetensors"));
+
+  model::Llama loaded(tiny(), *be);
+  std::vector<std::vector<float>> got[2];
+  got[0].resize(f.params.size()), got[1].resize(f.params.size());
+  TrainerState s = load_checkpoint(dir, loaded, [&](size_t i, int which, std::span<const float> values) {
+    got[which][i].assign(values.begin(), values.end());
+  });
+  EXPECT_EQ(s.step, 3);
+  for (size_t i = 0; i < f.params.size(); ++i) {
+    EXPECT_EQ(got[0][i], f.m[i]) << f.params[i].name;
+    EXPECT_EQ(got[1][i], f.v[i]) << f.params[i].name;
+    EXPECT_EQ(be->to_host_f32(loaded.parameters()[i].value), f.w[i]) << f.params[i].name;
+  }
+}
+
+TEST(MomentShards, IncompleteOrOverlappingShardsAreClearErrors) {
+  auto be = ops::make_cpu_backend(1);
+  model::Llama model(tiny(), *be);
+  Fixture f(model);
+  const fs::path base = test_util::fresh_dir("shards", "bad");
+  auto sink = [](size_t, int, std::span<const float>) {};
+
+  // A shard file the state lists but that is gone: verification names it.
+  const std::string dir = f.save(base / "gone", tiny(), f.shards({500}));
+  fs::remove(fs::path(dir) / "optimizer-00002-of-00002.safetensors");
+  EXPECT_NE(verify_checkpoint(dir).find("missing optimizer-00002-of-00002"), std::string::npos) << verify_checkpoint(dir);
+
+  // A part lost (a gap in one parameter): loading says which parameter and where.
+  auto gap = f.shards({500});
+  gap[1].erase(gap[1].begin());
+  const std::string gap_dir = f.save(base / "gap", tiny(), gap);
+  try {
+    model::Llama loaded(tiny(), *be);
+    load_checkpoint(gap_dir, loaded, sink);
+    ADD_FAILURE() << "a shard set with a gap loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("hold 500 of the 592 elements of 'model.embed_tokens.weight'"),
+              std::string::npos)
+        << e.what();
+  }
+
+  // The same parameter twice in one shard is refused when writing; in two shards (two ranks
+  // claiming it), when loading.
+  auto twice = f.shards({500});
+  auto same_file = twice;
+  same_file[1].push_back(same_file[0].front());  // the embedding's first part, and rank 1 has its rest
+  EXPECT_THROW(f.save(base / "same_file", tiny(), same_file), Error);
+  twice[0].push_back(twice[1][1]);  // a whole parameter of rank 1's
+  const std::string twice_dir = f.save(base / "twice", tiny(), twice);
+  try {
+    model::Llama loaded(tiny(), *be);
+    load_checkpoint(twice_dir, loaded, sink);
+    ADD_FAILURE() << "overlapping shards loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("do not cover"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(f.params[twice[1][1].param].name), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace agpt::train
