@@ -315,19 +315,19 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
                           keep_last);
 }
 
-std::string save_checkpoint(const std::string& root, const std::string& begun, const model::Llama& model,
-                            const model::WrittenFiles& shards_written, int64_t optimizer_steps,
-                            const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last) {
-  (void)optimizer_steps;  // recorded in the shards by the ranks that wrote them
-  WeightWriter write_weights = [&](const std::string& dir) { return model.save(dir, model::StDType::F32); };
-  OptimizerWriter shards = [&](const std::string& dir) {
-    for (const auto& [name, digest] : shards_written)
+std::string commit_checkpoint(const std::string& root, const std::string& begun, const model::WrittenFiles& written,
+                              const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last) {
+  // Written by the ranks already: each must be here (a rank on a host that does not share the
+  // directory wrote it elsewhere).
+  auto check = [&](const std::string& dir) {
+    for (const auto& [name, digest] : written)
       if (!file_exists((fs::path(dir) / name).string()))
         fail(dir, ": ", name, " is missing although its rank wrote it: train.out_dir must be one directory that "
              "every rank sees (a shared filesystem)");
-    return shards_written;
+    return written;
   };
-  return write_checkpoint(root, write_weights, shards, state, tokenizer_path, keep_last, begun);
+  return write_checkpoint(root, check, [](const std::string&) { return model::WrittenFiles{}; }, state,
+                          tokenizer_path, keep_last, begun);
 }
 
 std::string save_checkpoint(const std::string& root, const CheckpointSnapshot& snapshot,
@@ -335,17 +335,8 @@ std::string save_checkpoint(const std::string& root, const CheckpointSnapshot& s
   WeightWriter write_weights = [&](const std::string& dir) {
     return model::save_model(dir, snapshot.config, snapshot.params, snapshot.weights, model::StDType::F32);
   };
-  OptimizerWriter write_optimizer = whole_moments(snapshot.params, snapshot.moments, snapshot.optimizer_steps);
-  if (!snapshot.moment_shards.empty())
-    write_optimizer = [&](const std::string& dir) {
-      model::WrittenFiles written;
-      const int ranks = static_cast<int>(snapshot.moment_shards.size());
-      for (int r = 0; r < ranks; ++r)
-        written[moment_shard_file(r, ranks)] =
-            write_moment_shard(dir, snapshot.params, r, ranks, snapshot.optimizer_steps, snapshot.moment_shards[r]);
-      return written;
-    };
-  return write_checkpoint(root, write_weights, write_optimizer, snapshot.state, tokenizer_path, keep_last);
+  return write_checkpoint(root, write_weights, whole_moments(snapshot.params, snapshot.moments, snapshot.optimizer_steps),
+                          snapshot.state, tokenizer_path, keep_last);
 }
 
 std::string verify_checkpoint(const std::string& dir) {

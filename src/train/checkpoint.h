@@ -95,12 +95,12 @@ FileDigest write_moment_shard(const std::string& dir, const std::vector<model::T
                               int ranks, int64_t optimizer_steps, const std::vector<MomentPart>& parts);
 
 // A checkpoint written by several ranks: the leader makes the directory (begin_checkpoint: the
-// hidden .tmp one), every rank writes its moment shard into it, and the leader completes it with
-// the shards' digests (save_checkpoint with shards_written: the weights, the state, the rename).
+// hidden .tmp one), the ranks write their files into it (the weights, their moment shards), and the
+// leader completes it with all the files' digests (commit_checkpoint: the tokenizer, the state,
+// the rename, `latest`).
 std::string begin_checkpoint(const std::string& root, int64_t step);
-std::string save_checkpoint(const std::string& root, const std::string& begun, const model::Llama& model,
-                            const model::WrittenFiles& shards_written, int64_t optimizer_steps,
-                            const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last);
+std::string commit_checkpoint(const std::string& root, const std::string& begun, const model::WrittenFiles& written,
+                              const TrainerState& state, const std::string& tokenizer_path, int64_t keep_last);
 
 // A checkpoint held in host memory, apart from the model and the GPU, so that a background thread
 // can write it while training goes on (train.async_checkpoint). The functions hand out views of
@@ -109,8 +109,7 @@ struct CheckpointSnapshot {
   model::LlamaConfig config;
   std::vector<model::TensorSpec> params;  // names, full shapes
   WeightView weights;
-  MomentView moments;             // written as optimizer.safetensors, or else
-  std::vector<std::vector<MomentPart>> moment_shards;  // per rank: written as its moment shard
+  MomentView moments;
   int64_t optimizer_steps = 0;
   TrainerState state;
 };

@@ -238,10 +238,15 @@ std::vector<DistributedOptimizer::OwnedPart> DistributedOptimizer::owned_parts(i
 }
 
 std::vector<float> DistributedOptimizer::local_moment(int which) const {
-  const ops::Tensor& shard = which == 0 ? m_ : v_;
   std::vector<float> out(static_cast<size_t>(layout_.shard));
-  if (!out.empty()) backend_->download(shard, out.data(), out.size() * sizeof(float));
+  local_moment(which, out);
   return out;
+}
+
+void DistributedOptimizer::local_moment(int which, std::span<float> out) const {
+  if (static_cast<int64_t>(out.size()) != layout_.shard)
+    fail("distributed optimizer: room for ", out.size(), " moment values, the shard has ", layout_.shard);
+  if (!out.empty()) backend_->download(which == 0 ? m_ : v_, out.data(), out.size() * sizeof(float));
 }
 
 }  // namespace agpt::train

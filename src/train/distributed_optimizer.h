@@ -106,6 +106,7 @@ class DistributedOptimizer {
   std::vector<OwnedPart> owned_parts(int rank) const;
   // This rank's shard of a moment (which 0 or 1) in host memory: layout().shard floats.
   std::vector<float> local_moment(int which) const;
+  void local_moment(int which, std::span<float> out) const;
 
  private:
   dist::Communicator* comm_;

@@ -95,14 +95,22 @@ class Trainer {
   void open_data();
   void check_resumed_data() const;  // the checkpoint's data order and plan against data.mixture
   void write_metrics(const nlohmann::ordered_json& j);
+  // Checkpoints (trainer_checkpoint.cpp).
   void checkpoint();
-  bool write_sharded_checkpoint(std::chrono::steady_clock::time_point started);
-  // train.async_checkpoint: the leader's background write of the last checkpoint. Waits for it
-  // (wait) or only collects it when it is done, reporting its failure as an agpt::Error.
+  bool sharded_checkpoints() const { return dist_optimizer_ && !tp_group_; }  // each rank writes its moments
+  bool sharded_checkpoint(bool async, std::chrono::steady_clock::time_point started);
+  void commit_sharded_checkpoint(const std::string& begun, const std::vector<std::string>& reports,
+                                 const TrainerState& state, std::chrono::steady_clock::time_point started,
+                                 bool background);
+  void fail_if_any_rank_failed(const std::vector<std::string>& from_ranks, int64_t step) const;
+  // train.async_checkpoint: the background write of the last checkpoint (rank 0's; with sharded
+  // checkpoints every rank's, and finishing is collective). Waits for it (wait) or only collects
+  // it when it is done, reporting its failure as an agpt::Error.
   void finish_checkpoint_write(bool wait = true);
   std::pair<size_t, size_t> snapshot_sizes() const;
   void reserve_snapshot_memory();
   void allocate_snapshot_memory(size_t weights, size_t moments);  // any thread
+  WeightView copy_weights_to_snapshot(const std::vector<std::vector<float>>* full_values = nullptr);
   void start_checkpoint_write(int64_t optimizer_steps, const std::vector<std::vector<float>>& full_values,
                               const std::vector<std::vector<float>> (&full_moments)[2],
                               std::chrono::steady_clock::time_point started);
@@ -143,6 +151,11 @@ class Trainer {
   std::future<std::string> checkpoint_write_;  // the background write in progress (leader, async)
   int64_t checkpoint_write_step_ = 0;
   bool warned_unshared_out_dir_ = false;
+  // Sharded checkpoints in the background: this rank's write, and what committing it needs.
+  std::future<model::WrittenFiles> shard_write_;
+  std::string shard_write_begun_;
+  TrainerState shard_write_state_;
+  std::chrono::steady_clock::time_point shard_write_started_;
   // The checkpoint's copy in page-locked host memory (leader, async): kept from one to the next.
   std::shared_ptr<float[]> snapshot_weights_, snapshot_moments_[2];
   size_t snapshot_weight_floats_ = 0, snapshot_moment_floats_ = 0;

@@ -67,18 +67,19 @@ struct Fixture {
     return out;
   }
 
+  // As the ranks and rank 0 write one: begin, every shard, the weights, commit.
   std::string save(const fs::path& root, const model::LlamaConfig& config,
-                   std::vector<std::vector<MomentPart>> moment_shards) const {
-    CheckpointSnapshot snap;
-    snap.config = config;
-    snap.params = params;
-    snap.weights = [this](size_t i) { return std::span<const float>(w[i]); };
-    snap.moments = [this](size_t i, int which) { return std::span<const float>(which == 0 ? m[i] : v[i]); };
-    snap.moment_shards = std::move(moment_shards);
-    snap.optimizer_steps = 3;
-    snap.state.step = 3;
-    snap.state.optimizer_steps = 3;
-    return save_checkpoint(root.string(), snap, "", 2);
+                   const std::vector<std::vector<MomentPart>>& moment_shards) const {
+    TrainerState state;
+    state.step = state.optimizer_steps = 3;
+    const std::string begun = begin_checkpoint(root.string(), state.step);
+    model::WrittenFiles written;
+    const int ranks = static_cast<int>(moment_shards.size());
+    for (int r = 0; r < ranks; ++r)
+      written[moment_shard_file(r, ranks)] = write_moment_shard(begun, params, r, ranks, 3, moment_shards[r]);
+    written.merge(model::save_model(begun, config, params, [this](size_t i) { return std::span<const float>(w[i]); },
+                                    model::StDType::F32));
+    return commit_checkpoint(root.string(), begun, written, state, "", 2);
   }
 };
 

@@ -1,0 +1,396 @@
+// Trainer: writing checkpoints. Three ways, each synchronous or in the background
+// (train.async_checkpoint):
+//   - one process, or all-reduce data parallelism: rank 0 writes the model and its optimizer;
+//   - the distributed optimizer (ZeRO-1): rank 0 makes the directory, every rank writes its own
+//     moment shard (rank 0 also the weights), rank 0 completes it with every file's digest;
+//   - tensor parallelism: the group of data-parallel rank 0 puts the slices back together and
+//     rank 0 writes whole tensors.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <future>
+#include <sstream>
+
+#include "base/error.h"
+#include "base/log.h"
+#include "train/trainer.h"
+
+namespace agpt::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// " (X GB in Y s, Z GB/s)" for a checkpoint directory: at 7B a checkpoint is ~96 GB, and its time
+// is time not training.
+std::string size_and_rate(const std::string& dir, std::chrono::steady_clock::time_point started) {
+  std::error_code ec;
+  uintmax_t bytes = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+    if (e.is_regular_file(ec)) bytes += e.file_size(ec);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  char buf[96];
+  std::snprintf(buf, sizeof buf, " (%.2f GB in %.1f s, %.2f GB/s)", static_cast<double>(bytes) / 1e9, secs,
+                secs > 0 ? static_cast<double>(bytes) / 1e9 / secs : 0.0);
+  return buf;
+}
+
+// What each rank reports to rank 0 about the files it wrote: a line "name<TAB>bytes<TAB>checksum"
+// per file, or "!" and what went wrong, so that no rank waits for one that gave up.
+std::string encode_written(const model::WrittenFiles& written) {
+  std::string out;
+  for (const auto& [name, d] : written) out += cat(name, "\t", d.bytes, "\t", d.fnv1a64, "\n");
+  return out;
+}
+
+model::WrittenFiles decode_written(const std::vector<std::string>& from_ranks) {
+  model::WrittenFiles written;
+  for (const std::string& text : from_ranks) {
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string name;
+      FileDigest d;
+      std::getline(fields, name, '\t');
+      if (!(fields >> d.bytes >> d.fnv1a64)) fail("a rank's report of its checkpoint files is garbled: '", line, "'");
+      written[name] = d;
+    }
+  }
+  return written;
+}
+
+std::vector<model::TensorSpec> full_specs(const model::Llama& model) {
+  std::vector<model::TensorSpec> specs;
+  for (const auto& p : model.parameters()) specs.push_back({p.name, {p.full_shape.begin(), p.full_shape.end()}});
+  return specs;
+}
+
+}  // namespace
+
+Trainer::~Trainer() {
+  // A background checkpoint write finishes before the trainer goes (an error can only be told now;
+  // a sharded one stays uncommitted, its directory hidden).
+  if (checkpoint_write_.valid()) {
+    try {
+      last_checkpoint_ = checkpoint_write_.get();
+    } catch (const std::exception& e) {
+      log_warn("the checkpoint of step ", checkpoint_write_step_, " could not be written: ", e.what());
+    }
+  }
+  if (shard_write_.valid()) shard_write_.wait();
+}
+
+void Trainer::checkpoint() {
+  const TrainSection& t = config_.train;
+  finish_checkpoint_write();  // one write at a time
+  const std::string step = std::to_string(state_.step);
+  const auto started = std::chrono::steady_clock::now();
+  if (sharded_checkpoints() && sharded_checkpoint(t.async_checkpoint != 0, started)) return;
+  // Without a shared directory the distributed optimizer's moments are gathered, synchronously.
+  const bool async = t.async_checkpoint != 0 && !sharded_checkpoints();
+  if (async && leader()) reserve_snapshot_memory();
+  // Tensor parallelism: the sharded moments meet on data-parallel rank 0 (flat, in this rank's
+  // tensor-parallel slices).
+  std::vector<float> m, v;
+  if (dist_optimizer_) {
+    auto guard = watchdog_->guard("gathering the optimizer state for the checkpoint of step " + step);
+    dist_optimizer_->wait_all_params();
+    backend_->synchronize();
+    m = dist_optimizer_->gather_moment(0);
+    v = dist_optimizer_->gather_moment(1);
+    log_debug("checkpoint of step ", step, ": optimizer state gathered in ",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), " s");
+  }
+  auto local_moment = [&](size_t i, int which) -> std::vector<float> {
+    if (!dist_optimizer_) return optimizer_->moment(i, which);
+    auto slice = dist_optimizer_->param_slice(which == 0 ? m : v, i);
+    return std::vector<float>(slice.begin(), slice.end());
+  };
+  // Under tensor parallelism the group of data-parallel rank 0 puts the slices back together, so
+  // the checkpoint holds whole tensors under their names whatever the layout that wrote it.
+  std::vector<std::vector<float>> full_values, full_moments[2];
+  if (tp_group_ && dp_rank() == 0) {
+    auto guard = watchdog_->guard("gathering the tensor-parallel slices for the checkpoint of step " + step);
+    const auto& params = model_->parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+      full_values.push_back(model_->gather_full(params[i], params[i].value));
+      for (int which = 0; which < 2; ++which) {
+        ops::Tensor local = backend_->from_host(params[i].value.shape(), local_moment(i, which));
+        full_moments[which].push_back(model_->gather_full(params[i], local));
+      }
+    }
+  }
+  const int64_t optimizer_steps = dist_optimizer_ ? dist_optimizer_->steps() : optimizer_->steps();
+  if (async) {
+    if (leader()) start_checkpoint_write(optimizer_steps, full_values, full_moments, started);
+    return;  // no barrier: the other ranks go on training
+  }
+  if (leader()) {
+    // Views where the moments are in host memory already; the device moments of a single optimizer
+    // download into one reused buffer.
+    std::vector<float> buffer;
+    MomentView moments;
+    if (tp_group_)
+      moments = [&](size_t i, int which) { return std::span<const float>(full_moments[which].at(i)); };
+    else if (dist_optimizer_)
+      moments = [&](size_t i, int which) { return dist_optimizer_->param_slice(which == 0 ? m : v, i); };
+    else
+      moments = adamw_moments(*optimizer_, buffer);
+    WeightView weights = nullptr;
+    if (tp_group_) weights = [&](size_t i) { return std::span<const float>(full_values.at(i)); };
+    last_checkpoint_ = save_checkpoint(checkpoint_root(), *model_, moments, optimizer_steps, state_,
+                                       config_.data.tokenizer, t.keep_last, weights);
+  }
+  if (world() > 1) {
+    // Every rank learns the path, and none runs ahead of a checkpoint that is not complete yet.
+    auto guard = watchdog_->guard("waiting for rank 0 to write the checkpoint of step " + step);
+    host_comm_->broadcast(last_checkpoint_, 0);
+  }
+  if (!options_.quiet && leader()) log_info("checkpoint ", last_checkpoint_, size_and_rate(last_checkpoint_, started));
+}
+
+// Fails on every rank if any rank's report starts with "!".
+void Trainer::fail_if_any_rank_failed(const std::vector<std::string>& from_ranks, int64_t step) const {
+  for (size_t r = 0; r < from_ranks.size(); ++r)
+    if (!from_ranks[r].empty() && from_ranks[r][0] == '!')
+      fail("the checkpoint of step ", step, " could not be written: rank ", r, ": ", from_ranks[r].substr(1),
+           " (earlier checkpoints in ", checkpoint_root(), " are whole)");
+}
+
+// The distributed optimizer without tensor parallelism: every rank writes its own moment shard into
+// the directory that rank 0 begins, so nothing is gathered (at 7B the gather took 40-51 s and 64 GB
+// of rank 0's memory) and the shards are written side by side; rank 0 also writes the weights.
+// In the background, each rank first copies its shard (rank 0 also the weights) into page-locked
+// memory and writes from there; the ranks commit the checkpoint together once all are done
+// (finish_checkpoint_write). Needs train.out_dir on a filesystem every rank sees; where it is
+// not, returns false (warned once) and the caller gathers the moments on rank 0 instead.
+bool Trainer::sharded_checkpoint(bool async, std::chrono::steady_clock::time_point started) {
+  const int64_t step = state_.step;
+  auto guard = watchdog_->guard("writing the checkpoint of step " + std::to_string(step));
+  std::string begun;
+  if (leader()) {
+    try {
+      begun = begin_checkpoint(checkpoint_root(), step);
+    } catch (const std::exception& e) {
+      begun = std::string("!") + e.what();
+    }
+  }
+  host_comm_->broadcast(begun, 0);
+  fail_if_any_rank_failed({begun}, step);
+  std::error_code ec;
+  double hidden[1] = {fs::is_directory(begun, ec) ? 0.0 : 1.0};
+  host_comm_->all_reduce_sum(hidden);
+  if (hidden[0] > 0) {
+    if (leader() && !warned_unshared_out_dir_)
+      log_warn(begun, " is not visible to ", hidden[0], " of the ", world(), " ranks (no shared filesystem?): "
+               "checkpoints gather the optimizer moments on rank 0 instead, synchronously");
+    warned_unshared_out_dir_ = true;
+    return false;
+  }
+  dist_optimizer_->wait_all_params();
+  backend_->synchronize();
+  const int64_t optimizer_steps = dist_optimizer_->steps();
+  const std::vector<model::TensorSpec> specs = full_specs(*model_);
+  const int rank = dp_rank(), ranks = dp_size();
+  // This rank's parts of the moments at m and v (its shard's layout).
+  auto parts_at = [&](const float* m, const float* v) {
+    std::vector<MomentPart> parts;
+    for (const auto& part : dist_optimizer_->owned_parts(rank)) {
+      const auto at = static_cast<size_t>(part.local), n = static_cast<size_t>(part.count);
+      parts.push_back({part.param, part.offset, std::span(m + at, n), std::span(v + at, n)});
+    }
+    return parts;
+  };
+  if (!async) {
+    std::string report;
+    try {
+      const std::vector<float> m = dist_optimizer_->local_moment(0), v = dist_optimizer_->local_moment(1);
+      model::WrittenFiles written;
+      written[moment_shard_file(rank, ranks)] =
+          write_moment_shard(begun, specs, rank, ranks, optimizer_steps, parts_at(m.data(), v.data()));
+      if (leader()) written.merge(model_->save(begun, model::StDType::F32));
+      report = encode_written(written);
+    } catch (const std::exception& e) {
+      report = std::string("!") + e.what();
+    }
+    commit_sharded_checkpoint(begun, host_comm_->all_gather(report), state_, started, false);
+    return true;
+  }
+  reserve_snapshot_memory();
+  dist_optimizer_->local_moment(0, std::span(snapshot_moments_[0].get(), snapshot_moment_floats_));
+  dist_optimizer_->local_moment(1, std::span(snapshot_moments_[1].get(), snapshot_moment_floats_));
+  WeightView weights;
+  if (leader()) weights = copy_weights_to_snapshot();
+  const auto copied = std::chrono::steady_clock::now();
+  if (!options_.quiet && leader()) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", std::chrono::duration<double>(copied - started).count());
+    log_info("checkpoint of step ", step, ": copied to host memory in ", buf,
+             " s, every rank writing its part in the background");
+  }
+  // The lambda holds the buffers (shared pointers) and copies of everything else it reads.
+  shard_write_ = std::async(std::launch::async, [=, m = snapshot_moments_[0], v = snapshot_moments_[1],
+                                                 parts = parts_at(snapshot_moments_[0].get(), snapshot_moments_[1].get()),
+                                                 config = model_->config()] {
+    model::WrittenFiles written;
+    written[moment_shard_file(rank, ranks)] = write_moment_shard(begun, specs, rank, ranks, optimizer_steps, parts);
+    if (weights) written.merge(model::save_model(begun, config, specs, weights, model::StDType::F32));
+    return written;
+  });
+  shard_write_begun_ = begun;
+  shard_write_state_ = state_;
+  shard_write_started_ = started;
+  return true;
+}
+
+// Rank 0 completes a sharded checkpoint from every rank's report; every rank learns its path.
+void Trainer::commit_sharded_checkpoint(const std::string& begun, const std::vector<std::string>& reports,
+                                        const TrainerState& state, std::chrono::steady_clock::time_point started,
+                                        bool background) {
+  fail_if_any_rank_failed(reports, state.step);
+  std::string done;
+  if (leader()) {
+    try {
+      done = commit_checkpoint(checkpoint_root(), begun, decode_written(reports), state, config_.data.tokenizer,
+                               config_.train.keep_last);
+    } catch (const std::exception& e) {
+      done = std::string("!") + e.what();
+    }
+  }
+  host_comm_->broadcast(done, 0);
+  fail_if_any_rank_failed({done}, state.step);
+  last_checkpoint_ = done;
+  if (!options_.quiet && leader())
+    log_info("checkpoint ", done, size_and_rate(done, started), background ? ", written in the background" : "");
+}
+
+// Floats of the weights' copy and of each moment's (the distributed optimizer's: this rank's
+// shard; rank 0 alone copies the weights).
+std::pair<size_t, size_t> Trainer::snapshot_sizes() const {
+  size_t total = 0;
+  for (const auto& p : model_->parameters()) total += static_cast<size_t>(ops::shape_numel(p.full_shape));
+  if (sharded_checkpoints()) return {leader() ? total : 0, static_cast<size_t>(dist_optimizer_->layout().shard)};
+  return {total, total};
+}
+
+// Page-locked host memory for the checkpoint's copy (a copy into pageable memory runs at a few
+// GB/s), kept from one checkpoint to the next; normally reserved already by the constructor.
+void Trainer::reserve_snapshot_memory() {
+  if (snapshot_reservation_.valid()) snapshot_reservation_.get();  // begun in the background at the start
+  const auto [weights, moments] = snapshot_sizes();
+  allocate_snapshot_memory(weights, moments);
+}
+
+void Trainer::allocate_snapshot_memory(size_t weights, size_t moments) {
+  if (snapshot_weight_floats_ != weights) {
+    snapshot_weights_ = backend_->allocate_host_f32(weights);
+    snapshot_weight_floats_ = weights;
+  }
+  if (snapshot_moment_floats_ != moments) {
+    for (auto& buffer : snapshot_moments_) buffer = backend_->allocate_host_f32(moments);
+    snapshot_moment_floats_ = moments;
+  }
+}
+
+// The model's weights into the page-locked copy (tensor parallelism: the gathered full values), as
+// a view that holds the buffer.
+WeightView Trainer::copy_weights_to_snapshot(const std::vector<std::vector<float>>* full_values) {
+  const auto& params = model_->parameters();
+  std::vector<size_t> at, numel;
+  size_t offset = 0;
+  for (const auto& p : params) {
+    numel.push_back(static_cast<size_t>(ops::shape_numel(p.full_shape)));
+    at.push_back(offset);
+    offset += numel.back();
+  }
+  float* weights = snapshot_weights_.get();
+  for (size_t i = 0; i < params.size(); ++i) {
+    float* to = weights + at[i];
+    if (full_values) {
+      std::copy(full_values->at(i).begin(), full_values->at(i).end(), to);
+    } else if (params[i].value.dtype() == ops::DType::kF32) {
+      backend_->download(params[i].value, to, numel[i] * sizeof(float));
+    } else {
+      const std::vector<float> host = backend_->to_host_f32(params[i].value);
+      std::copy(host.begin(), host.end(), to);
+    }
+  }
+  return [buffer = snapshot_weights_, at, numel](size_t i) {
+    return std::span<const float>(buffer.get() + at.at(i), numel[i]);
+  };
+}
+
+// Copies what the checkpoint holds into the page-locked memory (the weights, the moments), then
+// writes it on another thread while training goes on. The copy is all the step waits for.
+void Trainer::start_checkpoint_write(int64_t optimizer_steps, const std::vector<std::vector<float>>& full_values,
+                                     const std::vector<std::vector<float>> (&full_moments)[2],
+                                     std::chrono::steady_clock::time_point started) {
+  auto snap = std::make_shared<CheckpointSnapshot>();
+  snap->config = model_->config();
+  snap->optimizer_steps = optimizer_steps;
+  snap->state = state_;
+  snap->params = full_specs(*model_);
+  snap->weights = copy_weights_to_snapshot(tp_group_ ? &full_values : nullptr);
+  std::vector<size_t> at, numel;  // the moments lie as the weights do
+  size_t offset = 0;
+  for (const auto& p : snap->params) {
+    numel.push_back(static_cast<size_t>(ops::shape_numel(p.shape)));
+    at.push_back(offset);
+    offset += numel.back();
+  }
+  for (size_t i = 0; i < snap->params.size(); ++i)
+    for (int which = 0; which < 2; ++which) {
+      float* to = snapshot_moments_[which].get() + at[i];
+      if (tp_group_) std::copy(full_moments[which].at(i).begin(), full_moments[which].at(i).end(), to);
+      else optimizer_->copy_moment(i, which, std::span<float>(to, numel[i]));
+    }
+  snap->moments = [m = snapshot_moments_[0], v = snapshot_moments_[1], at, numel](size_t i, int which) {
+    return std::span<const float>((which == 0 ? m : v).get() + at.at(i), numel[i]);
+  };
+  const double copy_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (!options_.quiet) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", copy_s);
+    log_info("checkpoint of step ", state_.step, ": copied to host memory in ", buf, " s, writing it in the background");
+  }
+  checkpoint_write_step_ = state_.step;
+  checkpoint_write_ = std::async(std::launch::async, [snap, root = checkpoint_root(), tokenizer = config_.data.tokenizer,
+                                                      keep = config_.train.keep_last, quiet = options_.quiet, started] {
+    std::string dir = save_checkpoint(root, *snap, tokenizer, keep);
+    if (!quiet) log_info("checkpoint ", dir, size_and_rate(dir, started), ", written in the background");
+    return dir;
+  });
+}
+
+void Trainer::finish_checkpoint_write(bool wait) {
+  if (shard_write_.valid()) {
+    // Every rank has one (begun at the same step), so the ranks decide together: without `wait`,
+    // only once all are done.
+    if (!wait) {
+      double busy[1] = {shard_write_.wait_for(std::chrono::seconds(0)) == std::future_status::ready ? 0.0 : 1.0};
+      host_comm_->all_reduce_sum(busy);
+      if (busy[0] > 0) return;
+    }
+    auto guard = watchdog_->guard("finishing the checkpoint of step " + std::to_string(shard_write_state_.step));
+    std::string report;
+    try {
+      report = encode_written(shard_write_.get());
+    } catch (const std::exception& e) {
+      report = std::string("!") + e.what();
+    }
+    commit_sharded_checkpoint(shard_write_begun_, host_comm_->all_gather(report), shard_write_state_,
+                              shard_write_started_, true);
+    return;
+  }
+  if (!checkpoint_write_.valid()) return;
+  if (!wait && checkpoint_write_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+  try {
+    last_checkpoint_ = checkpoint_write_.get();
+  } catch (const std::exception& e) {
+    fail("the checkpoint of step ", checkpoint_write_step_, " could not be written: ", e.what(),
+         " (earlier checkpoints in ", checkpoint_root(), " are whole)");
+  }
+}
+
+}  // namespace agpt::train
