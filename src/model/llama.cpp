@@ -257,7 +257,7 @@ void save_config(const std::string& dir, const LlamaConfig& config, StDType dtyp
 
 }  // namespace
 
-WrittenFiles Llama::save(const std::string& dir, StDType dtype, uint64_t max_shard_bytes) const {
+WrittenFiles Llama::save(const std::string& dir, StDType dtype, uint64_t max_shard_bytes, WriterShare share) const {
   // Under tensor parallelism every rank takes part in each tensor's gather, in parameter order;
   // the group's rank 0 writes.
   if (tp_ && tp_->rank() != 0) {
@@ -282,16 +282,16 @@ WrittenFiles Llama::save(const std::string& dir, StDType dtype, uint64_t max_sha
         }
         return std::span<const float>(current);
       },
-      dtype, max_shard_bytes);
-  save_config(dir, config_, dtype);
+      dtype, max_shard_bytes, share);
+  if (share.part == 0) save_config(dir, config_, dtype);
   return written;
 }
 
 WrittenFiles save_model(const std::string& dir, const LlamaConfig& config, const std::vector<TensorSpec>& specs,
                         const std::function<std::span<const float>(size_t)>& values, StDType dtype,
-                        uint64_t max_shard_bytes) {
-  WrittenFiles written = write_weights(dir, specs, values, dtype, max_shard_bytes);
-  save_config(dir, config, dtype);
+                        uint64_t max_shard_bytes, WriterShare share) {
+  WrittenFiles written = write_weights(dir, specs, values, dtype, max_shard_bytes, share);
+  if (share.part == 0) save_config(dir, config, dtype);
   return written;
 }
 

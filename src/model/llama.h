@@ -72,9 +72,10 @@ WrittenFiles save_model(const std::string& dir, const LlamaConfig& config, const
                         StDType dtype = StDType::F32, uint64_t max_shard_bytes = 5'000'000'000ull);
 // The same with tensor i's values asked of values(i) as its bytes are written (write_weights'
 // streaming form): no copy of the tensors is made.
+// With a WriterShare, part 0 also writes config.json.
 WrittenFiles save_model(const std::string& dir, const LlamaConfig& config, const std::vector<TensorSpec>& specs,
                         const std::function<std::span<const float>(size_t)>& values, StDType dtype = StDType::F32,
-                        uint64_t max_shard_bytes = 5'000'000'000ull);
+                        uint64_t max_shard_bytes = 5'000'000'000ull, WriterShare share = {});
 
 class KvCache;  // model/kv_cache.h
 
@@ -114,9 +115,10 @@ class Llama {
   // Writes config.json and the weights (sharded above max_shard_bytes) into dir; F32, BF16 or F16.
   // Under tensor parallelism every rank of the group calls it and the group's rank 0 writes the
   // full tensors (the checkpoint does not depend on the layout). Returns the weight files written
-  // (empty on the other ranks).
+  // (empty on the other ranks). `share`: this rank's part of the files when several ranks that
+  // hold the whole model write it together (data parallelism; see write_weights).
   WrittenFiles save(const std::string& dir, StDType dtype = StDType::F32,
-                    uint64_t max_shard_bytes = 5'000'000'000ull) const;
+                    uint64_t max_shard_bytes = 5'000'000'000ull, WriterShare share = {}) const;
 
   // ---- tensor parallelism -------------------------------------------------------------------------
   TensorParallelGroup* tensor_parallel() const { return tp_; }  // nullptr: none (or a group of 1)

@@ -497,7 +497,9 @@ WrittenFiles write_weights(const std::string& dir, const std::vector<NamedTensor
 
 WrittenFiles write_weights(const std::string& dir, const std::vector<TensorSpec>& specs,
                            const std::function<std::span<const float>(size_t)>& values, StDType store_as,
-                           uint64_t max_shard_bytes) {
+                           uint64_t max_shard_bytes, WriterShare share) {
+  if (share.parts < 1 || share.part < 0 || share.part >= share.parts)
+    fail("write_weights: part ", share.part, " of ", share.parts, " does not exist");
   WrittenFiles written;
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -525,6 +527,7 @@ WrittenFiles write_weights(const std::string& dir, const std::vector<TensorSpec>
     written[fs::path(path).filename().string()] = w.write(path, [&](size_t k) { return values(list[k]); });
   };
   if (shards.size() == 1) {
+    if (share.part != 0) return written;
     write_shard(shards[0], single);
     if (file_exists(index_path)) fs::remove(index_path, ec);  // stale: model.safetensors is the model now
     return written;
@@ -533,9 +536,11 @@ WrittenFiles write_weights(const std::string& dir, const std::vector<TensorSpec>
   char buf[64];
   for (size_t i = 0; i < shards.size(); ++i) {
     std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
-    write_shard(shards[i], (fs::path(dir) / buf).string());
+    if (static_cast<int>(i % static_cast<size_t>(share.parts)) == share.part)
+      write_shard(shards[i], (fs::path(dir) / buf).string());
     for (size_t t : shards[i]) weight_map[specs[t].name] = buf;
   }
+  if (share.part != 0) return written;
   nlohmann::ordered_json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
   written[fs::path(index_path).filename().string()] = write_file_atomic(index_path, index.dump(2) + "\n");
   if (file_exists(single)) fs::remove(single, ec);  // would shadow the index for readers

@@ -157,9 +157,16 @@ struct TensorSpec {
   std::string name;
   std::vector<int64_t> shape;
 };
+// Several writers (ranks that all hold the weights) can share the work: each writes the shard
+// files i with i % parts == part and asks values() only for their tensors; part 0 also writes the
+// index, or the single model.safetensors. Together they write what one writer would.
+struct WriterShare {
+  int part = 0;
+  int parts = 1;
+};
 WrittenFiles write_weights(const std::string& dir, const std::vector<TensorSpec>& specs,
                            const std::function<std::span<const float>(size_t)>& values, StDType store_as,
-                           uint64_t max_shard_bytes = 5'000'000'000ull);
+                           uint64_t max_shard_bytes = 5'000'000'000ull, WriterShare share = {});
 
 // The name in `candidates` closest to `name` (edit distance), or "" if none is close.
 std::string closest_name(std::string_view name, const std::vector<std::string>& candidates);

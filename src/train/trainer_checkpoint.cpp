@@ -60,6 +60,8 @@ model::WrittenFiles decode_written(const std::vector<std::string>& from_ranks) {
   return written;
 }
 
+constexpr uint64_t kWeightFileBytes = 5'000'000'000ull;  // Hugging Face's shard size
+
 std::vector<model::TensorSpec> full_specs(const model::Llama& model) {
   std::vector<model::TensorSpec> specs;
   for (const auto& p : model.parameters()) specs.push_back({p.name, {p.full_shape.begin(), p.full_shape.end()}});
@@ -160,7 +162,7 @@ void Trainer::fail_if_any_rank_failed(const std::vector<std::string>& from_ranks
 
 // The distributed optimizer without tensor parallelism: every rank writes its own moment shard into
 // the directory that rank 0 begins, so nothing is gathered (at 7B the gather took 40-51 s and 64 GB
-// of rank 0's memory) and the shards are written side by side; rank 0 also writes the weights.
+// of rank 0's memory) and the shards are written side by side, with the weight files shared out.
 // In the background, each rank first copies its shard (rank 0 also the weights) into page-locked
 // memory and writes from there; the ranks commit the checkpoint together once all are done
 // (finish_checkpoint_write). Needs train.out_dir on a filesystem every rank sees; where it is
@@ -209,7 +211,8 @@ bool Trainer::sharded_checkpoint(bool async, std::chrono::steady_clock::time_poi
       model::WrittenFiles written;
       written[moment_shard_file(rank, ranks)] =
           write_moment_shard(begun, specs, rank, ranks, optimizer_steps, parts_at(m.data(), v.data()));
-      if (leader()) written.merge(model_->save(begun, model::StDType::F32));
+      // The weight files too are shared out (every rank holds the whole model): file i by rank i % N.
+      written.merge(model_->save(begun, model::StDType::F32, kWeightFileBytes, {rank, ranks}));
       report = encode_written(written);
     } catch (const std::exception& e) {
       report = std::string("!") + e.what();

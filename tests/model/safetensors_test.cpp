@@ -272,6 +272,44 @@ TEST(Safetensors, ShardedWeightsRoundTrip) {
   EXPECT_EQ(WeightReader(dir.path()).read_f32("layer.4"), tensors[4].values);
 }
 
+// Ranks that all hold the weights share the files out; together they write what one writer writes,
+// and each asks only for the tensors of its own files.
+TEST(Safetensors, WritersShareTheShardFiles) {
+  std::vector<TensorSpec> specs;
+  std::vector<std::vector<float>> values;
+  for (int i = 0; i < 5; ++i) {
+    specs.push_back({"layer." + std::to_string(i), {10, 10}});
+    values.emplace_back(100);
+    for (int j = 0; j < 100; ++j) values.back()[j] = static_cast<float>(i * 1000 + j);
+  }
+  TempDir one, shared;
+  const WrittenFiles alone = write_weights(
+      one.path(), specs, [&](size_t i) { return std::span<const float>(values[i]); }, StDType::F32, 900);
+  ASSERT_EQ(alone.size(), 4u);  // 3 shards (2 tensors each, the last 1) and the index
+  WrittenFiles together;
+  std::vector<size_t> asked;
+  for (int part = 0; part < 2; ++part) {
+    WrittenFiles mine = write_weights(
+        shared.path(), specs,
+        [&](size_t i) {
+          asked.push_back(i);
+          return std::span<const float>(values[i]);
+        },
+        StDType::F32, 900, {part, 2});
+    // Part 0: shards 1 and 3 and the index; part 1: shard 2.
+    EXPECT_EQ(mine.size(), part == 0 ? 3u : 1u) << part;
+    together.merge(mine);
+  }
+  EXPECT_EQ(asked, (std::vector<size_t>{0, 1, 4, 2, 3}));
+  ASSERT_EQ(together.size(), alone.size());
+  for (const auto& [name, digest] : alone) {
+    EXPECT_EQ(together.at(name).bytes, digest.bytes) << name;
+    EXPECT_EQ(together.at(name).fnv1a64, digest.fnv1a64) << name;
+    EXPECT_EQ(read_file(shared.file(name)), read_file(one.file(name))) << name;
+  }
+  EXPECT_THROW(write_weights(shared.path(), specs, nullptr, StDType::F32, 900, {2, 2}), Error);
+}
+
 TEST(Safetensors, HostileShardIndex) {
   TempDir dir;
   auto expect_error = [&](const std::string& index, const std::string& needle) {
