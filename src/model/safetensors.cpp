@@ -495,6 +495,30 @@ WrittenFiles write_weights(const std::string& dir, const std::vector<NamedTensor
                 max_shard_bytes);
 }
 
+std::vector<std::vector<size_t>> plan_weight_files(const std::vector<TensorSpec>& specs, StDType store_as,
+                                                   uint64_t max_shard_bytes) {
+  std::vector<std::vector<size_t>> files(1);
+  uint64_t used = 0;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const uint64_t bytes = static_cast<uint64_t>(checked_numel(specs[i].name, specs[i].shape)) * st_dtype_size(store_as);
+    if (!files.back().empty() && used + bytes > max_shard_bytes) {
+      files.emplace_back();
+      used = 0;
+    }
+    files.back().push_back(i);
+    used += bytes;
+  }
+  return files;
+}
+
+std::vector<size_t> tensors_of_share(const std::vector<std::vector<size_t>>& plan, WriterShare share) {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < plan.size(); ++i)
+    if (static_cast<int>(i % static_cast<size_t>(share.parts)) == share.part && (plan.size() > 1 || share.part == 0))
+      out.insert(out.end(), plan[i].begin(), plan[i].end());
+  return out;
+}
+
 WrittenFiles write_weights(const std::string& dir, const std::vector<TensorSpec>& specs,
                            const std::function<std::span<const float>(size_t)>& values, StDType store_as,
                            uint64_t max_shard_bytes, WriterShare share) {
@@ -505,19 +529,10 @@ WrittenFiles write_weights(const std::string& dir, const std::vector<TensorSpec>
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (!fs::is_directory(dir, ec)) fail(dir, ": cannot create directory (", ec.message(), ")");
-  // Greedy shards in the given order (tensor indices).
-  std::vector<std::vector<size_t>> shards(1);
-  uint64_t used = 0, total = 0;
-  for (size_t i = 0; i < specs.size(); ++i) {
-    const uint64_t bytes = static_cast<uint64_t>(checked_numel(specs[i].name, specs[i].shape)) * st_dtype_size(store_as);
-    if (!shards.back().empty() && used + bytes > max_shard_bytes) {
-      shards.emplace_back();
-      used = 0;
-    }
-    shards.back().push_back(i);
-    used += bytes;
-    total += bytes;
-  }
+  const std::vector<std::vector<size_t>> shards = plan_weight_files(specs, store_as, max_shard_bytes);
+  uint64_t total = 0;
+  for (const TensorSpec& t : specs)
+    total += static_cast<uint64_t>(checked_numel(t.name, t.shape)) * st_dtype_size(store_as);
   std::string single = (fs::path(dir) / "model.safetensors").string();
   std::string index_path = (fs::path(dir) / "model.safetensors.index.json").string();
   auto write_shard = [&](const std::vector<size_t>& list, const std::string& path) {

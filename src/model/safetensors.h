@@ -167,6 +167,11 @@ struct WriterShare {
 WrittenFiles write_weights(const std::string& dir, const std::vector<TensorSpec>& specs,
                            const std::function<std::span<const float>(size_t)>& values, StDType store_as,
                            uint64_t max_shard_bytes = 5'000'000'000ull, WriterShare share = {});
+// The tensors (indices into specs) of each weight file write_weights makes: in order, a new file
+// once the next tensor would pass max_shard_bytes; and those that `share` writes.
+std::vector<std::vector<size_t>> plan_weight_files(const std::vector<TensorSpec>& specs, StDType store_as,
+                                                   uint64_t max_shard_bytes = 5'000'000'000ull);
+std::vector<size_t> tensors_of_share(const std::vector<std::vector<size_t>>& plan, WriterShare share);
 
 // The name in `candidates` closest to `name` (edit distance), or "" if none is close.
 std::string closest_name(std::string_view name, const std::vector<std::string>& candidates);

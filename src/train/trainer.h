@@ -110,7 +110,9 @@ class Trainer {
   std::pair<size_t, size_t> snapshot_sizes() const;
   void reserve_snapshot_memory();
   void allocate_snapshot_memory(size_t weights, size_t moments);  // any thread
-  WeightView copy_weights_to_snapshot(const std::vector<std::vector<float>>* full_values = nullptr);
+  WeightView copy_weights_to_snapshot(const std::vector<size_t>& which,
+                                      const std::vector<std::vector<float>>* full_values = nullptr);
+  std::vector<size_t> own_weight_tensors() const;
   void start_checkpoint_write(int64_t optimizer_steps, const std::vector<std::vector<float>>& full_values,
                               const std::vector<std::vector<float>> (&full_moments)[2],
                               std::chrono::steady_clock::time_point started);

@@ -2,10 +2,11 @@
 // (train.async_checkpoint):
 //   - one process, or all-reduce data parallelism: rank 0 writes the model and its optimizer;
 //   - the distributed optimizer (ZeRO-1): rank 0 makes the directory, every rank writes its own
-//     moment shard (rank 0 also the weights), rank 0 completes it with every file's digest;
+//     moment shard and a share of the weight files, rank 0 completes it with every digest;
 //   - tensor parallelism: the group of data-parallel rank 0 puts the slices back together and
 //     rank 0 writes whole tensors.
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <future>
@@ -163,7 +164,7 @@ void Trainer::fail_if_any_rank_failed(const std::vector<std::string>& from_ranks
 // The distributed optimizer without tensor parallelism: every rank writes its own moment shard into
 // the directory that rank 0 begins, so nothing is gathered (at 7B the gather took 40-51 s and 64 GB
 // of rank 0's memory) and the shards are written side by side, with the weight files shared out.
-// In the background, each rank first copies its shard (rank 0 also the weights) into page-locked
+// In the background, each rank first copies its shard and its weight files' tensors into page-locked
 // memory and writes from there; the ranks commit the checkpoint together once all are done
 // (finish_checkpoint_write). Needs train.out_dir on a filesystem every rank sees; where it is
 // not, returns false (warned once) and the caller gathers the moments on rank 0 instead.
@@ -223,8 +224,8 @@ bool Trainer::sharded_checkpoint(bool async, std::chrono::steady_clock::time_poi
   reserve_snapshot_memory();
   dist_optimizer_->local_moment(0, std::span(snapshot_moments_[0].get(), snapshot_moment_floats_));
   dist_optimizer_->local_moment(1, std::span(snapshot_moments_[1].get(), snapshot_moment_floats_));
-  WeightView weights;
-  if (leader()) weights = copy_weights_to_snapshot();
+  const std::vector<size_t> own_weights = own_weight_tensors();
+  WeightView weights = copy_weights_to_snapshot(own_weights);
   const auto copied = std::chrono::steady_clock::now();
   if (!options_.quiet && leader()) {
     char buf[32];
@@ -238,7 +239,8 @@ bool Trainer::sharded_checkpoint(bool async, std::chrono::steady_clock::time_poi
                                                  config = model_->config()] {
     model::WrittenFiles written;
     written[moment_shard_file(rank, ranks)] = write_moment_shard(begun, specs, rank, ranks, optimizer_steps, parts);
-    if (weights) written.merge(model::save_model(begun, config, specs, weights, model::StDType::F32));
+    if (!own_weights.empty())
+      written.merge(model::save_model(begun, config, specs, weights, model::StDType::F32, kWeightFileBytes, {rank, ranks}));
     return written;
   });
   shard_write_begun_ = begun;
@@ -268,12 +270,16 @@ void Trainer::commit_sharded_checkpoint(const std::string& begun, const std::vec
     log_info("checkpoint ", done, size_and_rate(done, started), background ? ", written in the background" : "");
 }
 
-// Floats of the weights' copy and of each moment's (the distributed optimizer's: this rank's
-// shard; rank 0 alone copies the weights).
+// Floats of the weights' copy and of each moment's (the distributed optimizer's: the tensors of
+// this rank's weight files and its shard of the moments).
 std::pair<size_t, size_t> Trainer::snapshot_sizes() const {
   size_t total = 0;
   for (const auto& p : model_->parameters()) total += static_cast<size_t>(ops::shape_numel(p.full_shape));
-  if (sharded_checkpoints()) return {leader() ? total : 0, static_cast<size_t>(dist_optimizer_->layout().shard)};
+  if (sharded_checkpoints()) {
+    size_t own = 0;
+    for (size_t i : own_weight_tensors()) own += static_cast<size_t>(ops::shape_numel(model_->parameters()[i].full_shape));
+    return {own, static_cast<size_t>(dist_optimizer_->layout().shard)};
+  }
   return {total, total};
 }
 
@@ -296,20 +302,20 @@ void Trainer::allocate_snapshot_memory(size_t weights, size_t moments) {
   }
 }
 
-// The model's weights into the page-locked copy (tensor parallelism: the gathered full values), as
-// a view that holds the buffer.
-WeightView Trainer::copy_weights_to_snapshot(const std::vector<std::vector<float>>* full_values) {
+// Parameters `which` of the model into the page-locked copy (tensor parallelism: the gathered full
+// values), one after the other, as a view that holds the buffer and knows only those.
+WeightView Trainer::copy_weights_to_snapshot(const std::vector<size_t>& which,
+                                             const std::vector<std::vector<float>>* full_values) {
   const auto& params = model_->parameters();
-  std::vector<size_t> at, numel;
+  constexpr size_t kNone = SIZE_MAX;
+  std::vector<size_t> at(params.size(), kNone), numel(params.size());
   size_t offset = 0;
-  for (const auto& p : params) {
-    numel.push_back(static_cast<size_t>(ops::shape_numel(p.full_shape)));
-    at.push_back(offset);
-    offset += numel.back();
-  }
-  float* weights = snapshot_weights_.get();
-  for (size_t i = 0; i < params.size(); ++i) {
-    float* to = weights + at[i];
+  for (size_t i : which) {
+    numel.at(i) = static_cast<size_t>(ops::shape_numel(params[i].full_shape));
+    at[i] = offset;
+    float* to = snapshot_weights_.get() + offset;
+    offset += numel[i];
+    if (offset > snapshot_weight_floats_) fail("checkpoint: the weights' copy is too small (", snapshot_weight_floats_, ")");
     if (full_values) {
       std::copy(full_values->at(i).begin(), full_values->at(i).end(), to);
     } else if (params[i].value.dtype() == ops::DType::kF32) {
@@ -320,8 +326,15 @@ WeightView Trainer::copy_weights_to_snapshot(const std::vector<std::vector<float
     }
   }
   return [buffer = snapshot_weights_, at, numel](size_t i) {
-    return std::span<const float>(buffer.get() + at.at(i), numel[i]);
+    if (at.at(i) == kNone) fail("checkpoint: parameter ", i, " was not copied for this rank's weight files");
+    return std::span<const float>(buffer.get() + at[i], numel[i]);
   };
+}
+
+// The parameters whose weight files this rank writes in a sharded checkpoint.
+std::vector<size_t> Trainer::own_weight_tensors() const {
+  const auto plan = model::plan_weight_files(full_specs(*model_), model::StDType::F32, kWeightFileBytes);
+  return model::tensors_of_share(plan, {dp_rank(), dp_size()});
 }
 
 // Copies what the checkpoint holds into the page-locked memory (the weights, the moments), then
@@ -334,7 +347,9 @@ void Trainer::start_checkpoint_write(int64_t optimizer_steps, const std::vector<
   snap->optimizer_steps = optimizer_steps;
   snap->state = state_;
   snap->params = full_specs(*model_);
-  snap->weights = copy_weights_to_snapshot(tp_group_ ? &full_values : nullptr);
+  std::vector<size_t> all(snap->params.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  snap->weights = copy_weights_to_snapshot(all, tp_group_ ? &full_values : nullptr);
   std::vector<size_t> at, numel;  // the moments lie as the weights do
   size_t offset = 0;
   for (const auto& p : snap->params) {

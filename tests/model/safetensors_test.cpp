@@ -301,6 +301,13 @@ TEST(Safetensors, WritersShareTheShardFiles) {
     together.merge(mine);
   }
   EXPECT_EQ(asked, (std::vector<size_t>{0, 1, 4, 2, 3}));
+  const auto plan = plan_weight_files(specs, StDType::F32, 900);
+  EXPECT_EQ(tensors_of_share(plan, {0, 2}), (std::vector<size_t>{0, 1, 4}));
+  EXPECT_EQ(tensors_of_share(plan, {1, 2}), (std::vector<size_t>{2, 3}));
+  // One file (model.safetensors): part 0 writes it all.
+  const auto one_file = plan_weight_files(specs, StDType::F32);
+  EXPECT_EQ(tensors_of_share(one_file, {0, 2}).size(), 5u);
+  EXPECT_TRUE(tensors_of_share(one_file, {1, 2}).empty());
   ASSERT_EQ(together.size(), alone.size());
   for (const auto& [name, digest] : alone) {
     EXPECT_EQ(together.at(name).bytes, digest.bytes) << name;
