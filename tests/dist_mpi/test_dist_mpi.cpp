@@ -265,6 +265,30 @@ int main(int argc, char** argv) {
   return failed[0] > 0 ? 1 : 0;
 }
 
+// A sharded checkpoint that cannot be written fails on every rank with the reason, instead of
+// leaving a rank waiting for another: here checkpoints/ is a file, so rank 0 cannot begin one.
+TEST(DataParallel, ShardedCheckpointFailureReachesEveryRank) {
+  const fs::path dir = shared_dir("ck_fails");
+  const std::string mix = make_mixture(dir);
+  for (bool async : {false, true}) {
+    const fs::path out = dir / (async ? "async" : "sync");
+    if (g_comm->rank() == 0) {
+      fs::create_directories(out);
+      std::ofstream((out / "checkpoints").string()) << "not a directory\n";
+    }
+    g_comm->barrier();
+    auto c = config(mix, out, 2, 1);
+    c.train.async_checkpoint = async;
+    try {
+      train_run(c, g_comm);
+      ADD_FAILURE() << "rank " << g_comm->rank() << ": the run ended without its checkpoint";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("could not be written: rank 0"), std::string::npos) << e.what();
+    }
+  }
+  g_comm->barrier();
+}
+
 // train.async_checkpoint over 2 ranks: the sharded moments (ZeRO-1) and the tensor-parallel slices
 // are copied to rank 0's memory and written in the background: the same files as a synchronous
 // checkpoint, bit for bit.
