@@ -63,7 +63,7 @@ std::vector<std::string> listed_moment_shards(const nlohmann::ordered_json& file
     int rank = 0, of = 0;
     char tail[32] = {};
     if (std::sscanf(fname.c_str(), "optimizer-%5d-of-%5d.%20s", &rank, &of, tail) != 3 ||
-        std::string(tail) != "safetensors" || fname != moment_shard_file(rank - 1, of))
+        std::string(tail) != "safetensors" || rank < 1 || rank > of || fname != moment_shard_file(rank - 1, of))
       continue;
     if (ranks != 0 && of != ranks) {
       *problem = cat("the moment shards disagree on their number (", ranks, " and ", of, ")");

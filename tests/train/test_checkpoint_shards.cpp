@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "model/llama.h"
 #include "ops/cpu/cpu_backend.h"
 #include "train/checkpoint.h"
@@ -120,6 +121,21 @@ TEST(MomentShards, IncompleteOrOverlappingShardsAreClearErrors) {
   const std::string dir = f.save(base / "gone", tiny(), f.shards({500}));
   fs::remove(fs::path(dir) / "optimizer-00002-of-00002.safetensors");
   EXPECT_NE(verify_checkpoint(dir).find("missing optimizer-00002-of-00002"), std::string::npos) << verify_checkpoint(dir);
+
+  // The state lists only some of the shards (re-signed, as if written so): verification says so.
+  {
+    const std::string listed = f.save(base / "listed", tiny(), f.shards({500}));
+    const std::string state_path = (fs::path(listed) / "trainer_state.json").string();
+    auto j = nlohmann::ordered_json::parse(read_file(state_path));
+    j["files"].erase("optimizer-00002-of-00002.safetensors");
+    j.erase("state_checksum");
+    char hex[20];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(checksum_bytes(j.dump())));
+    j["state_checksum"] = hex;
+    write_file_atomic(state_path, j.dump(2));
+    EXPECT_NE(verify_checkpoint(listed).find("lists 1 of its 2 optimizer moment shards"), std::string::npos)
+        << verify_checkpoint(listed);
+  }
 
   // A part lost (a gap in one parameter): loading says which parameter and where.
   auto gap = f.shards({500});
