@@ -297,21 +297,35 @@ TEST(DataParallel, AsyncCheckpointWritesTheSameFiles) {
   const fs::path dir = shared_dir("async_ck");
   const std::string mix = make_mixture(dir);
   for (int tp : {1, 2}) {
-    auto run = [&](const std::string& out, bool async) {
+    auto run = [&](const std::string& out, bool async, bool resume = false, std::vector<float>* weights = nullptr) {
       auto c = config(mix, dir / out, 4, 1);
       c.train.checkpoint_every = 2;
       c.train.tensor_parallel = tp;
       c.train.async_checkpoint = async;
-      return train_run(c, g_comm);
+      return train_run(c, g_comm, resume, -1, weights);
     };
     const std::string tag = "tp" + std::to_string(tp);
+    std::vector<float> w_async, w_resumed;
     auto sync_losses = run(tag + "_sync", false);
-    auto async_losses = run(tag + "_async", true);
+    auto async_losses = run(tag + "_async", true, false, &w_async);
     EXPECT_EQ(async_losses, sync_losses) << tag;
+    // The background checkpoint of step 2 (committed while step 3 trained) resumes exactly.
+    if (g_comm->rank() == 0) {
+      const fs::path copy = dir / (tag + "_resumed");
+      fs::copy(dir / (tag + "_async"), copy, fs::copy_options::recursive);
+      fs::remove_all(copy / "checkpoints" / "step_0000004");
+      fs::remove(copy / "checkpoints" / "latest");
+    }
+    g_comm->barrier();
+    auto rest = run(tag + "_resumed", true, true, &w_resumed);
+    ASSERT_EQ(rest.size(), 2u) << tag;
+    EXPECT_EQ(rest[0], async_losses[2]) << tag;
+    EXPECT_EQ(rest[1], async_losses[3]) << tag;
+    EXPECT_EQ(w_resumed, w_async) << tag;
     if (g_comm->rank() == 0)
       for (const char* step : {"step_0000002", "step_0000004"}) {
-        // ZeRO-1: one moment shard per rank (each rank wrote its own; the background write, all of
-        // them from rank 0's copy); tensor parallelism: whole moments.
+        // ZeRO-1: one moment shard per rank (each rank writes its own, in the background too);
+        // tensor parallelism: whole moments.
         std::vector<std::string> files = {"model.safetensors"};
         if (tp == 1) files.insert(files.end(), {"optimizer-00001-of-00002.safetensors", "optimizer-00002-of-00002.safetensors"});
         else files.push_back("optimizer.safetensors");
