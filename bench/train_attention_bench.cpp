@@ -27,19 +27,11 @@
 #include "ops/cuda/attention_cudnn.cuh"
 #include "ops/cuda/attention_mma.cuh"
 #include "ops/tensor.h"
+#include "cuda_check.h"
 
 namespace {
 
 namespace cu = agpt::ops::cuda;
-
-#define CHECK_CUDA(call)                                                                        \
-  do {                                                                                          \
-    cudaError_t e_ = (call);                                                                    \
-    if (e_ != cudaSuccess) {                                                                    \
-      std::fprintf(stderr, "%s failed: %s\n", #call, cudaGetErrorString(e_));                   \
-      std::exit(1);                                                                             \
-    }                                                                                           \
-  } while (0)
 
 struct Shape {
   const char* name;

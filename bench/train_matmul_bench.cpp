@@ -45,26 +45,9 @@
 
 #include "base/error.h"
 #include "llama_shapes.h"
+#include "cuda_check.h"
 
 namespace {
-
-#define CHECK_CUDA(call)                                                                                  \
-  do {                                                                                                    \
-    cudaError_t e_ = (call);                                                                              \
-    if (e_ != cudaSuccess) {                                                                              \
-      std::fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                                       \
-    }                                                                                                     \
-  } while (0)
-
-#define CHECK_CUBLAS(call)                                                                                   \
-  do {                                                                                                       \
-    cublasStatus_t s_ = (call);                                                                              \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                                       \
-      std::fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call, cublasGetStatusString(s_)); \
-      std::exit(1);                                                                                          \
-    }                                                                                                        \
-  } while (0)
 
 constexpr size_t kWorkspaceBytes = 64ull << 20;  // as CudaBackend::kWorkspaceBytes
 constexpr int kMaxAlgos = 16;

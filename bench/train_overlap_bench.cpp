@@ -29,25 +29,9 @@
 #include <vector>
 
 #include "ops/cuda/kernels.cuh"
+#include "cuda_check.h"
 
 namespace {
-
-#define CHECK(call)                                                                          \
-  do {                                                                                       \
-    cudaError_t e_ = (call);                                                                 \
-    if (e_ != cudaSuccess) {                                                                 \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                          \
-    }                                                                                        \
-  } while (0)
-#define CHECK_BLAS(call)                                                       \
-  do {                                                                         \
-    cublasStatus_t s_ = (call);                                                \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                         \
-      std::fprintf(stderr, "%s:%d %s: status %d\n", __FILE__, __LINE__, #call, int(s_)); \
-      std::exit(1);                                                            \
-    }                                                                          \
-  } while (0)
 
 using agpt::ops::cuda::AdamWChunk;
 using agpt::ops::cuda::AdamWConstants;
@@ -68,8 +52,8 @@ void* device_random_bf16(size_t n, uint32_t seed) {
   std::uniform_real_distribution<float> u(-0.05f, 0.05f);
   for (auto& x : h) x = __float2bfloat16(u(rng));
   void* d = nullptr;
-  CHECK(cudaMalloc(&d, n * 2));
-  CHECK(cudaMemcpy(d, h.data(), n * 2, cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMalloc(&d, n * 2));
+  CHECK_CUDA(cudaMemcpy(d, h.data(), n * 2, cudaMemcpyHostToDevice));
   return d;
 }
 
@@ -78,12 +62,12 @@ struct Products {
   void *w, *x, *y;
   int rounds;
   void run(cudaStream_t s, int sm_target) {
-    CHECK_BLAS(cublasSetStream(h, s));
-    CHECK_BLAS(cublasSetSmCountTarget(h, sm_target));
+    CHECK_CUBLAS(cublasSetStream(h, s));
+    CHECK_CUBLAS(cublasSetSmCountTarget(h, sm_target));
     const float one = 1, zero = 0;
     for (int r = 0; r < rounds; ++r)
       for (const Product& p : kLayerProducts)
-        CHECK_BLAS(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, p.m, p.n, p.k, &one, w, CUDA_R_16BF, p.k, x, CUDA_R_16BF,
+        CHECK_CUBLAS(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, p.m, p.n, p.k, &one, w, CUDA_R_16BF, p.k, x, CUDA_R_16BF,
                                 p.k, &zero, y, CUDA_R_16BF, p.m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   }
   double flops() const {
@@ -110,22 +94,22 @@ struct Update {
 Update make_update(int64_t params) {
   float *p, *g, *m, *v;
   void* copy;
-  CHECK(cudaMalloc(&p, params * 4));
-  CHECK(cudaMalloc(&g, params * 4));
-  CHECK(cudaMalloc(&m, params * 4));
-  CHECK(cudaMalloc(&v, params * 4));
-  CHECK(cudaMalloc(&copy, params * 2));
-  CHECK(cudaMemset(p, 0x3c, params * 4));  // about 0.01
-  CHECK(cudaMemset(g, 0x3a, params * 4));
-  CHECK(cudaMemset(m, 0, params * 4));
-  CHECK(cudaMemset(v, 0, params * 4));
+  CHECK_CUDA(cudaMalloc(&p, params * 4));
+  CHECK_CUDA(cudaMalloc(&g, params * 4));
+  CHECK_CUDA(cudaMalloc(&m, params * 4));
+  CHECK_CUDA(cudaMalloc(&v, params * 4));
+  CHECK_CUDA(cudaMalloc(&copy, params * 2));
+  CHECK_CUDA(cudaMemset(p, 0x3c, params * 4));  // about 0.01
+  CHECK_CUDA(cudaMemset(g, 0x3a, params * 4));
+  CHECK_CUDA(cudaMemset(m, 0, params * 4));
+  CHECK_CUDA(cudaMemset(v, 0, params * 4));
   constexpr int64_t kChunk = 64 * 1024;
   std::vector<AdamWChunk> h;
   for (int64_t o = 0; o < params; o += kChunk)
     h.push_back({p + o, g + o, m + o, v + o, static_cast<__nv_bfloat16*>(copy) + o, std::min(kChunk, params - o), 0.99f, 1});
   Update u;
-  CHECK(cudaMalloc(&u.chunks, h.size() * sizeof(AdamWChunk)));
-  CHECK(cudaMemcpy(u.chunks, h.data(), h.size() * sizeof(AdamWChunk), cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMalloc(&u.chunks, h.size() * sizeof(AdamWChunk)));
+  CHECK_CUDA(cudaMemcpy(u.chunks, h.data(), h.size() * sizeof(AdamWChunk), cudaMemcpyHostToDevice));
   u.count = static_cast<int64_t>(h.size());
   u.params = params;
   return u;
@@ -134,7 +118,7 @@ Update make_update(int64_t params) {
 // Milliseconds from `start` (recorded on s0) to the event recorded on s at its end.
 float elapsed(cudaEvent_t a, cudaEvent_t b) {
   float ms = 0;
-  CHECK(cudaEventElapsedTime(&ms, a, b));
+  CHECK_CUDA(cudaEventElapsedTime(&ms, a, b));
   return ms;
 }
 
@@ -158,15 +142,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   cudaDeviceProp prop{};
-  CHECK(cudaGetDeviceProperties(&prop, 0));
+  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
   const int sms = prop.multiProcessorCount;
   std::printf("device: %s, %d SMs\n", prop.name, sms);
 
   Products prod{};
-  CHECK_BLAS(cublasCreate(&prod.h));
+  CHECK_CUBLAS(cublasCreate(&prod.h));
   void* ws = nullptr;
-  CHECK(cudaMalloc(&ws, 64 << 20));
-  CHECK_BLAS(cublasSetWorkspace(prod.h, ws, 64 << 20));
+  CHECK_CUDA(cudaMalloc(&ws, 64 << 20));
+  CHECK_CUBLAS(cublasSetWorkspace(prod.h, ws, 64 << 20));
   prod.w = device_random_bf16(size_t{2 * kFfn} * kD, 1);  // the largest weight, gate+up
   prod.x = device_random_bf16(size_t{kTokens} * kFfn, 2);
   prod.y = device_random_bf16(size_t{kTokens} * 2 * kFfn, 3);
@@ -174,41 +158,41 @@ int main(int argc, char** argv) {
   Update upd = make_update(kLayerParams * kLayers);
 
   cudaStream_t s0, s1;
-  CHECK(cudaStreamCreateWithFlags(&s0, cudaStreamNonBlocking));
-  CHECK(cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking));
+  CHECK_CUDA(cudaStreamCreateWithFlags(&s0, cudaStreamNonBlocking));
+  CHECK_CUDA(cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking));
   cudaEvent_t t0, t1, t2, forked;
-  CHECK(cudaEventCreate(&t0));
-  CHECK(cudaEventCreate(&t1));
-  CHECK(cudaEventCreate(&t2));
-  CHECK(cudaEventCreate(&forked));
+  CHECK_CUDA(cudaEventCreate(&t0));
+  CHECK_CUDA(cudaEventCreate(&t1));
+  CHECK_CUDA(cudaEventCreate(&t2));
+  CHECK_CUDA(cudaEventCreate(&forked));
 
   auto time_products = [&](int target) {
     prod.run(s0, target);  // warm (plans, clocks)
-    CHECK(cudaEventRecord(t0, s0));
+    CHECK_CUDA(cudaEventRecord(t0, s0));
     prod.run(s0, target);
-    CHECK(cudaEventRecord(t1, s0));
-    CHECK(cudaStreamSynchronize(s0));
+    CHECK_CUDA(cudaEventRecord(t1, s0));
+    CHECK_CUDA(cudaStreamSynchronize(s0));
     return elapsed(t0, t1);
   };
   auto time_update = [&](int k) {
     upd.run(s0, k);
-    CHECK(cudaEventRecord(t0, s0));
+    CHECK_CUDA(cudaEventRecord(t0, s0));
     upd.run(s0, k);
-    CHECK(cudaEventRecord(t1, s0));
-    CHECK(cudaStreamSynchronize(s0));
+    CHECK_CUDA(cudaEventRecord(t1, s0));
+    CHECK_CUDA(cudaStreamSynchronize(s0));
     return elapsed(t0, t1);
   };
   // Both at once: products on s0 (target sms - k), the update on s1 (k SMs). Returns the time until
   // both are done, and each stream's own finishing time.
   auto time_both = [&](int k, float& prod_ms, float& upd_ms) {
-    CHECK(cudaDeviceSynchronize());
-    CHECK(cudaEventRecord(t0, s0));
-    CHECK(cudaStreamWaitEvent(s1, t0));
+    CHECK_CUDA(cudaDeviceSynchronize());
+    CHECK_CUDA(cudaEventRecord(t0, s0));
+    CHECK_CUDA(cudaStreamWaitEvent(s1, t0));
     upd.run(s1, k);
-    CHECK(cudaEventRecord(t2, s1));
+    CHECK_CUDA(cudaEventRecord(t2, s1));
     prod.run(s0, k == 0 ? 0 : sms - k);
-    CHECK(cudaEventRecord(t1, s0));
-    CHECK(cudaDeviceSynchronize());
+    CHECK_CUDA(cudaEventRecord(t1, s0));
+    CHECK_CUDA(cudaDeviceSynchronize());
     prod_ms = elapsed(t0, t1), upd_ms = elapsed(t0, t2);
     return std::max(prod_ms, upd_ms);
   };

@@ -24,17 +24,9 @@
 
 #include "machine.h"
 #include "ops/cuda/pinned_host.cuh"
+#include "cuda_check.h"
 
 namespace {
-
-#define CHECK(call)                                                                          \
-  do {                                                                                       \
-    cudaError_t e_ = (call);                                                                 \
-    if (e_ != cudaSuccess) {                                                                 \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                          \
-    }                                                                                        \
-  } while (0)
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -58,8 +50,8 @@ Result measure(Reserve reserve, void* device_buffer, size_t device_bytes, cudaSt
   std::vector<double> ms;
   while (!done) {
     const auto t0 = Clock::now();
-    CHECK(cudaMemsetAsync(device_buffer, static_cast<int>(ms.size() & 0xff), device_bytes, stream));
-    CHECK(cudaStreamSynchronize(stream));
+    CHECK_CUDA(cudaMemsetAsync(device_buffer, static_cast<int>(ms.size() & 0xff), device_bytes, stream));
+    CHECK_CUDA(cudaStreamSynchronize(stream));
     ms.push_back(1e3 * seconds_since(t0));
   }
   worker.join();
@@ -69,12 +61,12 @@ Result measure(Reserve reserve, void* device_buffer, size_t device_bytes, cudaSt
   r.longest_ms = sorted.back();
   for (double m : ms) r.delay_s += std::max(0.0, m - median) / 1e3;
   const size_t copy = size_t{1} << 30;
-  CHECK(cudaMemcpyAsync(host.get(), device_buffer, std::min(copy, device_bytes), cudaMemcpyDeviceToHost, stream));
-  CHECK(cudaStreamSynchronize(stream));
+  CHECK_CUDA(cudaMemcpyAsync(host.get(), device_buffer, std::min(copy, device_bytes), cudaMemcpyDeviceToHost, stream));
+  CHECK_CUDA(cudaStreamSynchronize(stream));
   const auto t0 = Clock::now();
   for (int i = 0; i < 4; ++i)
-    CHECK(cudaMemcpyAsync(host.get(), device_buffer, std::min(copy, device_bytes), cudaMemcpyDeviceToHost, stream));
-  CHECK(cudaStreamSynchronize(stream));
+    CHECK_CUDA(cudaMemcpyAsync(host.get(), device_buffer, std::min(copy, device_bytes), cudaMemcpyDeviceToHost, stream));
+  CHECK_CUDA(cudaStreamSynchronize(stream));
   r.copy_gbs = 4.0 * static_cast<double>(std::min(copy, device_bytes)) / seconds_since(t0) / 1e9;
   std::printf("  iterations of the training stand-in: %zu, median %.3f ms\n", ms.size(), median);
   return r;
@@ -100,11 +92,11 @@ int main(int argc, char** argv) {
   const size_t device_bytes = size_t{1} << 30;
   void* device_buffer = nullptr;
   cudaStream_t stream;
-  CHECK(cudaSetDevice(0));
-  CHECK(cudaStreamCreate(&stream));
-  CHECK(cudaMalloc(&device_buffer, device_bytes));
+  CHECK_CUDA(cudaSetDevice(0));
+  CHECK_CUDA(cudaStreamCreate(&stream));
+  CHECK_CUDA(cudaMalloc(&device_buffer, device_bytes));
   cudaDeviceProp prop{};
-  CHECK(cudaGetDeviceProperties(&prop, 0));
+  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
   std::printf("GPU %s, CPU %s\n", prop.name, agpt::bench::cpu_model().c_str());
   std::printf("reserving %.1f GiB of page-locked host memory beside a loop of 1 GiB device memsets\n", gib);
 
@@ -115,9 +107,9 @@ int main(int argc, char** argv) {
   const Method methods[] = {
       {"cudaHostAlloc + memset (peer)",
        [](size_t n) -> std::shared_ptr<void> {
-         CHECK(cudaSetDevice(0));
+         CHECK_CUDA(cudaSetDevice(0));
          void* p = nullptr;
-         CHECK(cudaHostAlloc(&p, n, cudaHostAllocDefault));
+         CHECK_CUDA(cudaHostAlloc(&p, n, cudaHostAllocDefault));
          std::memset(p, 0, n);
          return std::shared_ptr<void>(p, [](void* q) { cudaFreeHost(q); });
        }},
@@ -139,7 +131,7 @@ int main(int argc, char** argv) {
     std::printf("| %s | %.2f | %.1f | %.2f | %.1f |\n", m.name, r.reserve_s, r.longest_ms, r.delay_s, r.copy_gbs);
     std::fflush(stdout);
   }
-  CHECK(cudaFree(device_buffer));
+  CHECK_CUDA(cudaFree(device_buffer));
   return 0;
 }
 #else

@@ -265,8 +265,7 @@ WrittenFiles Llama::save(const std::string& dir, StDType dtype, uint64_t max_sha
     return {};
   }
   // One tensor on the host at a time, fetched as its bytes are written (a 7B model is 32 GB in fp32).
-  std::vector<TensorSpec> specs;
-  for (const Parameter& p : params_) specs.push_back({p.name, p.full_shape});
+  const std::vector<TensorSpec> specs = tensor_specs();
   // Whole fp32 tensors download into one reused buffer: a fresh vector per tensor costs a page
   // fault per 4 KiB (a 7B model's weights went to disk at 0.5 GB/s that way).
   std::vector<float> current;
@@ -285,6 +284,12 @@ WrittenFiles Llama::save(const std::string& dir, StDType dtype, uint64_t max_sha
       dtype, max_shard_bytes, share);
   if (share.part == 0) save_config(dir, config_, dtype);
   return written;
+}
+
+std::vector<TensorSpec> Llama::tensor_specs() const {
+  std::vector<TensorSpec> specs;
+  for (const Parameter& p : params_) specs.push_back({p.name, {p.full_shape.begin(), p.full_shape.end()}});
+  return specs;
 }
 
 WrittenFiles save_model(const std::string& dir, const LlamaConfig& config, const std::vector<TensorSpec>& specs,

@@ -119,6 +119,8 @@ class Llama {
   // hold the whole model write it together (data parallelism; see write_weights).
   WrittenFiles save(const std::string& dir, StDType dtype = StDType::F32,
                     uint64_t max_shard_bytes = 5'000'000'000ull, WriterShare share = {}) const;
+  // Every parameter's name and full shape (whole tensors, whatever the layout), in order.
+  std::vector<TensorSpec> tensor_specs() const;
 
   // ---- tensor parallelism -------------------------------------------------------------------------
   TensorParallelGroup* tensor_parallel() const { return tp_; }  // nullptr: none (or a group of 1)

@@ -132,13 +132,12 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
 
 namespace {
 
-// Writes model.safetensors (or its shards) and config.json into a directory; and the optimizer's
-// files.
-using WeightWriter = std::function<model::WrittenFiles(const std::string& dir)>;
-using OptimizerWriter = std::function<model::WrittenFiles(const std::string& dir)>;
+// Writes some of a checkpoint's files into a directory (the weights and config.json; the
+// optimizer's) and returns their digests.
+using FilesWriter = std::function<model::WrittenFiles(const std::string& dir)>;
 
 // optimizer.safetensors: every moment whole, under its parameter's name.
-OptimizerWriter whole_moments(const std::vector<model::TensorSpec>& params, const MomentView& moments,
+FilesWriter whole_moments(const std::vector<model::TensorSpec>& params, const MomentView& moments,
                               int64_t optimizer_steps) {
   return [&params, &moments, optimizer_steps](const std::string& dir) {
     model::SafetensorsWriter w;
@@ -158,8 +157,8 @@ OptimizerWriter whole_moments(const std::vector<model::TensorSpec>& params, cons
 
 // The checkpoint writer behind every save_checkpoint. begun: the directory begin_checkpoint made
 // (other ranks' files are in it already); empty: made here.
-std::string write_checkpoint(const std::string& root, const WeightWriter& write_weights,
-                             const OptimizerWriter& write_optimizer, const TrainerState& state,
+std::string write_checkpoint(const std::string& root, const FilesWriter& write_weights,
+                             const FilesWriter& write_optimizer, const TrainerState& state,
                              const std::string& tokenizer_path, int64_t keep_last, const std::string& begun = "") {
   const std::string name = checkpoint_name(state.step);
   const fs::path final_dir = fs::path(root) / name;
@@ -252,16 +251,6 @@ std::string write_checkpoint(const std::string& root, const WeightWriter& write_
 
 }  // namespace
 
-namespace {
-
-std::vector<model::TensorSpec> param_specs(const model::Llama& model) {
-  std::vector<model::TensorSpec> params;
-  for (const auto& p : model.parameters()) params.push_back({p.name, {p.full_shape.begin(), p.full_shape.end()}});
-  return params;
-}
-
-}  // namespace
-
 std::string begin_checkpoint(const std::string& root, int64_t step) {
   const fs::path tmp = fs::path(root) / (".tmp." + checkpoint_name(step));
   std::error_code ec;
@@ -306,8 +295,8 @@ FileDigest write_moment_shard(const std::string& dir, const std::vector<model::T
 std::string save_checkpoint(const std::string& root, const model::Llama& model, const MomentView& moments,
                             int64_t optimizer_steps, const TrainerState& state, const std::string& tokenizer_path,
                             int64_t keep_last, const WeightView& weights) {
-  const std::vector<model::TensorSpec> params = param_specs(model);
-  WeightWriter write_weights = [&](const std::string& dir) {
+  const std::vector<model::TensorSpec> params = model.tensor_specs();
+  FilesWriter write_weights = [&](const std::string& dir) {
     if (!weights) return model.save(dir, model::StDType::F32);
     return model::save_model(dir, model.config(), params, weights, model::StDType::F32);
   };
@@ -332,7 +321,7 @@ std::string commit_checkpoint(const std::string& root, const std::string& begun,
 
 std::string save_checkpoint(const std::string& root, const CheckpointSnapshot& snapshot,
                             const std::string& tokenizer_path, int64_t keep_last) {
-  WeightWriter write_weights = [&](const std::string& dir) {
+  FilesWriter write_weights = [&](const std::string& dir) {
     return model::save_model(dir, snapshot.config, snapshot.params, snapshot.weights, model::StDType::F32);
   };
   return write_checkpoint(root, write_weights, whole_moments(snapshot.params, snapshot.moments, snapshot.optimizer_steps),

@@ -177,22 +177,15 @@ std::vector<float> DistributedOptimizer::gather_moment(int which) {
   // MPI gather of a 7B model's 16 GB shards took a minute), into a small staging tensor that rank 0
   // copies straight into its place in the flat buffer: each rank's piece of a bucket shard is
   // contiguous in flat order.
-  std::vector<float> flat;
-  if (comm_->rank() == 0) flat.resize(static_cast<size_t>(layout_.total));
-  gather_moment(which, flat);
-  return flat;
-}
-
-void DistributedOptimizer::gather_moment(int which, std::span<float> flat) {
   const ops::Tensor& shard = which == 0 ? m_ : v_;
   const int64_t ranks = comm_->size();
   const bool root = comm_->rank() == 0;
-  if (root && static_cast<int64_t>(flat.size()) != layout_.total)
-    fail("distributed optimizer: room for ", flat.size(), " moment values, the flat layout has ", layout_.total);
+  std::vector<float> flat;
+  if (root) flat.resize(static_cast<size_t>(layout_.total));
   int64_t widest = 0;
   for (const FlatLayout::Bucket& b : layout_.buckets) widest = std::max(widest, b.shard);
   const int64_t piece = std::min(widest, std::max<int64_t>(1, kGatherStagingElems / ranks));
-  if (piece == 0) return;
+  if (piece == 0) return flat;
   ops::Tensor staging = backend_->empty({piece * ranks});
   for (const FlatLayout::Bucket& b : layout_.buckets) {
     for (int64_t off = 0; off < b.shard; off += piece) {
@@ -205,6 +198,7 @@ void DistributedOptimizer::gather_moment(int which, std::span<float> flat) {
                            static_cast<size_t>(n) * sizeof(float));
     }
   }
+  return flat;
 }
 
 std::span<const float> DistributedOptimizer::param_slice(std::span<const float> flat, size_t i) const {
@@ -232,7 +226,7 @@ std::vector<DistributedOptimizer::OwnedPart> DistributedOptimizer::owned_parts(i
   if (rank < 0 || rank >= comm_->size()) fail("distributed optimizer: no rank ", rank, " of ", comm_->size());
   std::vector<OwnedPart> parts;
   for_each_owned_by(rank, [&](size_t i, int64_t lo, int64_t hi, int64_t local) {
-    parts.push_back({i, lo - layout_.offsets[i], hi - lo, lo, local});
+    parts.push_back({i, lo - layout_.offsets[i], hi - lo, local});
   });
   return parts;
 }

@@ -87,9 +87,6 @@ class DistributedOptimizer {
   // Collective: the full first (which 0) or second (which 1) moment, flat, on rank 0 ({} elsewhere).
   // Moves pieces of at most kGatherStagingElems elements in all through a staging tensor.
   std::vector<float> gather_moment(int which);
-  // The same into `out` on rank 0 (flat_size() floats; other ranks pass an empty span).
-  void gather_moment(int which, std::span<float> out);
-  int64_t flat_size() const { return layout_.total; }
   static constexpr int64_t kGatherStagingElems = int64_t{1} << 26;  // 256 MiB of device memory
   // Parameter i's slice of a flat moment from gather_moment.
   std::span<const float> param_slice(std::span<const float> flat, size_t i) const;
@@ -97,10 +94,10 @@ class DistributedOptimizer {
   void load_moment(size_t i, int which, std::span<const float> values);
 
   // A part of parameter `param` that a rank owns: elements [offset, offset + count) of the
-  // flattened parameter, at `flat` in the flat buffers and at `local` in that rank's shard.
+  // flattened parameter, at `local` in that rank's shard.
   struct OwnedPart {
     size_t param;
-    int64_t offset, count, flat, local;
+    int64_t offset, count, local;
   };
   // The parts rank `rank` owns, in flat order (checkpoints written shard by shard).
   std::vector<OwnedPart> owned_parts(int rank) const;

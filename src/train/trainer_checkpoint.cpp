@@ -63,10 +63,12 @@ model::WrittenFiles decode_written(const std::vector<std::string>& from_ranks) {
 
 constexpr uint64_t kWeightFileBytes = 5'000'000'000ull;  // Hugging Face's shard size
 
-std::vector<model::TensorSpec> full_specs(const model::Llama& model) {
-  std::vector<model::TensorSpec> specs;
-  for (const auto& p : model.parameters()) specs.push_back({p.name, {p.full_shape.begin(), p.full_shape.end()}});
-  return specs;
+// The step's wait for a background checkpoint: the copy into host memory.
+void log_copied(int64_t step, std::chrono::steady_clock::time_point started, const char* then) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  log_info("checkpoint of step ", step, ": copied to host memory in ", buf, " s, ", then);
 }
 
 }  // namespace
@@ -194,7 +196,7 @@ bool Trainer::sharded_checkpoint(bool async, std::chrono::steady_clock::time_poi
   dist_optimizer_->wait_all_params();
   backend_->synchronize();
   const int64_t optimizer_steps = dist_optimizer_->steps();
-  const std::vector<model::TensorSpec> specs = full_specs(*model_);
+  const std::vector<model::TensorSpec> specs = model_->tensor_specs();
   const int rank = dp_rank(), ranks = dp_size();
   // This rank's parts of the moments at m and v (its shard's layout).
   auto parts_at = [&](const float* m, const float* v) {
@@ -226,13 +228,7 @@ bool Trainer::sharded_checkpoint(bool async, std::chrono::steady_clock::time_poi
   dist_optimizer_->local_moment(1, std::span(snapshot_moments_[1].get(), snapshot_moment_floats_));
   const std::vector<size_t> own_weights = own_weight_tensors();
   WeightView weights = copy_weights_to_snapshot(own_weights);
-  const auto copied = std::chrono::steady_clock::now();
-  if (!options_.quiet && leader()) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2f", std::chrono::duration<double>(copied - started).count());
-    log_info("checkpoint of step ", step, ": copied to host memory in ", buf,
-             " s, every rank writing its part in the background");
-  }
+  if (!options_.quiet && leader()) log_copied(step, started, "every rank writing its part in the background");
   // The lambda holds the buffers (shared pointers) and copies of everything else it reads.
   shard_write_ = std::async(std::launch::async, [=, m = snapshot_moments_[0], v = snapshot_moments_[1],
                                                  parts = parts_at(snapshot_moments_[0].get(), snapshot_moments_[1].get()),
@@ -333,7 +329,7 @@ WeightView Trainer::copy_weights_to_snapshot(const std::vector<size_t>& which,
 
 // The parameters whose weight files this rank writes in a sharded checkpoint.
 std::vector<size_t> Trainer::own_weight_tensors() const {
-  const auto plan = model::plan_weight_files(full_specs(*model_), model::StDType::F32, kWeightFileBytes);
+  const auto plan = model::plan_weight_files(model_->tensor_specs(), model::StDType::F32, kWeightFileBytes);
   return model::tensors_of_share(plan, {dp_rank(), dp_size()});
 }
 
@@ -346,7 +342,7 @@ void Trainer::start_checkpoint_write(int64_t optimizer_steps, const std::vector<
   snap->config = model_->config();
   snap->optimizer_steps = optimizer_steps;
   snap->state = state_;
-  snap->params = full_specs(*model_);
+  snap->params = model_->tensor_specs();
   std::vector<size_t> all(snap->params.size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = i;
   snap->weights = copy_weights_to_snapshot(all, tp_group_ ? &full_values : nullptr);
@@ -366,12 +362,7 @@ void Trainer::start_checkpoint_write(int64_t optimizer_steps, const std::vector<
   snap->moments = [m = snapshot_moments_[0], v = snapshot_moments_[1], at, numel](size_t i, int which) {
     return std::span<const float>((which == 0 ? m : v).get() + at.at(i), numel[i]);
   };
-  const double copy_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  if (!options_.quiet) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2f", copy_s);
-    log_info("checkpoint of step ", state_.step, ": copied to host memory in ", buf, " s, writing it in the background");
-  }
+  if (!options_.quiet) log_copied(state_.step, started, "writing it in the background");
   checkpoint_write_step_ = state_.step;
   checkpoint_write_ = std::async(std::launch::async, [snap, root = checkpoint_root(), tokenizer = config_.data.tokenizer,
                                                       keep = config_.train.keep_last, quiet = options_.quiet, started] {

@@ -36,9 +36,8 @@ struct Fixture {
   std::vector<model::TensorSpec> params;
   std::vector<std::vector<float>> m, v, w;
 
-  explicit Fixture(const model::Llama& model) {
+  explicit Fixture(const model::Llama& model) : params(model.tensor_specs()) {
     for (const auto& p : model.parameters()) {
-      params.push_back({p.name, {p.full_shape.begin(), p.full_shape.end()}});
       const auto n = static_cast<size_t>(ops::shape_numel(p.full_shape));
       std::vector<float> a(n), b(n), c(n);
       for (size_t k = 0; k < n; ++k) {
