@@ -5,7 +5,10 @@
 //
 //   mpirun -np 1 train_dp_bench --shape 1B ; mpirun -np 2 train_dp_bench --shape 1B
 //   train_dp_bench [--shape 124M|1B|7B] [--recompute] [--batch B] [--seq T] [--steps 10] [--precision bf16] [--allreduce]
-//                  [--overlap] [--overlap-param] [--bucket ELEMENTS] [--tp K] [--json]
+//                  [--overlap] [--overlap-param] [--bucket ELEMENTS] [--tp K] [--bf16-params] [--json]
+//
+// --bf16-params (train.param_dtype = "bf16"): bf16 weights on every rank, the fp32 master weights
+// sharded with the AdamW state; the parameter all-gather moves bf16.
 //
 // --overlap-param (with --overlap): the parameter all-gather of each bucket is queued after its
 // update and the next forward waits for it only before reading that bucket (Megatron's
@@ -57,7 +60,7 @@ agpt::model::LlamaConfig shape_config(const std::string& name, int& B, int& T) {
 int main(int argc, char** argv) try {
   std::string shape = "1B", precision = "bf16";
   int B = 0, T = 0, steps = 10, tp = 1;
-  bool allreduce = false, json = false, overlap = false, recompute = false, overlap_param = false;
+  bool allreduce = false, json = false, overlap = false, recompute = false, overlap_param = false, bf16_params = false;
   int64_t bucket = 40'000'000;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -77,6 +80,7 @@ int main(int argc, char** argv) try {
     else if (a == "--recompute") recompute = true;
     else if (a == "--bucket") bucket = std::stoll(next());
     else if (a == "--tp") tp = std::stoi(next());
+    else if (a == "--bf16-params") bf16_params = true;
     else fail("unknown option ", a, " (see the comment at the top of bench/train_dp_bench.cpp)");
   }
   auto host = agpt::dist::make_world_communicator();
@@ -102,15 +106,18 @@ int main(int argc, char** argv) try {
   agpt::model::AdamWConfig ac{.lr = 1e-4};
   std::unique_ptr<agpt::train::DistributedOptimizer> zero;
   std::unique_ptr<agpt::model::AdamW> adam;
-  if (!allreduce && dp_size > 1)
-    zero = std::make_unique<agpt::train::DistributedOptimizer>(*dp, *backend, model.parameters(), ac, overlap ? bucket : 0);
+  if (!allreduce && dp_size > 1) {
+    zero = std::make_unique<agpt::train::DistributedOptimizer>(*dp, *backend, model.parameters(), ac, overlap ? bucket : 0,
+                                                                bf16_params);
+    if (bf16_params) zero->shard_master_weights();
+  }
   if (zero && overlap)
     model.set_grads_ready_hook([&](size_t first, size_t count) { zero->grads_ready(first, count); });
   if (zero && overlap_param) {
     zero->set_overlap_param_gather(true);
     model.set_params_needed_hook([&](size_t first, size_t count) { zero->wait_params(first, count); });
   }
-  else adam = std::make_unique<agpt::model::AdamW>(*backend, model.parameters(), ac);
+  if (!zero) adam = std::make_unique<agpt::model::AdamW>(*backend, model.parameters(), ac);
 
   std::mt19937 rng(7 + dp->rank());  // the ranks of a tensor-parallel group share their batch
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(c.vocab_size - 1));
@@ -155,6 +162,7 @@ int main(int argc, char** argv) try {
   if (rank == 0) {
     std::string mode = dp_size == 1 ? "single" : (zero ? (overlap ? "zero1_overlap" : "zero1") : "allreduce");
     if (zero && overlap_param) mode += "_param";
+    if (zero && bf16_params) mode += "_bf16p";
     if (tp > 1) mode = "tp" + std::to_string(tp) + (dp_size > 1 ? "_dp" + std::to_string(dp_size) + "_" + mode : "");
     if (json)
       std::printf("{\"engine\":\"agpt\",\"model\":\"%s\",\"ranks\":%d,\"mode\":\"%s\",\"B\":%d,\"T\":%d,\"precision\":\"%s\","

@@ -8,7 +8,7 @@
 //
 // Collectives are called by every rank in the same order (as in MPI). The tensor collectives take
 // fp32 tensors on the communicator's device (all_reduce_sum also takes bf16 activations where the
-// device computes in bf16); counts are elements per rank.
+// device computes in bf16, all_gather bf16 parameters); counts are elements per rank.
 #pragma once
 #include <cstdint>
 #include <memory>

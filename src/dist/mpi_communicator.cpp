@@ -103,14 +103,21 @@ void MpiCommunicator::reduce_scatter_sum(const ops::Tensor& in, ops::Tensor& out
   if (overlap) std::copy(tmp.begin(), tmp.end(), static_cast<float*>(out.raw()));
 }
 
+// fp32 or bf16 (the model's bf16 parameters, train.param_dtype): a gather moves bits, whatever they mean.
 void MpiCommunicator::all_gather(const ops::Tensor& in, ops::Tensor& out) {
-  require_host_f32(in, "all_gather");
-  require_host_f32(out, "all_gather");
+  const bool bf16 = in.dtype() == ops::DType::kBF16 && out.dtype() == ops::DType::kBF16 &&
+                    in.device() == ops::Device::kCpu && out.device() == ops::Device::kCpu;
+  if (!bf16) {
+    require_host_f32(in, "all_gather");
+    require_host_f32(out, "all_gather");
+  }
   if (out.numel() != in.numel() * size_)
     fail("all_gather: output ", out.describe(), " is not ", size_, " x input ", in.describe());
   const int n = count_of(in.numel(), "all_gather");
-  const bool in_place = in.raw() == static_cast<float*>(out.raw()) + static_cast<int64_t>(rank_) * n;
-  check(MPI_Allgather(in_place ? MPI_IN_PLACE : in.raw(), n, MPI_FLOAT, out.raw(), n, MPI_FLOAT, comm()), "Allgather");
+  const size_t element = ops::dtype_size(in.dtype());
+  const bool in_place = in.raw() == static_cast<char*>(out.raw()) + static_cast<int64_t>(rank_) * n * element;
+  const MPI_Datatype type = bf16 ? MPI_UINT16_T : MPI_FLOAT;
+  check(MPI_Allgather(in_place ? MPI_IN_PLACE : in.raw(), n, type, out.raw(), n, type, comm()), "Allgather");
 }
 
 void MpiCommunicator::all_reduce_sum(std::span<double> values) {

@@ -163,13 +163,13 @@ class NcclCommunicator final : public Communicator {
 
  private:
   void queue_all_gather(const ops::Tensor& in, ops::Tensor& out) {
-    require_device_f32(in, "all_gather");
-    require_device_f32(out, "all_gather");
+    const ncclDataType_t type = device_float_type(in, "all_gather");  // bf16: the parameters, train.param_dtype
+    if (device_float_type(out, "all_gather") != type)
+      fail("all_gather: input ", in.describe(), " and output ", out.describe(), " differ in type");
     if (out.numel() != in.numel() * size())
       fail("all_gather: output ", out.describe(), " is not ", size(), " x input ", in.describe());
     after_compute();
-    check(ncclAllGather(in.raw(), out.raw(), static_cast<size_t>(in.numel()), ncclFloat, comm_, comm_stream_),
-          "AllGather");
+    check(ncclAllGather(in.raw(), out.raw(), static_cast<size_t>(in.numel()), type, comm_, comm_stream_), "AllGather");
   }
   void create_stream_and_events() {
     cuda_check(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking), "StreamCreate");

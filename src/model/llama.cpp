@@ -202,6 +202,13 @@ void Llama::init_weights(uint64_t seed) {
   }
 }
 
+void Llama::set_value(Parameter& p, std::span<const float> local) {
+  if (static_cast<int64_t>(local.size()) != p.value.numel())
+    fail("parameter ", p.name, ": ", local.size(), " values for ", p.value.describe());
+  if (p.value.dtype() == ops::DType::kF32) return backend_->upload(p.value, local.data(), local.size_bytes());
+  backend_->copy(p.value, backend_->from_host(p.value.shape(), local, p.value.dtype()));
+}
+
 void Llama::load_weights(const WeightReader& weights) {
   for (Parameter& p : params_) {
     const StTensorInfo& info = weights.info(p.name);
@@ -214,7 +221,7 @@ void Llama::load_weights(const WeightReader& weights) {
       if (!std::isfinite(values[i]))
         fail(weights.dir(), ": tensor '", p.name, "' holds a non-finite value (", values[i], ") at element ", i);
     if (p.shard.split()) values = slice_local(p, values);
-    backend_->upload(p.value, values.data(), values.size() * sizeof(float));
+    set_value(p, values);
   }
   std::vector<std::string> extra;
   for (const std::string& name : weights.names()) {

@@ -129,6 +129,8 @@ class Llama {
   std::vector<float> gather_full(const Parameter& p, const ops::Tensor& local) const;
   // This rank's slice of p's full tensor `full` (numel of p.full_shape).
   std::vector<float> slice_local(const Parameter& p, std::span<const float> full) const;
+  // Writes p's local values (its numel), rounded when p is bf16 (train.param_dtype).
+  void set_value(Parameter& p, std::span<const float> local);
 
   // ---- compute ---------------------------------------------------------------------------------
   // Forward over ids [B*T] (row-major B×T); logits() then holds [B*T, V]. Activations are kept

@@ -55,11 +55,11 @@ std::vector<float> Llama::gather_full(const Parameter& p, const Tensor& local) c
   // Every rank sends a block of the largest slice (the last vocabulary block may be shorter).
   const int64_t block = (s.full + K - 1) / K;
   const int64_t per_rank = s.dim == 0 ? block * cols : rows * block;
-  Tensor send = local;
+  Tensor send = be.widened(local);  // bf16 parameters (train.param_dtype) travel as fp32 here
   if (s.count != block) {
     send = be.zeros({per_rank});
     Tensor head = send.view(0, local.shape());
-    be.copy(head, local);
+    be.cast(head, local);
   }
   Tensor all = be.empty({per_rank * K});
   tp_->all_gather(send.reshape({per_rank}), all);

@@ -24,7 +24,24 @@ void expect_rank(const char* op, const char* what, const Tensor& t, int rank, DT
          rank);
 }
 
+// A weight (Linear weight, embedding table, norm weight): fp32, or bf16 where the model keeps
+// bf16 parameters (train.param_dtype); its gradient is fp32 either way.
+void expect_weight(const char* op, const char* what, const Tensor& t, const Shape* shape, int rank) {
+  if (!t.defined()) fail(op, ": ", what, " is undefined");
+  const bool type_ok = t.dtype() == DType::kF32 || t.dtype() == DType::kBF16;
+  if (shape ? t.shape() != *shape || !type_ok : t.rank() != rank || !type_ok)
+    fail(op, ": ", what, " is ", t.describe(), ", expected an f32 or bf16 ",
+         shape ? shape_string(*shape) : cat("tensor of rank ", rank));
+}
+
 }  // namespace
+
+Tensor Backend::widened(const Tensor& t) {
+  if (t.dtype() == DType::kF32) return t;
+  Tensor wide = empty(t.shape(), DType::kF32);
+  do_cast(wide, t);
+  return wide;
+}
 
 void Backend::check_device(const char* op, const Tensor& t, const char* what) const {
   if (t.defined() && t.device() != device())
@@ -139,7 +156,7 @@ std::vector<int32_t> Backend::to_host_i32(const Tensor& t) const {
 
 void Backend::embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table, int64_t vocab_begin) {
   const char* op = "embedding_forward";
-  expect_rank(op, "table", table, 2);
+  expect_weight(op, "table", table, nullptr, 2);
   expect_rank(op, "ids", ids, 1, DType::kI32);
   expect_shape(op, "out", out, {ids.dim(0), table.dim(1)}, activation_dtype());
   check_devices(op, {&out, &ids, &table});
@@ -159,7 +176,8 @@ void Backend::rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& x, const 
   const char* op = "rmsnorm_forward";
   const DType act = activation_dtype();
   expect_rank(op, "x", x, 2, act);
-  expect_shape(op, "w", w, {x.dim(1)});
+  const Shape norm_shape{x.dim(1)};
+  expect_weight(op, "w", w, &norm_shape, 1);
   expect_shape(op, "out", out, x.shape(), act);
   expect_shape(op, "rstd", rstd, {x.dim(0)});
   if (out.same_storage(x)) fail(op, ": out must not alias x (x is needed for backward)");
@@ -172,9 +190,10 @@ void Backend::rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dout, const
   const char* op = "rmsnorm_backward";
   const DType act = activation_dtype();
   expect_rank(op, "x", x, 2, act);
-  expect_shape(op, "w", w, {x.dim(1)});
+  const Shape norm_shape{x.dim(1)};
+  expect_weight(op, "w", w, &norm_shape, 1);
   expect_shape(op, "dx", dx, x.shape(), act);
-  expect_shape(op, "dw", dw, w.shape());
+  expect_shape(op, "dw", dw, w.shape());  // fp32 whatever w's type
   expect_shape(op, "dout", dout, x.shape(), act);
   expect_shape(op, "rstd", rstd, {x.dim(0)});
   if (dx.same_storage(dout)) fail(op, ": dx must not alias dout");
@@ -187,7 +206,7 @@ namespace {
 void check_linear(const char* op, const char* out_name, const Tensor& out, const Tensor& x, const Tensor& w,
                   DType act) {
   expect_rank(op, "x", x, 2, act);
-  expect_rank(op, "w", w, 2);
+  expect_weight(op, "w", w, nullptr, 2);
   if (w.dim(1) != x.dim(1))
     fail(op, ": x ", x.describe(), " and weight ", w.describe(), " disagree on the input size");
   expect_shape(op, out_name, out, {x.dim(0), w.dim(0)}, act);

@@ -63,9 +63,9 @@ class Backend {
   void download(const Tensor& src, void* host, size_t bytes) const;
   virtual void synchronize() {}
   // The type of activation tensors (and their gradients) this backend computes with: every
-  // tensor the ops below call an activation. fp32 on the CPU; fp32 or bf16 on CUDA. Weights,
-  // norm weights, per-row statistics (rstd, lse, losses), weight gradients and optimizer state
-  // are always fp32; kernels compute in fp32 and round activations on store.
+  // tensor the ops below call an activation: fp32 on the CPU; fp32 or bf16 on CUDA. Per-row
+  // statistics (rstd, lse, losses), weight gradients and optimizer state are always fp32, weights
+  // fp32 or bf16 (see "weights" below); kernels compute in fp32 and round activations on store.
   virtual DType activation_dtype() const { return DType::kF32; }
   // dst = src converted between fp32 and bf16 (round to nearest even); same shape.
   void cast(Tensor& dst, const Tensor& src);
@@ -88,6 +88,10 @@ class Backend {
   // Profiling backends (AGPT_CUDA_PROFILE=1) forget what they measured so far, e.g. after warm-up.
   virtual void reset_profile() {}
 
+  // t itself when fp32, else a widened fp32 copy: for backends whose kernels read fp32 weights
+  // only (weights may be bf16, see "weights" below).
+  Tensor widened(const Tensor& t);
+
   // Host convenience built on upload/download.
   Tensor from_host(const Shape& shape, std::span<const float> values);
   Tensor from_host(const Shape& shape, std::span<const int32_t> values);
@@ -95,6 +99,11 @@ class Backend {
   Tensor from_host(const Shape& shape, std::span<const float> values, DType dtype);
   std::vector<float> to_host_f32(const Tensor& t) const;  // fp32 or bf16 tensors
   std::vector<int32_t> to_host_i32(const Tensor& t) const;
+
+  // Weights (Linear weights, the embedding table, norm weights) are fp32, or bf16 when the model
+  // keeps bf16 parameters and the fp32 master copy lives with the optimizer (train.param_dtype);
+  // their gradients are fp32 either way. A bf16 weight gives the same result as an fp32 weight
+  // holding the same (bf16-representable) values.
 
   // ---- embedding --------------------------------------------------------------------------------
   // out[n, :] = table[ids[n], :].  out [N, D], ids i32 [N] (each in [0, V)), table [V, D].

@@ -272,24 +272,29 @@ FileDigest write_moment_shard(const std::string& dir, const std::vector<model::T
                               int ranks, int64_t optimizer_steps, const std::vector<MomentPart>& parts) {
   model::SafetensorsWriter w;
   std::vector<char> seen(params.size(), 0);
+  std::vector<std::span<const float>> tensors;  // in the order declared
   for (const MomentPart& part : parts) {
-    if (part.param >= params.size() || part.m.size() != part.v.size() || seen[part.param]++)
+    if (part.param >= params.size() || part.m.size() != part.v.size() || seen[part.param]++ ||
+        (!part.master.empty() && part.master.size() != part.m.size()))
       fail("moment shard ", rank + 1, " of ", ranks, ": a part names parameter ", part.param, " of ", params.size(),
-           ", one named before, or its moments differ in length");
+           ", one named before, or its moments (or master values) differ in length");
     const std::string& name = params[part.param].name;
     const auto count = static_cast<int64_t>(part.m.size());
     w.declare_f32("exp_avg." + name, {count});
     w.declare_f32("exp_avg_sq." + name, {count});
+    tensors.push_back(part.m);
+    tensors.push_back(part.v);
+    if (!part.master.empty()) {
+      w.declare_f32("master." + name, {count});
+      tensors.push_back(part.master);
+    }
     w.set_metadata("offset." + name, std::to_string(part.offset));
   }
   w.set_metadata("format", "pt");
   w.set_metadata("optimizer", "AdamW");
   w.set_metadata("step", std::to_string(optimizer_steps));
   w.set_metadata("shard", std::to_string(rank + 1) + " of " + std::to_string(ranks));
-  return w.write((fs::path(dir) / moment_shard_file(rank, ranks)).string(), [&](size_t k) {
-    const MomentPart& part = parts[k / 2];
-    return k % 2 == 0 ? part.m : part.v;
-  });
+  return w.write((fs::path(dir) / moment_shard_file(rank, ranks)).string(), [&](size_t k) { return tensors.at(k); });
 }
 
 std::string save_checkpoint(const std::string& root, const model::Llama& model, const MomentView& moments,
@@ -422,7 +427,7 @@ void load_moment_shards(const std::string& dir, const std::vector<std::string>& 
     files.push_back(std::make_unique<model::SafetensorsFile>((fs::path(dir) / name).string()));
   struct Piece {
     const model::SafetensorsFile* file;
-    const model::StTensorInfo *m, *v;
+    const model::StTensorInfo *m, *v, *master;  // master: nullptr when the part has none
     int64_t offset;
   };
   std::map<std::string, std::vector<Piece>> pieces;  // by parameter name
@@ -434,6 +439,7 @@ void load_moment_shards(const std::string& dir, const std::vector<std::string>& 
       if (t.name.rfind("exp_avg.", 0) != 0) continue;
       const std::string param = t.name.substr(8);
       const model::StTensorInfo& v = f.at("exp_avg_sq." + param);
+      const model::StTensorInfo* master = f.find("master." + param);
       auto at = f.metadata().find("offset." + param);
       if (at == f.metadata().end()) fail(f.path(), ": no offset for the part of '", param, "'");
       int64_t offset = -1;
@@ -442,10 +448,10 @@ void load_moment_shards(const std::string& dir, const std::vector<std::string>& 
       } catch (const std::exception&) {
       }
       if (t.dtype != model::StDType::F32 || v.dtype != model::StDType::F32 || t.shape.size() != 1 ||
-          v.shape != t.shape || offset < 0)
-        fail(f.path(), ": the part of '", param, "' is not two 1-D fp32 tensors of one length at an offset (offset '",
-             at->second, "')");
-      pieces[param].push_back({&f, &t, &v, offset});
+          v.shape != t.shape || offset < 0 || (master && (master->dtype != model::StDType::F32 || master->shape != t.shape)))
+        fail(f.path(), ": the part of '", param, "' is not two (or three) 1-D fp32 tensors of one length at an offset "
+             "(offset '", at->second, "')");
+      pieces[param].push_back({&f, &t, &v, master, offset});
     }
   }
   auto& params = model.parameters();
@@ -457,10 +463,13 @@ void load_moment_shards(const std::string& dir, const std::vector<std::string>& 
     std::sort(parts.begin(), parts.end(), [](const Piece& a, const Piece& b) { return a.offset < b.offset; });
     const int64_t numel = ops::shape_numel(params[i].full_shape);
     std::vector<float> full(static_cast<size_t>(numel));
-    for (int which = 0; which < 2; ++which) {
+    const size_t with_master = static_cast<size_t>(std::count_if(parts.begin(), parts.end(), [](const Piece& p) { return p.master; }));
+    if (with_master != 0 && with_master != parts.size())
+      fail(dir, ": ", with_master, " of the ", parts.size(), " parts of '", params[i].name, "' hold master values");
+    for (int which = 0; which < (with_master ? 3 : 2); ++which) {
       int64_t next = 0;
       for (const Piece& part : parts) {
-        const model::StTensorInfo& t = which == 0 ? *part.m : *part.v;
+        const model::StTensorInfo& t = which == 0 ? *part.m : which == 1 ? *part.v : *part.master;
         if (part.offset != next || part.offset + t.numel() > numel)
           fail(part.file->path(), ": the parts of '", params[i].name, "' do not cover its ", numel,
                " elements exactly (a part at ", part.offset, ", expected ", next, ")");
@@ -470,9 +479,10 @@ void load_moment_shards(const std::string& dir, const std::vector<std::string>& 
       }
       if (next != numel)
         fail(dir, ": the moment shards hold ", next, " of the ", numel, " elements of '", params[i].name, "'");
-      moments(i, which, model.slice_local(params[i], full));
+      if (which < 2) moments(i, which, model.slice_local(params[i], full));
+      else model.set_value(params[i], model.slice_local(params[i], full));  // the fp32 master, exact
     }
-    used += 2 * parts.size();
+    used += 2 * parts.size() + with_master;
   }
   if (used != tensors)
     fail(dir, ": the moment shards hold ", tensors - used, " tensors for parameters the model does not have");

@@ -8,7 +8,8 @@
 //       tokenizer.json                      when the run names one (data.tokenizer)
 //       optimizer.safetensors               AdamW moments: exp_avg.<param name>, exp_avg_sq.<param name>
 //       (or, from the distributed optimizer: optimizer-00001-of-00004.safetensors ..., one per rank,
-//        each holding the parts of parameters that rank owned; see MomentPart)
+//        each holding the parts of parameters that rank owned, and with bf16 parameters their fp32
+//        master values; see MomentPart)
 //       trainer_state.json                  step, data-stream state, RNG, config + hash, file checksums
 //
 // Writing: everything goes into checkpoints/.tmp.step_NNNNNNN, each file fsynced, the directory
@@ -85,10 +86,13 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
 // file holds, for every parameter part the rank owns, the 1-D tensors exp_avg.<name> and
 // exp_avg_sq.<name> and the metadata offset.<name> (the part's first element in the flattened
 // parameter). Loading puts each parameter back together from all the files, so any layout resumes.
+// With bf16 parameters (train.param_dtype) a part also holds master.<name>, the fp32 master values:
+// loading puts them in place of the weight files' values (the bf16 ones the model computed with).
 struct MomentPart {
   size_t param;    // index into the model's parameters
   int64_t offset;  // first element within the flattened parameter
   std::span<const float> m, v;
+  std::span<const float> master = {};  // empty: none
 };
 std::string moment_shard_file(int rank, int ranks);  // "optimizer-00001-of-00004.safetensors"
 FileDigest write_moment_shard(const std::string& dir, const std::vector<model::TensorSpec>& params, int rank,

@@ -83,6 +83,7 @@ struct TrainSection {
   std::string precision = "fp32";    // fp32; tf32 or bf16 (CUDA): how matrix products run
   // Several ranks (mpirun): data parallel over every rank.
   int64_t distributed_optimizer = 1; // 0/1: ZeRO-1 sharded AdamW state; 0: all-reduce, full state per rank
+  std::string param_dtype = "fp32";  // fp32; bf16: bf16 weights, fp32 master weights sharded (distributed optimizer)
   int64_t overlap_grad_reduce = 1;   // 0/1: distributed optimizer reduces buckets during backward
   int64_t bucket_size = 40'000'000;  // elements per gradient bucket (overlap)
   int64_t overlap_param_gather = 1;  // 0/1: the next forward waits for each bucket's all-gather only when it needs it

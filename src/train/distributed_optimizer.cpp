@@ -50,13 +50,12 @@ FlatLayout FlatLayout::plan(const std::vector<model::Parameter>& params, int wor
 
 DistributedOptimizer::DistributedOptimizer(dist::Communicator& comm, ops::Backend& backend,
                                            std::vector<model::Parameter>& params, const model::AdamWConfig& config,
-                                           int64_t bucket_elems)
-    : comm_(&comm), backend_(&backend), params_(&params), config_(config) {
+                                           int64_t bucket_elems, bool bf16_params)
+    : comm_(&comm), backend_(&backend), params_(&params), config_(config), bf16_params_(bf16_params) {
   // Reuses model::AdamW's validation of the settings.
   (void)model::AdamW(backend, {}, config);
   layout_ = FlatLayout::plan(params, comm.size(), bucket_elems);
   values_ = backend.zeros({layout_.total});
-  grads_ = backend.zeros({layout_.total});
   m_ = backend.zeros({layout_.shard});
   v_ = backend.zeros({layout_.shard});
   for (size_t i = 0; i < params.size(); ++i) {
@@ -65,9 +64,43 @@ DistributedOptimizer::DistributedOptimizer(dist::Communicator& comm, ops::Backen
     ops::Tensor value = values_.view(layout_.offsets[i], p.value.shape());
     backend.copy(value, p.value);
     p.value = value;
-    p.grad = grads_.view(layout_.offsets[i], p.value.shape());
+  }
+  if (!bf16_params_) {
+    grads_ = backend.zeros({layout_.total});
+    for (size_t i = 0; i < params.size(); ++i) params[i].grad = grads_.view(layout_.offsets[i], params[i].value.shape());
   }
   ready_from_ = params.size();
+}
+
+void DistributedOptimizer::shard_master_weights() {
+  if (!bf16_params_ || master_.defined())
+    fail("distributed optimizer: shard_master_weights() is for bf16 parameters, once");
+  const int64_t r = comm_->rank();
+  master_ = backend_->empty({layout_.shard});
+  ops::Tensor rounded = backend_->empty({layout_.total}, ops::DType::kBF16);
+  backend_->cast(rounded, values_);
+  for (const FlatLayout::Bucket& b : layout_.buckets) {
+    ops::Tensor mine = master_.view(b.local, {b.shard});
+    backend_->copy(mine, values_.view(b.start + r * b.shard, {b.shard}));
+  }
+  auto& params = *params_;
+  for (size_t i = 0; i < params.size(); ++i) params[i].value = rounded.view(layout_.offsets[i], params[i].value.shape());
+  values_ = rounded;  // the fp32 values go
+  backend_->synchronize();  // (CUDA: the freed memory goes back to the device before the next big allocation)
+  grads_ = backend_->zeros({layout_.total});
+  for (size_t i = 0; i < params.size(); ++i) params[i].grad = grads_.view(layout_.offsets[i], params[i].value.shape());
+}
+
+void DistributedOptimizer::require_ready(const char* what) const {
+  if (!grads_.defined())
+    fail("distributed optimizer: ", what, " before shard_master_weights() (bf16 parameters)");
+}
+
+const ops::Tensor& DistributedOptimizer::state(int which) const {
+  if (which == 0) return m_;
+  if (which == 1) return v_;
+  if (which == 2 && master_.defined()) return master_;
+  fail("distributed optimizer: no state ", which, which == 2 ? " (the master values exist with bf16 parameters only)" : "");
 }
 
 void DistributedOptimizer::grads_ready(size_t first, size_t count) {
@@ -107,6 +140,7 @@ ops::Tensor DistributedOptimizer::own_grads(const FlatLayout::Bucket& b) const {
 }
 
 double DistributedOptimizer::reduce_gradients(float scale) {
+  require_ready("reduce_gradients");
   ready_from_ = 0;
   grads_ready(0, 0);  // the buckets the hook did not start (all of them without overlap)
   comm_->wait_async();
@@ -137,6 +171,7 @@ void DistributedOptimizer::set_tensor_parallel_norm(dist::Communicator* tp, std:
 }
 
 void DistributedOptimizer::step(double lr, float grad_scale) {
+  require_ready("step");
   wait_all_params();  // the last step's gathers, in case no forward waited for them
   ++steps_;
   ops::AdamWStep s = model::adamw_step_settings(config_, lr, steps_, grad_scale);
@@ -148,14 +183,15 @@ void DistributedOptimizer::step(double lr, float grad_scale) {
   auto gather = [&](size_t b) {
     const FlatLayout::Bucket& k = layout_.buckets[b];
     ops::Tensor all = values_.view(k.start, {k.size});
-    const ops::Tensor mine = values_.view(k.start + r * k.shard, {k.shard});
+    ops::Tensor mine = values_.view(k.start + r * k.shard, {k.shard});
+    if (bf16_params_) backend_->cast(mine, master_.view(k.local, {k.shard}));  // the updated master, rounded
     if (overlap_param_gather_) gather_ticket_[b] = comm_->all_gather_async(mine, all);
     else comm_->all_gather(mine, all);
   };
   for_each_owned([&](size_t i, int64_t lo, int64_t hi, int64_t local) {
     for (; i >= layout_.buckets[bucket].end_param; ++bucket) gather(bucket);
     s.weight_decay = (*params_)[i].decay ? config_.weight_decay : 0.0;
-    ops::Tensor value = values_.view(lo, {hi - lo});
+    ops::Tensor value = bf16_params_ ? master_.view(local, {hi - lo}) : values_.view(lo, {hi - lo});
     ops::Tensor grad = grads_.view(lo, {hi - lo});
     ops::Tensor m = m_.view(local, {hi - lo}), v = v_.view(local, {hi - lo});
     backend_->adamw(value, grad, m, v, s);
@@ -177,7 +213,7 @@ std::vector<float> DistributedOptimizer::gather_moment(int which) {
   // MPI gather of a 7B model's 16 GB shards took a minute), into a small staging tensor that rank 0
   // copies straight into its place in the flat buffer: each rank's piece of a bucket shard is
   // contiguous in flat order.
-  const ops::Tensor& shard = which == 0 ? m_ : v_;
+  const ops::Tensor& shard = state(which);
   const int64_t ranks = comm_->size();
   const bool root = comm_->rank() == 0;
   std::vector<float> flat;
@@ -240,7 +276,8 @@ std::vector<float> DistributedOptimizer::local_moment(int which) const {
 void DistributedOptimizer::local_moment(int which, std::span<float> out) const {
   if (static_cast<int64_t>(out.size()) != layout_.shard)
     fail("distributed optimizer: room for ", out.size(), " moment values, the shard has ", layout_.shard);
-  if (!out.empty()) backend_->download(which == 0 ? m_ : v_, out.data(), out.size() * sizeof(float));
+  const ops::Tensor& shard = state(which);
+  if (!out.empty()) backend_->download(shard, out.data(), out.size() * sizeof(float));
 }
 
 }  // namespace agpt::train

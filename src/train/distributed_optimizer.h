@@ -10,6 +10,13 @@
 // Every parameter's value and grad become views into the two flat buffers (Tensor::view); each
 // parameter starts at a multiple of 64 elements (aligned for GEMMs and NCCL).
 //
+// bf16 parameters (train.param_dtype = "bf16"; Megatron's --bf16 with its distributed optimizer):
+// the model's parameters become bf16 (the values every product reads anyway) and each rank keeps
+// the fp32 master values of its shard beside its moments. Step 3 updates the master shard and
+// rounds it into the bf16 values, and step 4 gathers bf16 (half the bytes). Per parameter:
+// 2 (bf16 values) + 4 (fp32 gradients) + 12/N (master and moments) bytes, against 4 + 4 + 8/N
+// (and the products' bf16 copies of the fp32 weights).
+//
 // Checkpoints stay independent of the layout: each rank writes the parts of parameters it owns
 // (owned_parts, local_moment; or gather_moment() collects the full moments on rank 0), and
 // load_moment() takes a full moment and keeps this rank's shard, so a run saved with N ranks
@@ -51,8 +58,15 @@ struct FlatLayout {
 class DistributedOptimizer {
  public:
   // bucket_elems: see FlatLayout::plan (0: one bucket, reduced after the whole backward pass).
+  // bf16_params: see above; the parameters stay fp32 (so that a checkpoint or an initialisation
+  // can set them exactly) until shard_master_weights(), which must come before the first step.
   DistributedOptimizer(dist::Communicator& comm, ops::Backend& backend, std::vector<model::Parameter>& params,
-                       const model::AdamWConfig& config, int64_t bucket_elems = 0);
+                       const model::AdamWConfig& config, int64_t bucket_elems = 0, bool bf16_params = false);
+  // bf16 parameters: keeps this rank's shard of the fp32 values as the master copy, makes every
+  // parameter a bf16 view of the rounded values and frees the fp32 values (then allocates the
+  // gradients, so that both fp32 copies never coexist with the model's). Once.
+  void shard_master_weights();
+  bool bf16_params() const { return bf16_params_; }
 
   // Overlap (Megatron's --overlap-grad-reduce): give this to Llama::set_grads_ready_hook for the
   // last micro-batch of a step; each bucket's reduce-scatter is queued once backward has completed
@@ -84,7 +98,8 @@ class DistributedOptimizer {
   const FlatLayout& layout() const { return layout_; }
   const model::AdamWConfig& config() const { return config_; }
 
-  // Collective: the full first (which 0) or second (which 1) moment, flat, on rank 0 ({} elsewhere).
+  // which: 0 the first moment, 1 the second, 2 the fp32 master values (bf16 parameters only).
+  // Collective: the full state `which`, flat, on rank 0 ({} elsewhere).
   // Moves pieces of at most kGatherStagingElems elements in all through a staging tensor.
   std::vector<float> gather_moment(int which);
   static constexpr int64_t kGatherStagingElems = int64_t{1} << 26;  // 256 MiB of device memory
@@ -101,7 +116,7 @@ class DistributedOptimizer {
   };
   // The parts rank `rank` owns, in flat order (checkpoints written shard by shard).
   std::vector<OwnedPart> owned_parts(int rank) const;
-  // This rank's shard of a moment (which 0 or 1) in host memory: layout().shard floats.
+  // This rank's shard of `which` (0, 1 or 2, as for gather_moment) in host memory: layout().shard floats.
   std::vector<float> local_moment(int which) const;
   void local_moment(int which, std::span<float> out) const;
 
@@ -113,8 +128,14 @@ class DistributedOptimizer {
   FlatLayout layout_;
   // [total]: every parameter's value and grad are views into these. Each bucket's gradient is
   // reduce-scattered in place: this rank's slice of it (own_grads) holds the summed gradient.
+  // With bf16 parameters values_ is bf16 (after shard_master_weights) and master_ [shard] holds
+  // this rank's fp32 values.
   ops::Tensor values_, grads_;
   ops::Tensor m_, v_;              // [shard]: this rank's AdamW moments
+  ops::Tensor master_;
+  bool bf16_params_ = false;
+  const ops::Tensor& state(int which) const;
+  void require_ready(const char* what) const;
   int64_t steps_ = 0;
   size_t ready_from_ = 0;      // parameters [ready_from_, end) have their whole gradient
   size_t buckets_started_ = 0; // buckets from the end already queued for reduction this step

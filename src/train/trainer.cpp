@@ -173,13 +173,17 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
       fail("train.optimizer_cpu_offload works with one data-parallel rank or train.distributed_optimizer = false "
            "(the distributed optimizer already divides the AdamW state among ", dp_size(), " ranks)");
     dist_optimizer_ = std::make_unique<DistributedOptimizer>(*dp_comm_, *backend_, model_->parameters(), ac,
-                                                             t.overlap_grad_reduce ? t.bucket_size : 0);
+                                                             t.overlap_grad_reduce ? t.bucket_size : 0,
+                                                             t.param_dtype == "bf16");
     if (tp_group_) dist_optimizer_->set_tensor_parallel_norm(groups_.tp.get(), norm_counted_);
     if (t.overlap_param_gather) {
       dist_optimizer_->set_overlap_param_gather(true);
       model_->set_params_needed_hook([this](size_t first, size_t count) { dist_optimizer_->wait_params(first, count); });
     }
   } else {
+    if (t.param_dtype == "bf16" && leader())
+      log_warn("train.param_dtype = bf16 takes the distributed optimizer over 2 or more data-parallel ranks; this run "
+               "keeps fp32 parameters");
     optimizer_ = std::make_unique<model::AdamW>(*backend_, model_->parameters(), ac,
                                                 t.optimizer_cpu_offload ? t.optimizer_offload_fraction : 0.0);
   }
@@ -232,6 +236,8 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
     state_.rng_seed = static_cast<uint64_t>(t.seed);
     state_.rng_state = static_cast<uint64_t>(t.seed);
   }
+  // The fp32 values are final (initialised or loaded): the master shards keep them.
+  if (dist_optimizer_ && dist_optimizer_->bf16_params()) dist_optimizer_->shard_master_weights();
   state_.config_hash = hash;
   state_.config = config_.to_json();
   state_.ranks = dp_size();  // data-parallel ranks: what the global batch depends on

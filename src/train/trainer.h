@@ -159,7 +159,7 @@ class Trainer {
   TrainerState shard_write_state_;
   std::chrono::steady_clock::time_point shard_write_started_;
   // The checkpoint's copy in page-locked host memory (leader, async): kept from one to the next.
-  std::shared_ptr<float[]> snapshot_weights_, snapshot_moments_[2];
+  std::shared_ptr<float[]> snapshot_weights_, snapshot_moments_[3];  // [2]: master values (bf16 parameters)
   size_t snapshot_weight_floats_ = 0, snapshot_moment_floats_ = 0;
   std::future<void> snapshot_reservation_;  // the first reservation, made in the background
   std::ofstream metrics_;

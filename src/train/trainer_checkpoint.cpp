@@ -95,21 +95,24 @@ void Trainer::checkpoint() {
   // Without a shared directory the distributed optimizer's moments are gathered, synchronously.
   const bool async = t.async_checkpoint != 0 && !sharded_checkpoints();
   if (async && leader()) reserve_snapshot_memory();
-  // Tensor parallelism: the sharded moments meet on data-parallel rank 0 (flat, in this rank's
-  // tensor-parallel slices).
-  std::vector<float> m, v;
+  // Tensor parallelism: the sharded moments (and with bf16 parameters the fp32 master values, which
+  // the weight files then hold) meet on data-parallel rank 0 (flat, in this rank's tensor-parallel
+  // slices).
+  std::vector<float> m, v, master;
+  const bool bf16_params = dist_optimizer_ && dist_optimizer_->bf16_params();
   if (dist_optimizer_) {
     auto guard = watchdog_->guard("gathering the optimizer state for the checkpoint of step " + step);
     dist_optimizer_->wait_all_params();
     backend_->synchronize();
     m = dist_optimizer_->gather_moment(0);
     v = dist_optimizer_->gather_moment(1);
+    if (bf16_params) master = dist_optimizer_->gather_moment(2);
     log_debug("checkpoint of step ", step, ": optimizer state gathered in ",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), " s");
   }
-  auto local_moment = [&](size_t i, int which) -> std::vector<float> {
+  auto local_moment = [&](size_t i, int which) -> std::vector<float> {  // which 2: the master values
     if (!dist_optimizer_) return optimizer_->moment(i, which);
-    auto slice = dist_optimizer_->param_slice(which == 0 ? m : v, i);
+    auto slice = dist_optimizer_->param_slice(which == 0 ? m : which == 1 ? v : master, i);
     return std::vector<float>(slice.begin(), slice.end());
   };
   // Under tensor parallelism the group of data-parallel rank 0 puts the slices back together, so
@@ -119,7 +122,10 @@ void Trainer::checkpoint() {
     auto guard = watchdog_->guard("gathering the tensor-parallel slices for the checkpoint of step " + step);
     const auto& params = model_->parameters();
     for (size_t i = 0; i < params.size(); ++i) {
-      full_values.push_back(model_->gather_full(params[i], params[i].value));
+      if (bf16_params)
+        full_values.push_back(model_->gather_full(params[i], backend_->from_host(params[i].value.shape(), local_moment(i, 2))));
+      else
+        full_values.push_back(model_->gather_full(params[i], params[i].value));
       for (int which = 0; which < 2; ++which) {
         ops::Tensor local = backend_->from_host(params[i].value.shape(), local_moment(i, which));
         full_moments[which].push_back(model_->gather_full(params[i], local));
@@ -144,6 +150,7 @@ void Trainer::checkpoint() {
       moments = adamw_moments(*optimizer_, buffer);
     WeightView weights = nullptr;
     if (tp_group_) weights = [&](size_t i) { return std::span<const float>(full_values.at(i)); };
+    else if (bf16_params) weights = [&](size_t i) { return dist_optimizer_->param_slice(master, i); };
     last_checkpoint_ = save_checkpoint(checkpoint_root(), *model_, moments, optimizer_steps, state_,
                                        config_.data.tokenizer, t.keep_last, weights);
   }
@@ -198,22 +205,26 @@ bool Trainer::sharded_checkpoint(bool async, std::chrono::steady_clock::time_poi
   const int64_t optimizer_steps = dist_optimizer_->steps();
   const std::vector<model::TensorSpec> specs = model_->tensor_specs();
   const int rank = dp_rank(), ranks = dp_size();
-  // This rank's parts of the moments at m and v (its shard's layout).
-  auto parts_at = [&](const float* m, const float* v) {
+  // This rank's parts of the moments at m and v, and of the master values at `master` (bf16
+  // parameters; else nullptr), in its shard's layout.
+  auto parts_at = [&](const float* m, const float* v, const float* master) {
     std::vector<MomentPart> parts;
     for (const auto& part : dist_optimizer_->owned_parts(rank)) {
       const auto at = static_cast<size_t>(part.local), n = static_cast<size_t>(part.count);
-      parts.push_back({part.param, part.offset, std::span(m + at, n), std::span(v + at, n)});
+      parts.push_back({part.param, part.offset, std::span(m + at, n), std::span(v + at, n),
+                       master ? std::span(master + at, n) : std::span<const float>()});
     }
     return parts;
   };
+  const bool bf16_params = dist_optimizer_->bf16_params();
   if (!async) {
     std::string report;
     try {
       const std::vector<float> m = dist_optimizer_->local_moment(0), v = dist_optimizer_->local_moment(1);
+      const std::vector<float> master = bf16_params ? dist_optimizer_->local_moment(2) : std::vector<float>();
       model::WrittenFiles written;
-      written[moment_shard_file(rank, ranks)] =
-          write_moment_shard(begun, specs, rank, ranks, optimizer_steps, parts_at(m.data(), v.data()));
+      written[moment_shard_file(rank, ranks)] = write_moment_shard(
+          begun, specs, rank, ranks, optimizer_steps, parts_at(m.data(), v.data(), bf16_params ? master.data() : nullptr));
       // The weight files too are shared out (every rank holds the whole model): file i by rank i % N.
       written.merge(model_->save(begun, model::StDType::F32, kWeightFileBytes, {rank, ranks}));
       report = encode_written(written);
@@ -224,14 +235,16 @@ bool Trainer::sharded_checkpoint(bool async, std::chrono::steady_clock::time_poi
     return true;
   }
   reserve_snapshot_memory();
-  dist_optimizer_->local_moment(0, std::span(snapshot_moments_[0].get(), snapshot_moment_floats_));
-  dist_optimizer_->local_moment(1, std::span(snapshot_moments_[1].get(), snapshot_moment_floats_));
+  for (int which = 0; which < (bf16_params ? 3 : 2); ++which)
+    dist_optimizer_->local_moment(which, std::span(snapshot_moments_[which].get(), snapshot_moment_floats_));
   const std::vector<size_t> own_weights = own_weight_tensors();
   WeightView weights = copy_weights_to_snapshot(own_weights);
   if (!options_.quiet && leader()) log_copied(step, started, "every rank writing its part in the background");
   // The lambda holds the buffers (shared pointers) and copies of everything else it reads.
   shard_write_ = std::async(std::launch::async, [=, m = snapshot_moments_[0], v = snapshot_moments_[1],
-                                                 parts = parts_at(snapshot_moments_[0].get(), snapshot_moments_[1].get()),
+                                                 master = snapshot_moments_[2],
+                                                 parts = parts_at(snapshot_moments_[0].get(), snapshot_moments_[1].get(),
+                                                                  bf16_params ? snapshot_moments_[2].get() : nullptr),
                                                  config = model_->config()] {
     model::WrittenFiles written;
     written[moment_shard_file(rank, ranks)] = write_moment_shard(begun, specs, rank, ranks, optimizer_steps, parts);
@@ -293,7 +306,10 @@ void Trainer::allocate_snapshot_memory(size_t weights, size_t moments) {
     snapshot_weight_floats_ = weights;
   }
   if (snapshot_moment_floats_ != moments) {
-    for (auto& buffer : snapshot_moments_) buffer = backend_->allocate_host_f32(moments);
+    // The third: a sharded checkpoint's master values (bf16 parameters).
+    const bool master = sharded_checkpoints() && dist_optimizer_->bf16_params();
+    for (int which = 0; which < 3; ++which)
+      snapshot_moments_[which] = which < 2 || master ? backend_->allocate_host_f32(moments) : nullptr;
     snapshot_moment_floats_ = moments;
   }
 }

@@ -36,7 +36,12 @@ class CudaBf16Ops : public ::testing::Test {
   void expect_close(const Pair& p, const char* what, double tol = kTol) {
     EXPECT_REL_L2(gpu_->to_host_f32(p.g), cpu_->to_host_f32(p.c), tol, what);
   }
-  std::unique_ptr<Backend> cpu_, gpu_;
+  // A second CUDA backend whose products run in fp32 (a bf16 weight is widened there).
+  Backend* fp32_products() {
+    if (!fp32_) fp32_ = make_cuda_backend(0);
+    return fp32_.get();
+  }
+  std::unique_ptr<Backend> cpu_, gpu_, fp32_;
   Rng rng_{7};
 };
 
@@ -142,6 +147,44 @@ TEST_F(CudaBf16Ops, EmbeddingNormMatmul) {
   gpu_->matmul_backward(dxm.g, dW.g, dy.g, x.g, W.g);
   expect_close(dxm, "matmul backward dx");
   expect_close(dW, "matmul backward dw (fp32)");
+}
+
+// bf16 weights (train.param_dtype = "bf16") give the same bits as fp32 weights holding the same
+// values: the products read the weight itself instead of rounding a copy, the embedding reads bf16
+// rows, RMSNorm widens its weight. Also through a backend whose products run in fp32 (widened).
+TEST_F(CudaBf16Ops, Bf16WeightsGiveWhatFp32WeightsOfTheSameValuesGive) {
+  const int64_t N = 130, V = 50, D = 256, O = 192;
+  std::vector<int32_t> ids(N);
+  for (auto& i : ids) i = rng_.below(static_cast<int32_t>(V));
+  auto values = [&](int64_t n) {
+    std::vector<float> v = gpu_testing::random_floats(static_cast<size_t>(n), rng_, -1, 1);
+    for (float& x : v) x = bf16_to_f32(f32_to_bf16(x));
+    return v;
+  };
+  const auto wv = values(O * D), tv = values(V * D), nv = values(D), xv = values(N * D), dyv = values(N * O);
+  for (Backend* be : {gpu_.get(), fp32_products()}) {
+    const DType act = be->activation_dtype();
+    const Tensor x = be->from_host({N, D}, xv, act), dy = be->from_host({N, O}, dyv, act), id = be->from_host({N}, ids);
+    auto run = [&](DType weights) {
+      const Tensor w = be->from_host({O, D}, wv, weights), table = be->from_host({V, D}, tv, weights),
+                   norm = be->from_host({D}, nv, weights);
+      Tensor y = be->empty({N, O}, act), dx = be->zeros({N, D}, act), dw = be->zeros({O, D}), e = be->empty({N, D}, act),
+             n = be->empty({N, D}, act), rstd = be->empty({N}), dn = be->zeros({N, D}, act), dnw = be->zeros({D});
+      be->matmul_forward(y, x, w);
+      be->matmul_add_forward(y, y, x, w);
+      be->matmul_backward(dx, dw, dy, x, w);
+      be->embedding_forward(e, id, table);
+      be->rmsnorm_forward(n, rstd, x, norm, 1e-5f);
+      be->rmsnorm_backward(dn, dnw, x, x, norm, rstd);
+      std::vector<float> all;
+      for (const Tensor* t : {&y, &dx, &dw, &e, &n, &dn, &dnw}) {
+        auto h = be->to_host_f32(*t);
+        all.insert(all.end(), h.begin(), h.end());
+      }
+      return all;
+    };
+    EXPECT_EQ(run(DType::kBF16), run(DType::kF32)) << be->name() << " activations " << dtype_name(act);
+  }
 }
 
 TEST_F(CudaBf16Ops, RopeAttention) {

@@ -72,6 +72,23 @@ class CpuBackend final : public Backend {
   void do_copy(Tensor& dst, const Tensor& src) override { std::memcpy(dst.raw(), src.raw(), src.bytes()); }
   void do_upload(Tensor& dst, const void* host) override { std::memcpy(dst.raw(), host, dst.bytes()); }
   void do_download(const Tensor& src, void* host) const override { std::memcpy(host, src.raw(), src.bytes()); }
+  // bf16 tensors hold weights only (train.param_dtype): the ops widen them to fp32 first.
+  void do_cast(Tensor& dst, const Tensor& src) override {
+    const int64_t n = src.numel();
+    if (dst.dtype() == DType::kBF16) {
+      const float* from = src.data<float>();
+      auto* to = static_cast<uint16_t*>(dst.raw());
+      chunks(n, 1 << 14, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) to[i] = f32_to_bf16(from[i]);
+      });
+    } else {
+      const auto* from = static_cast<const uint16_t*>(src.raw());
+      float* to = dst.data<float>();
+      chunks(n, 1 << 14, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) to[i] = bf16_to_f32(from[i]);
+      });
+    }
+  }
 
   // The row of table for id, or -1 for an id of another rank's vocabulary shard (vocab_begin >= 0);
   // an id outside the whole table is an error in the unsharded form.
@@ -84,7 +101,8 @@ class CpuBackend final : public Backend {
     return row >= 0 && row < V ? row : -1;
   }
 
-  void do_embedding_forward(Tensor& out, const Tensor& ids, const Tensor& table, int64_t vocab_begin) override {
+  void do_embedding_forward(Tensor& out, const Tensor& ids, const Tensor& stored_table, int64_t vocab_begin) override {
+    const Tensor table = widened(stored_table);
     int64_t N = ids.dim(0), V = table.dim(0), D = table.dim(1);
     const int32_t* id = ids.data<int32_t>();
     std::vector<int64_t> row(static_cast<size_t>(N));
@@ -125,7 +143,8 @@ class CpuBackend final : public Backend {
     });
   }
 
-  void do_rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& x, const Tensor& w, float eps) override {
+  void do_rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& x, const Tensor& stored_w, float eps) override {
+    const Tensor w = widened(stored_w);
     int64_t N = x.dim(0), D = x.dim(1);
     const float* xp = x.data<float>();
     const float* wp = w.data<float>();
@@ -145,8 +164,9 @@ class CpuBackend final : public Backend {
     });
   }
 
-  void do_rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dout, const Tensor& x, const Tensor& w,
+  void do_rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dout, const Tensor& x, const Tensor& stored_w,
                            const Tensor& rstd) override {
+    const Tensor w = widened(stored_w);
     int64_t N = x.dim(0), D = x.dim(1);
     const float* xp = x.data<float>();
     const float* wp = w.data<float>();
@@ -181,7 +201,8 @@ class CpuBackend final : public Backend {
     });
   }
 
-  void do_matmul_forward(Tensor& y, const Tensor& x, const Tensor& w) override {
+  void do_matmul_forward(Tensor& y, const Tensor& x, const Tensor& stored_w) override {
+    const Tensor w = widened(stored_w);
     int64_t N = x.dim(0), I = x.dim(1), O = w.dim(0);
     if (N == 0 || O == 0) return;
     if (I == 0) {
@@ -204,15 +225,17 @@ class CpuBackend final : public Backend {
                 0.0f, y.data<float>(), O);
   }
 
-  void do_matmul_add_forward(Tensor& y, const Tensor& residual, const Tensor& x, const Tensor& w) override {
+  void do_matmul_add_forward(Tensor& y, const Tensor& residual, const Tensor& x, const Tensor& stored_w) override {
+    const Tensor w = widened(stored_w);
     int64_t N = x.dim(0), I = x.dim(1), O = w.dim(0);
     if (residual.raw() != y.raw()) do_copy(y, residual);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, I, 1.0f, x.data<float>(), I, w.data<float>(), I,
                 1.0f, y.data<float>(), O);
   }
 
-  void do_matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w, Grad dx_mode,
-                          Grad dw_mode) override {
+  void do_matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& stored_w,
+                          Grad dx_mode, Grad dw_mode) override {
+    const Tensor w = widened(stored_w);
     int64_t N = x.dim(0), I = x.dim(1), O = w.dim(0);
     if (I == 0) return;  // dx and dw are empty
     if (dx.defined())

@@ -290,7 +290,7 @@ class CudaBackend final : public Backend {
         if (host[n] < 0 || host[n] >= V)
           fail("embedding: token id ", host[n], " at position ", n, " is outside [0, ", V, ")");
     }
-    cuda::embedding_forward(out.raw(), elem(out), ids.data<int32_t>(), table.data<float>(), N, D,
+    cuda::embedding_forward(out.raw(), elem(out), ids.data<int32_t>(), table.raw(), elem(table), N, D,
                             std::max<int64_t>(vocab_begin, 0), V, stream_);
   }
 
@@ -336,14 +336,17 @@ class CudaBackend final : public Backend {
                              static_cast<int64_t>(token.size()), dout.raw(), elem(dout), D, stream_);
   }
 
-  void do_rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& x, const Tensor& w, float eps) override {
+  // Norm weights are D values: a bf16 one (train.param_dtype) is widened rather than given kernels.
+  void do_rmsnorm_forward(Tensor& out, Tensor& rstd, const Tensor& x, const Tensor& stored_w, float eps) override {
     AGPT_PROFILE_OP("rmsnorm_forward");
+    const Tensor w = widened(stored_w);
     cuda::rmsnorm_forward(out.raw(), rstd.data<float>(), x.raw(), w.data<float>(), elem(x), x.dim(0), x.dim(1), eps,
                           stream_);
   }
-  void do_rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dout, const Tensor& x, const Tensor& w,
+  void do_rmsnorm_backward(Tensor& dx, Tensor& dw, const Tensor& dout, const Tensor& x, const Tensor& stored_w,
                            const Tensor& rstd) override {
     AGPT_PROFILE_OP("rmsnorm_backward");
+    const Tensor w = widened(stored_w);
     int64_t N = x.dim(0), D = x.dim(1);
     Tensor partial = empty({std::max<int64_t>(rmsnorm_dw_chunks(N), 1), D});
     cuda::rmsnorm_backward(dx.defined() ? dx.raw() : nullptr, dw.defined() ? dw.data<float>() : nullptr,
@@ -364,9 +367,9 @@ class CudaBackend final : public Backend {
     // bf16 takes a separate addend through cuBLASLt (tuned or not); SGEMM gets it copied into c.
     const bool separate_addend = addend && addend->raw() != c.raw();
     if (separate_addend && matmul_ != "bf16") do_copy(c, *addend);
-    if (matmul_ != "bf16") {
-      AGPT_CUBLAS_CHECK(cublasSgemm(blas_, opa, opb, m, n, k, &one, a.data<float>(), lda, b.data<float>(), ldb, &beta,
-                                    c.data<float>(), ldc));
+    if (matmul_ != "bf16") {  // (a bf16 weight is widened)
+      AGPT_CUBLAS_CHECK(cublasSgemm(blas_, opa, opb, m, n, k, &one, widened(a).data<float>(), lda, b.data<float>(), ldb,
+                                    &beta, c.data<float>(), ldc));
       return;
     }
     auto as_bf16 = [&](const Tensor& t) {
@@ -461,13 +464,7 @@ class CudaBackend final : public Backend {
   bool cudnn_attention_for(int64_t T) const { return use_cudnn_attention_ && T % 64 == 0; }
 
   // Attention: bf16 activations take the tensor-core kernels (attention_mma.cu); other shapes and
-  // fp32 take the fp32 kernels, with bf16 widened into fp32 scratch around them.
-  Tensor as_f32(const Tensor& t) {
-    if (t.dtype() == DType::kF32) return t;
-    Tensor r = empty(t.shape(), DType::kF32);
-    cuda::cast(r.raw(), cuda::Elem::kF32, t.raw(), elem(t), t.numel(), stream_);
-    return r;
-  }
+  // fp32 take the fp32 kernels, with bf16 widened into fp32 scratch around them (Backend::widened).
 
   void do_attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v) override {
     AGPT_PROFILE_OP("attention_forward");
@@ -481,7 +478,7 @@ class CudaBackend final : public Backend {
     if (q.dtype() == DType::kBF16 && cuda::attention_forward_mma(out.raw(), lse.data<float>(), q.raw(), k.raw(), v.raw(),
                                                                  B, Tq, Tk, H, KV, hd, stream_))
       return;
-    Tensor q32 = as_f32(q), k32 = as_f32(k), v32 = as_f32(v);
+    Tensor q32 = widened(q), k32 = widened(k), v32 = widened(v);
     Tensor o32 = out.dtype() == DType::kF32 ? out : empty(out.shape(), DType::kF32);
     // Tiled flash-style kernels for training-sized chunks (hd 64/128); the warp-per-row kernels
     // for decoding a few tokens and for other head sizes.
@@ -525,7 +522,7 @@ class CudaBackend final : public Backend {
                                               delta.data<float>(), dout.raw(), q.raw(), k.raw(), v.raw(), out.raw(),
                                               lse.data<float>(), B, T, H, KV, hd, stream_))
       return fold();
-    Tensor q32 = as_f32(q), k32 = as_f32(k), v32 = as_f32(v), o32 = as_f32(out), g32 = as_f32(dout);
+    Tensor q32 = widened(q), k32 = widened(k), v32 = widened(v), o32 = widened(out), g32 = widened(dout);
     if (!cuda::attention_backward_tiled(dq32.data<float>(), dk32.data<float>(), dv32.data<float>(), delta.data<float>(),
                                         g32.data<float>(), q32.data<float>(), k32.data<float>(), v32.data<float>(),
                                         o32.data<float>(), lse.data<float>(), B, T, H, KV, hd, stream_))

@@ -76,13 +76,13 @@ struct IdentityFn {
   __device__ float operator()(float a, float) const { return a; }
 };
 
-template <typename T>
-__global__ void embedding_forward_kernel(T* out, const int32_t* ids, const float* table, int64_t N, int64_t D,
+template <typename T, typename W>
+__global__ void embedding_forward_kernel(T* out, const int32_t* ids, const W* table, int64_t N, int64_t D,
                                          int64_t vocab_begin, int64_t V) {
   AGPT_GRID_LOOP(i, N * D) {
     int64_t n = i / D, d = i % D;
     const int64_t row = static_cast<int64_t>(ids[n]) - vocab_begin;  // outside: another shard's id
-    store(out + i, row >= 0 && row < V ? table[row * D + d] : 0.0f);
+    store(out + i, row >= 0 && row < V ? load(table + row * D + d) : 0.0f);
   }
 }
 
@@ -241,12 +241,14 @@ __global__ void __launch_bounds__(kOwnSmThreads) adamw_chunks_own_sms_kernel(con
 
 }  // namespace
 
-void embedding_forward(void* out, Elem e, const int32_t* ids, const float* table, int64_t N, int64_t D,
+void embedding_forward(void* out, Elem e, const int32_t* ids, const void* table, Elem table_e, int64_t N, int64_t D,
                        int64_t vocab_begin, int64_t V, cudaStream_t s) {
   if (N * D == 0) return;
   dispatch(e, [&]<typename T>() {
-    embedding_forward_kernel<T><<<blocks_for(N * D, kThreads), kThreads, 0, s>>>(static_cast<T*>(out), ids, table,
-                                                                                 N, D, vocab_begin, V);
+    dispatch(table_e, [&]<typename W>() {
+      embedding_forward_kernel<T, W><<<blocks_for(N * D, kThreads), kThreads, 0, s>>>(
+          static_cast<T*>(out), ids, static_cast<const W*>(table), N, D, vocab_begin, V);
+    });
   });
   AGPT_CUDA_LAUNCHED("embedding_forward");
 }

@@ -14,8 +14,9 @@ namespace agpt::ops::cuda {
 enum class Elem : uint8_t { kF32, kBF16 };
 
 // elementwise.cu
-// Rows of the table hold vocabulary entries [vocab_begin, vocab_begin + V); other ids give zero rows.
-void embedding_forward(void* out, Elem e, const int32_t* ids, const float* table, int64_t N, int64_t D,
+// Rows of the table (fp32 or bf16: table_e) hold vocabulary entries [vocab_begin, vocab_begin + V);
+// other ids give zero rows.
+void embedding_forward(void* out, Elem e, const int32_t* ids, const void* table, Elem table_e, int64_t N, int64_t D,
                        int64_t vocab_begin, int64_t V, cudaStream_t s);
 // Rows of dout grouped by token: rows order[start[u]..start[u+1]) all have token token[u].
 // dtable (fp32) += Σ dout rows, summed in position order.
