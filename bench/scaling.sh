@@ -5,9 +5,13 @@
 #      data parallel N/2 on all N GPUs; a table of tokens/s per GPU, efficiency against one GPU,
 #      MFU, peak memory and the exposed share of the step (reduction, update and gathers that the
 #      compute does not hide);
+#      With BF16_PARAMS=1 the data-parallel and TP x DP runs again with --bf16-params
+#      (train.param_dtype = "bf16": bf16 weights, fp32 master weights sharded); with BENCH_7B=1,
+#      the 7B shape (B 1 x 4,096, recomputation) on all GPUs, data parallel with --bf16-params;
 #   2. with RUN_7B=1, `agpt train examples/llama-7b.toml` on all N GPUs for STEPS_7B steps (data
 #      parallel; tensor parallel 2 where a card has less than 100 GiB, as the 7B shape needs) on
-#      the mixture DATA_7B, and its median tokens/s and MFU from metrics.jsonl. CONFIG_7B and
+#      the mixture DATA_7B (TP_7B overrides the tensor-parallel size), and its median tokens/s and
+#      MFU from metrics.jsonl. CONFIG_7B and
 #      EXTRA_7B (more `--section.key value` arguments) run another configuration the same way.
 #
 #   here:            bash scripts/gpu-test.sh build     (stages binaries)
@@ -45,17 +49,28 @@ dp_bench() {
   [ "$n" -le "$GPUS" ] && dp_bench "$n"
 done
 [ "${SKIP_DP:-0}" = 1 ] || { [ "$GPUS" -ge 4 ] && dp_bench "$GPUS" --tp 2; }
+if [ "${BF16_PARAMS:-0}" = 1 ] && [ "${SKIP_DP:-0}" != 1 ]; then
+  for n in 2 4 8; do
+    [ "$n" -le "$GPUS" ] && dp_bench "$n" --bf16-params
+  done
+  [ "$GPUS" -ge 4 ] && dp_bench "$GPUS" --tp 2 --bf16-params
+fi
+if [ "${BENCH_7B:-0}" = 1 ]; then
+  mpi "$GPUS" "$STAGE/bin/train_dp_bench" --shape 7B --recompute --overlap --overlap-param --bf16-params \
+    --steps "$STEPS" --json | tee -a "$JSON"
+fi
 
 python3 - "$JSON" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 one = next((r for r in rows if r["ranks"] == 1), None)
-print("\n| setup | ranks | ms/step | compute | exposed | exposed share | tok/s per GPU | of 1 GPU | MFU | peak GiB |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+print("\n| model | setup | ranks | ms/step | compute | exposed | exposed share | tok/s per GPU | of 1 GPU | MFU | peak GiB |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for r in rows:
-    eff = f"{100 * r['tokens_per_s_per_gpu'] / one['tokens_per_s_per_gpu']:.1f}%" if one and r is not one else "-"
+    same = one and r is not one and r["model"] == one["model"]
+    eff = f"{100 * r['tokens_per_s_per_gpu'] / one['tokens_per_s_per_gpu']:.1f}%" if same else "-"
     share = 100 * r["exposed_comm_and_update_ms"] / r["ms_per_step"]
-    print(f"| {r['mode']} | {r['ranks']} | {r['ms_per_step']:.1f} | {r['compute_ms']:.1f} | {r['exposed_comm_and_update_ms']:.1f} "
+    print(f"| {r['model']} | {r['mode']} | {r['ranks']} | {r['ms_per_step']:.1f} | {r['compute_ms']:.1f} | {r['exposed_comm_and_update_ms']:.1f} "
           f"| {share:.1f}% | {r['tokens_per_s_per_gpu']:,.0f} | {eff} | {100 * r['mfu_989']:.1f}% | {r['max_mem_gib']:.1f} |")
 print("(exposed: the step's time outside forward + backward: the reduction's tail, the update, the gathers not hidden;"
       " on one GPU, the update alone)")
@@ -66,6 +81,7 @@ if [ "${RUN_7B:-0}" = 1 ]; then
   MEM_MIB=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
   TP=1
   [ "$MEM_MIB" -lt 102400 ] && [ "$GPUS" -ge 2 ] && TP=2
+  TP=${TP_7B:-$TP}
   CONFIG_7B=${CONFIG_7B:-examples/llama-7b.toml}
   echo "== agpt train $CONFIG_7B on $GPUS GPUs, tensor parallel $TP, ${STEPS_7B:-200} steps"
   # The run's directory stays off $OUT: its final checkpoint is about 96 GB. Its metrics come back.

@@ -226,7 +226,7 @@ bool Trainer::sharded_checkpoint(bool async, std::chrono::steady_clock::time_poi
       written[moment_shard_file(rank, ranks)] = write_moment_shard(
           begun, specs, rank, ranks, optimizer_steps, parts_at(m.data(), v.data(), bf16_params ? master.data() : nullptr));
       // The weight files too are shared out (every rank holds the whole model): file i by rank i % N.
-      written.merge(model_->save(begun, model::StDType::F32, kWeightFileBytes, {rank, ranks}));
+      written.merge(model_->save(begun, sharded_weight_dtype(), kWeightFileBytes, {rank, ranks}));
       report = encode_written(written);
     } catch (const std::exception& e) {
       report = std::string("!") + e.what();
@@ -239,6 +239,7 @@ bool Trainer::sharded_checkpoint(bool async, std::chrono::steady_clock::time_poi
     dist_optimizer_->local_moment(which, std::span(snapshot_moments_[which].get(), snapshot_moment_floats_));
   const std::vector<size_t> own_weights = own_weight_tensors();
   WeightView weights = copy_weights_to_snapshot(own_weights);
+  const model::StDType weight_dtype = sharded_weight_dtype();
   if (!options_.quiet && leader()) log_copied(step, started, "every rank writing its part in the background");
   // The lambda holds the buffers (shared pointers) and copies of everything else it reads.
   shard_write_ = std::async(std::launch::async, [=, m = snapshot_moments_[0], v = snapshot_moments_[1],
@@ -249,7 +250,7 @@ bool Trainer::sharded_checkpoint(bool async, std::chrono::steady_clock::time_poi
     model::WrittenFiles written;
     written[moment_shard_file(rank, ranks)] = write_moment_shard(begun, specs, rank, ranks, optimizer_steps, parts);
     if (!own_weights.empty())
-      written.merge(model::save_model(begun, config, specs, weights, model::StDType::F32, kWeightFileBytes, {rank, ranks}));
+      written.merge(model::save_model(begun, config, specs, weights, weight_dtype, kWeightFileBytes, {rank, ranks}));
     return written;
   });
   shard_write_begun_ = begun;
@@ -343,9 +344,15 @@ WeightView Trainer::copy_weights_to_snapshot(const std::vector<size_t>& which,
   };
 }
 
+// The type of a sharded checkpoint's weight files: the model's own. With bf16 parameters the moment
+// shards hold the fp32 master values, so the weight files need not (half the bytes).
+model::StDType Trainer::sharded_weight_dtype() const {
+  return dist_optimizer_ && dist_optimizer_->bf16_params() ? model::StDType::BF16 : model::StDType::F32;
+}
+
 // The parameters whose weight files this rank writes in a sharded checkpoint.
 std::vector<size_t> Trainer::own_weight_tensors() const {
-  const auto plan = model::plan_weight_files(model_->tensor_specs(), model::StDType::F32, kWeightFileBytes);
+  const auto plan = model::plan_weight_files(model_->tensor_specs(), sharded_weight_dtype(), kWeightFileBytes);
   return model::tensors_of_share(plan, {dp_rank(), dp_size()});
 }
 

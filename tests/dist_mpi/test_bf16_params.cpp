@@ -105,7 +105,7 @@ TEST(Bf16Params, TrainsCloseToFp32AndResumesBitIdentically) {
     EXPECT_EQ(w_resumed, w16);
   }
   if (world().rank() == 0) {
-    // Each rank's shard holds the fp32 master values of its parts; the weight files hold bf16 values.
+    // Each rank's shard holds the fp32 master values of its parts; the weight files are bf16.
     const fs::path ck = dir / "bf16" / "checkpoints" / "step_0000003";
     for (const char* shard : {"optimizer-00001-of-00002.safetensors", "optimizer-00002-of-00002.safetensors"}) {
       model::SafetensorsFile f((ck / shard).string());
@@ -114,6 +114,7 @@ TEST(Bf16Params, TrainsCloseToFp32AndResumesBitIdentically) {
       EXPECT_GT(masters, 0u) << shard;
     }
     model::SafetensorsFile weights((ck / "model.safetensors").string());
+    EXPECT_EQ(weights.at("model.embed_tokens.weight").dtype, model::StDType::BF16);
     const std::vector<float> embed = weights.read_f32("model.embed_tokens.weight");
     EXPECT_EQ(embed, rounded(embed));
   }

@@ -122,6 +122,19 @@ TEST(TrainConfig, TomlRoundTripAndHash) {
   for (const KeyInfo& k : key_table()) EXPECT_NE(k.help.find("[default:"), std::string::npos) << k.name;
 }
 
+// train.param_dtype: bf16 is another trajectory than the default fp32 (which adds nothing to the
+// hash, so checkpoints from before the key existed resume as the same run); anything else is refused.
+TEST(TrainConfig, ParamDtype) {
+  TrainConfig c = TrainConfig::parse(kToml, "t.toml");
+  EXPECT_EQ(c.train.param_dtype, "fp32");
+  TrainConfig d = TrainConfig::parse(kToml, "t.toml", {{"train.param_dtype", "bf16"}});
+  EXPECT_NE(c.trajectory_hash(), d.trajectory_hash());
+  d.train.param_dtype = "fp32";
+  EXPECT_EQ(c.trajectory_hash(), d.trajectory_hash());
+  std::string e = error_of([] { TrainConfig::parse(kToml, "t.toml", {{"train.param_dtype", "fp16"}}); });
+  EXPECT_NE(e.find("train.param_dtype is 'fp16', expected fp32 or bf16"), std::string::npos) << e;
+}
+
 TEST(TrainConfig, PresetsHaveTheExpectedSizes) {
   auto count = [](const std::string& preset, int64_t vocab) {
     TrainConfig c = TrainConfig::parse("[data]\nmixture='x'", "t.toml", {{"model.preset", preset}, {"model.vocab_size", std::to_string(vocab)}});
