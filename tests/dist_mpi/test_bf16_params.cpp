@@ -10,6 +10,7 @@
 #include <random>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "dist/communicator.h"
 #include "model/adamw.h"
 #include "model/safetensors.h"
@@ -105,6 +106,12 @@ TEST(Bf16Params, TrainsCloseToFp32AndResumesBitIdentically) {
     EXPECT_EQ(w_resumed, w16);
   }
   if (world().rank() == 0) {
+    // A background checkpoint writes the same files as a synchronous one.
+    for (const char* file : {"model.safetensors", "optimizer-00001-of-00002.safetensors", "optimizer-00002-of-00002.safetensors"}) {
+      const fs::path a = dir / "part" / "checkpoints" / "step_0000006" / file;
+      const fs::path b = dir / "part_async" / "checkpoints" / "step_0000006" / file;
+      EXPECT_TRUE(fs::exists(a) && fs::exists(b) && read_file(a.string()) == read_file(b.string())) << file;
+    }
     // Each rank's shard holds the fp32 master values of its parts; the weight files are bf16.
     const fs::path ck = dir / "bf16" / "checkpoints" / "step_0000003";
     for (const char* shard : {"optimizer-00001-of-00002.safetensors", "optimizer-00002-of-00002.safetensors"}) {
