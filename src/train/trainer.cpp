@@ -51,6 +51,17 @@ std::string rate(double v) {
   return buf;
 }
 
+// "27.3 GFLOP/s", "1.75 PFLOP/s": a 2-core laptop and 8 GPUs both read at a glance.
+std::string flops_rate(double v) {
+  const char* unit = "G";
+  double scaled = v / 1e9;
+  if (v >= 1e15) unit = "P", scaled = v / 1e15;
+  else if (v >= 1e12) unit = "T", scaled = v / 1e12;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g %sFLOP/s", scaled, unit);
+  return buf;
+}
+
 uint64_t splitmix_next(uint64_t& state) {
   uint64_t z = (state += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -581,10 +592,11 @@ void Trainer::run() {
     if (!options_.quiet && leader() && (step % t.log_every == 0 || step == last || step == first)) {
       const double run_s = std::chrono::duration<double>(clock::now() - run_start).count();
       const double eta = run_s / static_cast<double>(step - first + 1) * static_cast<double>(last - step);
-      char buf[256];
-      std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.3e  gnorm %.3f  %s tok/s  %.2f GFLOP/s  elapsed %s  eta %s%s",
+      char buf[256], mfu[32] = "";
+      if (peak_flops > 0) std::snprintf(mfu, sizeof mfu, "  MFU %.1f%%", 100 * flops_per_token * tps / (peak_flops * world()));
+      std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.3e  gnorm %.3f  %s tok/s  %s%s  elapsed %s  eta %s%s",
                     static_cast<long long>(step), static_cast<long long>(t.steps), r.loss, r.lr, r.grad_norm,
-                    rate(tps).c_str(), flops_per_token * tps / 1e9, duration(state_.elapsed).c_str(),
+                    rate(tps).c_str(), flops_rate(flops_per_token * tps).c_str(), mfu, duration(state_.elapsed).c_str(),
                     duration(eta).c_str(), r.skipped ? "  (skipped)" : "");
       log_line("train", buf);
     }
