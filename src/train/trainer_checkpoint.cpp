@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <sstream>
@@ -70,6 +71,17 @@ void log_copied(int64_t step, std::chrono::steady_clock::time_point started, con
   std::snprintf(buf, sizeof buf, "%.2f",
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   log_info("checkpoint of step ", step, ": copied to host memory in ", buf, " s, ", then);
+}
+
+// A test hook: AGPT_FAULT_UNSHARED_DIR=RANK makes that rank report a sharded checkpoint's directory
+// as not visible, as on a host without the shared filesystem (one host cannot have that otherwise).
+bool fault_unshared_dir(int rank) {
+  const char* v = std::getenv("AGPT_FAULT_UNSHARED_DIR");
+  if (!v) return false;
+  char* end = nullptr;
+  const long r = std::strtol(v, &end, 10);
+  if (end == v || *end != '\0') fail("AGPT_FAULT_UNSHARED_DIR='", v, "': expected a RANK (a fault-injection hook for tests)");
+  return r == rank;
 }
 
 }  // namespace
@@ -192,7 +204,7 @@ bool Trainer::sharded_checkpoint(bool async, std::chrono::steady_clock::time_poi
   host_comm_->broadcast(begun, 0);
   fail_if_any_rank_failed({begun}, step);
   std::error_code ec;
-  double hidden[1] = {fs::is_directory(begun, ec) ? 0.0 : 1.0};
+  double hidden[1] = {fs::is_directory(begun, ec) && !fault_unshared_dir(host_comm_->rank()) ? 0.0 : 1.0};
   host_comm_->all_reduce_sum(hidden);
   if (hidden[0] > 0) {
     if (leader() && !warned_unshared_out_dir_)
