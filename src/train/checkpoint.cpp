@@ -289,6 +289,8 @@ FileDigest write_moment_shard(const std::string& dir, const std::vector<model::T
       tensors.push_back(part.master);
     }
     w.set_metadata("offset." + name, std::to_string(part.offset));
+    if (part.slice.split())
+      w.set_metadata("slice." + name, cat(part.slice.dim, ":", part.slice.begin, ":", part.slice.count));
   }
   w.set_metadata("format", "pt");
   w.set_metadata("optimizer", "AdamW");
@@ -429,6 +431,7 @@ void load_moment_shards(const std::string& dir, const std::vector<std::string>& 
     const model::SafetensorsFile* file;
     const model::StTensorInfo *m, *v, *master;  // master: nullptr when the part has none
     int64_t offset;
+    model::Shard slice;  // a tensor-parallel slice (not split: offsets in the whole tensor)
   };
   std::map<std::string, std::vector<Piece>> pieces;  // by parameter name
   size_t tensors = 0;
@@ -451,7 +454,15 @@ void load_moment_shards(const std::string& dir, const std::vector<std::string>& 
           v.shape != t.shape || offset < 0 || (master && (master->dtype != model::StDType::F32 || master->shape != t.shape)))
         fail(f.path(), ": the part of '", param, "' is not two (or three) 1-D fp32 tensors of one length at an offset "
              "(offset '", at->second, "')");
-      pieces[param].push_back({&f, &t, &v, master, offset});
+      model::Shard slice;
+      if (auto sl = f.metadata().find("slice." + param); sl != f.metadata().end()) {
+        long long d = -1, b = -1, c = -1;
+        char extra = 0;
+        if (std::sscanf(sl->second.c_str(), "%lld:%lld:%lld%c", &d, &b, &c, &extra) != 3 || d < 0 || d > 1 || b < 0 || c < 1)
+          fail(f.path(), ": the part of '", param, "' has the slice '", sl->second, "', expected DIM:BEGIN:COUNT");
+        slice.dim = static_cast<int>(d), slice.begin = b, slice.count = c;
+      }
+      pieces[param].push_back({&f, &t, &v, master, offset, slice});
     }
   }
   auto& params = model.parameters();
@@ -460,25 +471,53 @@ void load_moment_shards(const std::string& dir, const std::vector<std::string>& 
     auto found = pieces.find(params[i].name);
     if (found == pieces.end()) fail(dir, ": the moment shards hold no part of '", params[i].name, "'");
     std::vector<Piece>& parts = found->second;
-    std::sort(parts.begin(), parts.end(), [](const Piece& a, const Piece& b) { return a.offset < b.offset; });
-    const int64_t numel = ops::shape_numel(params[i].full_shape);
+    const ops::Shape& shape = params[i].full_shape;
+    const int64_t numel = ops::shape_numel(shape);
+    const int64_t rows = shape.empty() ? 1 : shape[0], cols = rows ? numel / std::max<int64_t>(rows, 1) : 0;
     std::vector<float> full(static_cast<size_t>(numel));
     const size_t with_master = static_cast<size_t>(std::count_if(parts.begin(), parts.end(), [](const Piece& p) { return p.master; }));
     if (with_master != 0 && with_master != parts.size())
       fail(dir, ": ", with_master, " of the ", parts.size(), " parts of '", params[i].name, "' hold master values");
+    // Each part's elements go to their places in the whole tensor, which they must cover exactly once.
+    std::vector<bool> covered(static_cast<size_t>(numel), false);
     for (int which = 0; which < (with_master ? 3 : 2); ++which) {
-      int64_t next = 0;
       for (const Piece& part : parts) {
         const model::StTensorInfo& t = which == 0 ? *part.m : which == 1 ? *part.v : *part.master;
-        if (part.offset != next || part.offset + t.numel() > numel)
-          fail(part.file->path(), ": the parts of '", params[i].name, "' do not cover its ", numel,
-               " elements exactly (a part at ", part.offset, ", expected ", next, ")");
+        const model::Shard& sl = part.slice;
+        const bool fits = !sl.split() ? part.offset + t.numel() <= numel
+                                      : shape.size() == 2 && sl.begin + sl.count <= shape[static_cast<size_t>(sl.dim)] &&
+                                            part.offset + t.numel() <= sl.count * (sl.dim == 0 ? cols : rows);
+        if (!fits)
+          fail(part.file->path(), ": a part of '", params[i].name, "' (offset ", part.offset, ", ", t.numel(),
+               " elements) lies outside its ", ops::shape_string(shape), sl.split() ? " slice" : "");
         const std::string_view bytes = part.file->bytes(t);
-        std::memcpy(full.data() + part.offset, bytes.data(), bytes.size());
-        next = part.offset + t.numel();
+        const float* from = reinterpret_cast<const float*>(bytes.data());
+        // Element k of the part: its index in the whole tensor.
+        const int64_t local_cols = sl.dim == 1 ? sl.count : cols;
+        auto index = [&](int64_t k) {
+          const int64_t j = part.offset + k;
+          if (!sl.split()) return j;
+          if (sl.dim == 0) return sl.begin * cols + j;
+          return (j / local_cols) * cols + sl.begin + j % local_cols;
+        };
+        for (int64_t k = 0; k < t.numel();) {  // in runs that are contiguous in the whole tensor
+          const int64_t at = index(k);
+          const int64_t run = sl.dim == 1 ? std::min(t.numel() - k, local_cols - (part.offset + k) % local_cols)
+                                          : t.numel() - k;
+          const auto lo = covered.begin() + at, hi = lo + run;
+          if (which == 0) {
+            if (std::find(lo, hi, true) != hi)
+              fail(part.file->path(), ": the parts of '", params[i].name, "' overlap (near element ", at, ")");
+            std::fill(lo, hi, true);
+          }
+          std::memcpy(&full[static_cast<size_t>(at)], from + k, static_cast<size_t>(run) * sizeof(float));
+          k += run;
+        }
       }
-      if (next != numel)
-        fail(dir, ": the moment shards hold ", next, " of the ", numel, " elements of '", params[i].name, "'");
+      if (which == 0)
+        if (const auto gap = std::find(covered.begin(), covered.end(), false); gap != covered.end())
+          fail(dir, ": the moment shards do not cover '", params[i].name, "' (element ", gap - covered.begin(),
+               " of ", numel, " is in no part)");
       if (which < 2) moments(i, which, model.slice_local(params[i], full));
       else model.set_value(params[i], model.slice_local(params[i], full));  // the fp32 master, exact
     }

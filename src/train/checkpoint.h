@@ -88,11 +88,15 @@ std::string save_checkpoint(const std::string& root, const model::Llama& model, 
 // parameter). Loading puts each parameter back together from all the files, so any layout resumes.
 // With bf16 parameters (train.param_dtype) a part also holds master.<name>, the fp32 master values:
 // loading puts them in place of the weight files' values (the bf16 ones the model computed with).
+// Under tensor parallelism a part of a split parameter lies in a rank's slice of it: `slice` says
+// which (metadata slice.<name> = "dim:begin:count" of the full tensor), and offset counts within
+// the flattened slice.
 struct MomentPart {
   size_t param;    // index into the model's parameters
-  int64_t offset;  // first element within the flattened parameter
+  int64_t offset;  // first element within the flattened parameter (or its slice)
   std::span<const float> m, v;
   std::span<const float> master = {};  // empty: none
+  model::Shard slice = {};             // not split: the whole tensor
 };
 std::string moment_shard_file(int rank, int ranks);  // "optimizer-00001-of-00004.safetensors"
 FileDigest write_moment_shard(const std::string& dir, const std::vector<model::TensorSpec>& params, int rank,

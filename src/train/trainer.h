@@ -97,7 +97,7 @@ class Trainer {
   void write_metrics(const nlohmann::ordered_json& j);
   // Checkpoints (trainer_checkpoint.cpp).
   void checkpoint();
-  bool sharded_checkpoints() const { return dist_optimizer_ && !tp_group_; }  // each rank writes its moments
+  bool sharded_checkpoints() const { return dist_optimizer_ != nullptr; }  // each rank writes its moments
   bool sharded_checkpoint(bool async, std::chrono::steady_clock::time_point started);
   void commit_sharded_checkpoint(const std::string& begun, const std::vector<std::string>& reports,
                                  const TrainerState& state, std::chrono::steady_clock::time_point started,

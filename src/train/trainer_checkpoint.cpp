@@ -1,10 +1,12 @@
 // Trainer: writing checkpoints. Three ways, each synchronous or in the background
 // (train.async_checkpoint):
 //   - one process, or all-reduce data parallelism: rank 0 writes the model and its optimizer;
-//   - the distributed optimizer (ZeRO-1): rank 0 makes the directory, every rank writes its own
-//     moment shard and a share of the weight files, rank 0 completes it with every digest;
-//   - tensor parallelism: the group of data-parallel rank 0 puts the slices back together and
-//     rank 0 writes whole tensors.
+//   - the distributed optimizer (ZeRO-1), with or without tensor parallelism: rank 0 makes the
+//     directory, every rank writes its own moment shard (under tensor parallelism, parts of its
+//     slices), the data-parallel replicas share out the weight files (each tensor-parallel group
+//     putting its files' tensors together), rank 0 completes it with every digest;
+//   - tensor parallelism without the distributed optimizer (or without a shared directory): the
+//     group of data-parallel rank 0 puts the slices back together and rank 0 writes whole tensors.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -217,19 +219,41 @@ bool Trainer::sharded_checkpoint(bool async, std::chrono::steady_clock::time_poi
   backend_->synchronize();
   const int64_t optimizer_steps = dist_optimizer_->steps();
   const std::vector<model::TensorSpec> specs = model_->tensor_specs();
-  const int rank = dp_rank(), ranks = dp_size();
+  // One moment shard per rank (under tensor parallelism too); the weight files shared out among
+  // the data-parallel replicas.
+  const int rank = host_comm_->rank(), ranks = world(), replica = dp_rank(), replicas = dp_size();
+  const bool tp = tp_group_ != nullptr;
+  const auto& params = model_->parameters();
   // This rank's parts of the moments at m and v, and of the master values at `master` (bf16
-  // parameters; else nullptr), in its shard's layout.
+  // parameters; else nullptr), in its shard's layout. Under tensor parallelism the parts lie in
+  // this rank's slices, and a replicated parameter's parts are written by tensor-parallel rank 0.
   auto parts_at = [&](const float* m, const float* v, const float* master) {
     std::vector<MomentPart> parts;
-    for (const auto& part : dist_optimizer_->owned_parts(rank)) {
+    for (const auto& part : dist_optimizer_->owned_parts(replica)) {
+      const model::Parameter& p = params[part.param];
+      if (tp && !p.shard.split() && groups_.tp_rank != 0) continue;
       const auto at = static_cast<size_t>(part.local), n = static_cast<size_t>(part.count);
       parts.push_back({part.param, part.offset, std::span(m + at, n), std::span(v + at, n),
-                       master ? std::span(master + at, n) : std::span<const float>()});
+                       master ? std::span(master + at, n) : std::span<const float>(),
+                       tp && p.shard.split() ? p.shard : model::Shard{}});
     }
     return parts;
   };
   const bool bf16_params = dist_optimizer_->bf16_params();
+  // Under tensor parallelism the tensors of this replica's weight files are put together in its
+  // group first (a collective; tensor-parallel rank 0 writes them).
+  const std::vector<size_t> own_weights = own_weight_tensors();
+  std::vector<std::vector<float>> gathered;
+  if (tp) {
+    auto gather_guard = watchdog_->guard("gathering the tensor-parallel slices of the weight files of step " +
+                                         std::to_string(step));
+    gathered.resize(params.size());
+    for (size_t i : own_weights) {
+      std::vector<float> full = model_->gather_full(params[i], params[i].value);
+      if (groups_.tp_rank == 0) gathered[i] = std::move(full);
+    }
+  }
+  const bool writes_weights = !tp || groups_.tp_rank == 0;
   if (!async) {
     std::string report;
     try {
@@ -238,8 +262,14 @@ bool Trainer::sharded_checkpoint(bool async, std::chrono::steady_clock::time_poi
       model::WrittenFiles written;
       written[moment_shard_file(rank, ranks)] = write_moment_shard(
           begun, specs, rank, ranks, optimizer_steps, parts_at(m.data(), v.data(), bf16_params ? master.data() : nullptr));
-      // The weight files too are shared out (every rank holds the whole model): file i by rank i % N.
-      written.merge(model_->save(begun, sharded_weight_dtype(), kWeightFileBytes, {rank, ranks}));
+      // The weight files too are shared out (every replica holds the whole model): file i by replica i % N.
+      if (!tp) {
+        written.merge(model_->save(begun, sharded_weight_dtype(), kWeightFileBytes, {replica, replicas}));
+      } else if (writes_weights) {
+        WeightView view = [&](size_t i) { return std::span<const float>(gathered.at(i)); };
+        written.merge(model::save_model(begun, model_->config(), specs, view, sharded_weight_dtype(), kWeightFileBytes,
+                                        {replica, replicas}));
+      }
       report = encode_written(written);
     } catch (const std::exception& e) {
       report = std::string("!") + e.what();
@@ -250,8 +280,8 @@ bool Trainer::sharded_checkpoint(bool async, std::chrono::steady_clock::time_poi
   reserve_snapshot_memory();
   for (int which = 0; which < (bf16_params ? 3 : 2); ++which)
     dist_optimizer_->local_moment(which, std::span(snapshot_moments_[which].get(), snapshot_moment_floats_));
-  const std::vector<size_t> own_weights = own_weight_tensors();
-  WeightView weights = copy_weights_to_snapshot(own_weights);
+  const std::vector<size_t> written_weights = writes_weights ? own_weights : std::vector<size_t>();
+  WeightView weights = copy_weights_to_snapshot(written_weights, tp ? &gathered : nullptr);
   const model::StDType weight_dtype = sharded_weight_dtype();
   if (!options_.quiet && leader()) log_copied(step, started, "every rank writing its part in the background");
   // The lambda holds the buffers (shared pointers) and copies of everything else it reads.
@@ -262,8 +292,8 @@ bool Trainer::sharded_checkpoint(bool async, std::chrono::steady_clock::time_poi
                                                  config = model_->config()] {
     model::WrittenFiles written;
     written[moment_shard_file(rank, ranks)] = write_moment_shard(begun, specs, rank, ranks, optimizer_steps, parts);
-    if (!own_weights.empty())
-      written.merge(model::save_model(begun, config, specs, weights, weight_dtype, kWeightFileBytes, {rank, ranks}));
+    if (!written_weights.empty())
+      written.merge(model::save_model(begun, config, specs, weights, weight_dtype, kWeightFileBytes, {replica, replicas}));
     return written;
   });
   shard_write_begun_ = begun;
@@ -300,7 +330,8 @@ std::pair<size_t, size_t> Trainer::snapshot_sizes() const {
   for (const auto& p : model_->parameters()) total += static_cast<size_t>(ops::shape_numel(p.full_shape));
   if (sharded_checkpoints()) {
     size_t own = 0;
-    for (size_t i : own_weight_tensors()) own += static_cast<size_t>(ops::shape_numel(model_->parameters()[i].full_shape));
+    if (!tp_group_ || groups_.tp_rank == 0)  // tensor parallelism: rank 0 of each group writes the weights
+      for (size_t i : own_weight_tensors()) own += static_cast<size_t>(ops::shape_numel(model_->parameters()[i].full_shape));
     return {own, static_cast<size_t>(dist_optimizer_->layout().shard)};
   }
   return {total, total};

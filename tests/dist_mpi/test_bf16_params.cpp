@@ -152,9 +152,9 @@ TEST(Bf16Params, OneRankResumesTheMasterValuesWithFp32Parameters) {
   world().barrier();
 }
 
-// 4 ranks (ctest dist_mpi_4_ranks), tensor parallel 2 x data parallel 2: the checkpoint's weight
-// files hold whole tensors made from the master values (gathered over both groups), so a stopped
-// run resumes bit-identically, synchronously and in the background.
+// 4 ranks (ctest dist_mpi_4_ranks), tensor parallel 2 x data parallel 2: every rank writes the
+// parts of its slices with their master values, so a stopped run resumes bit-identically,
+// synchronously and in the background.
 TEST(Bf16Params, FourRanksAsTwoByTwoResumeBitIdentically) {
   if (world().size() != 4) GTEST_SKIP() << "a 4-rank test (ctest dist_mpi_4_ranks)";
   const fs::path dir = shared_dir("bf16_tp2dp2");
@@ -179,9 +179,20 @@ TEST(Bf16Params, FourRanksAsTwoByTwoResumeBitIdentically) {
     EXPECT_EQ(w_resumed, w_full);
   }
   if (world().rank() == 0) {
-    model::SafetensorsFile weights((dir / "full" / "checkpoints" / "step_0000003" / "model.safetensors").string());
-    const std::vector<float> embed = weights.read_f32("model.embed_tokens.weight");
-    EXPECT_NE(embed, rounded(embed)) << "the weight files hold the fp32 master values";
+    // Every rank wrote its shard: parts of its tensor-parallel slices, with their master values.
+    const fs::path ck = dir / "full" / "checkpoints" / "step_0000003";
+    size_t sliced = 0;
+    for (int r = 1; r <= 4; ++r) {
+      model::SafetensorsFile f((ck / ("optimizer-0000" + std::to_string(r) + "-of-00004.safetensors")).string());
+      for (const auto& [key, value] : f.metadata()) sliced += key.rfind("slice.", 0) == 0;
+      size_t masters = 0;
+      for (const auto& t : f.tensors()) masters += t.name.rfind("master.", 0) == 0;
+      EXPECT_GT(masters, 0u) << "shard " << r;
+    }
+    EXPECT_GT(sliced, 0u);
+    EXPECT_FALSE(fs::exists(ck / "optimizer.safetensors"));
+    model::SafetensorsFile weights((ck / "model.safetensors").string());
+    EXPECT_EQ(weights.at("model.embed_tokens.weight").dtype, model::StDType::BF16);
   }
   world().barrier();
 }

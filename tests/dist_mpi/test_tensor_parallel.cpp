@@ -226,6 +226,42 @@ TEST(TensorParallelTraining, ResumeUnderTheSameOrAnotherLayout) {
   EXPECT_LT(max_rel_diff(w_to2, w_full), 1e-5);
 }
 
+// 4 ranks: the TP 2 x DP 2 checkpoint is one moment shard per rank (parts of its slices). Stopped at
+// step 3, the run resumes bit-identically (synchronous and background checkpoints), and one process
+// (grad_accum 2) continues it like the uninterrupted run, putting every tensor back together from
+// the slices' parts.
+TEST(TensorParallelTraining, FourRanksResumeFromSlicedShards) {
+  dist::Communicator& world = testing_mpi::world();
+  if (world.size() != 4) GTEST_SKIP() << "a 4-rank test (ctest dist_mpi_4_ranks)";
+  const fs::path dir = shared_dir("tp2dp2_resume");
+  const std::string mix = make_mixture(dir);
+  auto grid = [&](const std::string& out, bool async) {
+    auto c = config(mix, dir / out, 6, 1);
+    c.train.tensor_parallel = 2;
+    c.train.checkpoint_every = 3;
+    c.train.async_checkpoint = async;
+    return c;
+  };
+  std::vector<float> w_full, w_resumed, w_one;
+  auto full = train_run(grid("full", false), &world, false, -1, &w_full);
+  for (bool async : {false, true}) {
+    const std::string name = async ? "part_async" : "part";
+    train_run(grid(name, async), &world, false, 3);
+    auto rest = train_run(grid(name, async), &world, true, -1, &w_resumed);
+    ASSERT_EQ(rest.size(), 3u);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(rest[i], full[3 + i]) << "step " << 4 + i << (async ? " (background)" : "");
+    EXPECT_EQ(w_resumed, w_full);
+  }
+  train_run(grid("stopped", false), &world, false, 3);
+  if (world.rank() == 0) {
+    auto one = train_run(config(mix, dir / "stopped", 6, 2), nullptr, true, -1, &w_one);
+    ASSERT_EQ(one.size(), 3u);
+    expect_same_curve(one, full, 3);
+    EXPECT_LT(max_rel_diff(w_one, w_full), 1e-5);
+  }
+  world.barrier();
+}
+
 // 4 ranks (ctest dist_mpi_4_ranks): tensor parallel 2 x data parallel 2 with the distributed
 // optimizer trains like one process with grad_accum 2, and its checkpoint resumes in one process.
 TEST(TensorParallelTraining, FourRanksAsTwoByTwo) {
@@ -242,7 +278,11 @@ TEST(TensorParallelTraining, FourRanksAsTwoByTwo) {
     ASSERT_EQ(l4.size(), l1.size());
     expect_same_curve(l4, l1);
     EXPECT_LT(max_rel_diff(w4, w1), 1e-5);
-    // The 2 x 2 checkpoint of step 6 is whole tensors: one process loads it and sees the same weights.
+    // The 2 x 2 checkpoint of step 6: whole weight tensors, and one moment shard per rank holding
+    // parts of its slices; one process loads it and sees the same weights.
+    for (int r = 1; r <= 4; ++r)
+      EXPECT_TRUE(fs::exists(dir / "grid" / "checkpoints" / "step_0000006" /
+                             ("optimizer-0000" + std::to_string(r) + "-of-00004.safetensors")));
     auto resumed = train_run(config(mix, dir / "grid", 6, 2), nullptr, true, -1, &w_to1);
     EXPECT_TRUE(resumed.empty());
     EXPECT_EQ(w_to1, w4);
