@@ -10,6 +10,9 @@
 // --bf16-params (train.param_dtype = "bf16"): bf16 weights on every rank, the fp32 master weights
 // sharded with the AdamW state; the parameter all-gather moves bf16.
 //
+// --hold-mib M: first take M MiB of device memory and keep it (a smaller card on a bigger one: on an
+// H200, 143,771 MiB, --hold-mib 62212 leaves an H100 80GB's 81,559 MiB); the reported peak leaves it out.
+//
 // --overlap-param (with --overlap): the parameter all-gather of each bucket is queued after its
 // update and the next forward waits for it only before reading that bucket (Megatron's
 // --overlap-param-gather); the step time then includes the part of the gather the forward hides.
@@ -61,7 +64,7 @@ int main(int argc, char** argv) try {
   std::string shape = "1B", precision = "bf16";
   int B = 0, T = 0, steps = 10, tp = 1;
   bool allreduce = false, json = false, overlap = false, recompute = false, overlap_param = false, bf16_params = false;
-  int64_t bucket = 40'000'000;
+  int64_t bucket = 40'000'000, hold_mib = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -81,12 +84,14 @@ int main(int argc, char** argv) try {
     else if (a == "--bucket") bucket = std::stoll(next());
     else if (a == "--tp") tp = std::stoi(next());
     else if (a == "--bf16-params") bf16_params = true;
+    else if (a == "--hold-mib") hold_mib = std::stoll(next());
     else fail("unknown option ", a, " (see the comment at the top of bench/train_dp_bench.cpp)");
   }
   auto host = agpt::dist::make_world_communicator();
   const int world = host->size(), rank = host->rank();
   agpt::model::LlamaConfig c = shape_config(shape, B, T);
   auto backend = agpt::ops::make_backend("cuda:" + std::to_string(host->local_rank()), 0, precision);
+  const agpt::ops::Tensor held = hold_mib > 0 ? backend->empty({hold_mib << 18}) : agpt::ops::Tensor{};  // 2^18 floats a MiB
   std::unique_ptr<agpt::dist::Communicator> nccl;
   agpt::dist::Communicator* comm = host.get();
   if (world > 1) nccl = agpt::dist::make_nccl_communicator(*host, *backend), comm = nccl.get();
@@ -154,7 +159,7 @@ int main(int argc, char** argv) try {
   const double dt = (now() - t0) / steps;
   const double tps_gpu = B * T / dt / tp;
   const double mfu = tps_gpu * model.train_flops_per_token(T) / 989e12;
-  const double mem_gib = static_cast<double>(backend->peak_memory_bytes()) / (1ull << 30);
+  const double mem_gib = static_cast<double>(backend->peak_memory_bytes() - (hold_mib << 20)) / (1ull << 30);
   // Every rank's numbers meet on rank 0 (the slowest decides the job's speed).
   std::vector<double> all_dt = host->all_gather(dt);
   double worst = 0;
