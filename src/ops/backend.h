@@ -71,6 +71,8 @@ class Backend {
   void cast(Tensor& dst, const Tensor& src);
   // Most device memory this backend has held at once, in bytes (0 where not tracked, e.g. CPU).
   virtual int64_t peak_memory_bytes() const { return 0; }
+  // The device's memory in bytes (0 where not a fixed budget, e.g. CPU).
+  virtual int64_t device_memory_bytes() const { return 0; }
   // The queue every op of this backend runs on, for libraries that join it (NCCL): a cudaStream_t
   // on CUDA; nullptr on the CPU, whose ops run before they return.
   virtual void* native_stream() const { return nullptr; }

@@ -21,6 +21,7 @@
 #include "dist/nccl_communicator.h"
 #include "ops/backend_factory.h"
 #include "plot/run_plots.h"
+#include "train/memory_plan.h"
 
 namespace fs = std::filesystem;
 
@@ -177,6 +178,7 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
   for (const model::Parameter& p : model_->parameters())
     norm_counted_.push_back(!tp_group_ || p.shard.split() || groups_.tp_rank == 0);
   model_->set_recompute(t.recompute != 0);
+  check_model_state_fits();
   model::AdamWConfig ac;
   ac.lr = t.lr, ac.beta1 = t.beta1, ac.beta2 = t.beta2, ac.eps = t.eps, ac.weight_decay = t.weight_decay;
   if (dp_size() > 1 && t.distributed_optimizer) {
@@ -270,6 +272,23 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
   metrics_.open(metrics_path, std::ios::app);
   if (!metrics_) fail(metrics_path, ": cannot open for writing");
   write_file_atomic((fs::path(t.out_dir) / "config.toml").string(), config_.to_toml());
+}
+
+// The model's state per GPU under this layout, logged; a state that alone exceeds the device
+// stops the run here with the options that would fit (instead of an allocation failing later).
+void Trainer::check_model_state_fits() const {
+  const int64_t device = backend_->device_memory_bytes();
+  if (device <= 0) return;
+  const TrainSection& t = config_.train;
+  StateLayout layout;
+  for (const model::Parameter& p : model_->parameters()) layout.parameters += p.value.numel();
+  layout.data_parallel = dp_size();
+  layout.distributed_optimizer = dp_size() > 1 && t.distributed_optimizer;
+  layout.bf16_params = t.param_dtype == "bf16";
+  layout.bf16_products = t.precision == "bf16";
+  layout.offload_fraction = t.optimizer_cpu_offload ? t.optimizer_offload_fraction : 0.0;
+  if (const std::string problem = does_not_fit(layout, device); !problem.empty()) fail(problem);
+  if (!options_.quiet && leader()) log_info("model state per GPU: ", describe(layout, model_state_bytes(layout)));
 }
 
 std::string Trainer::checkpoint_root() const { return (fs::path(config_.train.out_dir) / "checkpoints").string(); }

@@ -111,6 +111,7 @@ class Trainer {
   void reserve_snapshot_memory();
   void allocate_snapshot_memory(size_t weights, size_t moments);  // any thread
   model::StDType sharded_weight_dtype() const;
+  void check_model_state_fits() const;
   WeightView copy_weights_to_snapshot(const std::vector<size_t>& which,
                                       const std::vector<std::vector<float>>* full_values = nullptr);
   std::vector<size_t> own_weight_tensors() const;

@@ -208,6 +208,10 @@ class CudaBackend final : public Backend {
       return 0;
     return static_cast<int64_t>(high);
   }
+  int64_t device_memory_bytes() const override {
+    size_t free_b = 0, total_b = 0;
+    return cudaMemGetInfo(&free_b, &total_b) == cudaSuccess ? static_cast<int64_t>(total_b) : 0;
+  }
   Device device() const override { return Device::kCuda; }
   void synchronize() override { AGPT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
   void* native_stream() const override { return stream_; }
