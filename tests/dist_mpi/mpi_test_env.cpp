@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include <gtest/gtest.h>
+
 #include "dataset/indexed_dataset.h"
 #include "dataset/mixture.h"
 #include "train/trainer.h"
@@ -19,6 +21,17 @@ fs::path shared_dir(const std::string& name) {
   if (world().rank() == 0) dir = train::test_util::fresh_dir("dist", name).string();
   world().broadcast(dir, 0);
   return dir;
+}
+
+void on_rank_zero(const std::function<void()>& section) {
+  if (world().rank() == 0) {
+    try {
+      section();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "rank 0: " << e.what();
+    }
+  }
+  world().barrier();
 }
 
 namespace {

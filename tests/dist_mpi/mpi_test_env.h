@@ -2,6 +2,7 @@
 // communicator, a small token mixture, a training config and a training run.
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ train::TrainConfig config(const std::string& mix, const std::filesystem::path& o
 // every parameter's full value, concatenated (gathered from the tensor-parallel group).
 std::vector<double> train_run(const train::TrainConfig& c, dist::Communicator* comm, bool resume = false,
                               int64_t stop_after = -1, std::vector<float>* weights = nullptr);
+// Runs `section` on rank 0 only, then meets the other ranks. A failed ASSERT or an exception inside
+// ends the section (reported as a failure), not the test, so the other ranks are not left waiting
+// at the barrier until ctest's timeout.
+void on_rank_zero(const std::function<void()>& section);
 // ‖a − b‖ / ‖b‖.
 double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b);
 

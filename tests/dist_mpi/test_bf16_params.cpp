@@ -105,7 +105,7 @@ TEST(Bf16Params, TrainsCloseToFp32AndResumesBitIdentically) {
     for (int i = 0; i < 3; ++i) EXPECT_EQ(rest[i], l16[3 + i]) << "step " << 4 + i << (async ? " (background)" : "");
     EXPECT_EQ(w_resumed, w16);
   }
-  if (world().rank() == 0) {
+  on_rank_zero([&] {
     // A background checkpoint writes the same files as a synchronous one.
     for (const char* file : {"model.safetensors", "optimizer-00001-of-00002.safetensors", "optimizer-00002-of-00002.safetensors"}) {
       const fs::path a = dir / "part" / "checkpoints" / "step_0000006" / file;
@@ -124,8 +124,7 @@ TEST(Bf16Params, TrainsCloseToFp32AndResumesBitIdentically) {
     EXPECT_EQ(weights.at("model.embed_tokens.weight").dtype, model::StDType::BF16);
     const std::vector<float> embed = weights.read_f32("model.embed_tokens.weight");
     EXPECT_EQ(embed, rounded(embed));
-  }
-  world().barrier();
+  });
 }
 
 TEST(Bf16Params, OneRankResumesTheMasterValuesWithFp32Parameters) {
@@ -138,7 +137,7 @@ TEST(Bf16Params, OneRankResumesTheMasterValuesWithFp32Parameters) {
   auto stopped = config(mix, dir / "stopped", 6, 1);
   stopped.train.param_dtype = "bf16";
   train_run(stopped, &world(), false, 3);
-  if (world().rank() == 0) {
+  on_rank_zero([&] {
     // Alone (grad_accum 2 keeps the global batch), fp32 parameters: a warning, then the same
     // trajectory up to the rounding of the weights the products read.
     auto one_cfg = config(mix, dir / "stopped", 6, 2);
@@ -148,8 +147,7 @@ TEST(Bf16Params, OneRankResumesTheMasterValuesWithFp32Parameters) {
     for (int i = 0; i < 3; ++i) EXPECT_NEAR(rest[i], full[3 + i], 2e-2 * full[3 + i]) << "step " << 4 + i;
     EXPECT_LT(max_rel_diff(w_one, w_two), 2e-2);
     EXPECT_NE(w_one, rounded(w_one)) << "alone, the parameters are fp32 (the master values)";
-  }
-  world().barrier();
+  });
 }
 
 // 4 ranks (ctest dist_mpi_4_ranks), tensor parallel 2 x data parallel 2: every rank writes the
@@ -178,7 +176,7 @@ TEST(Bf16Params, FourRanksAsTwoByTwoResumeBitIdentically) {
     for (int i = 0; i < 3; ++i) EXPECT_EQ(rest[i], full[3 + i]) << "step " << 4 + i << (async ? " (background)" : "");
     EXPECT_EQ(w_resumed, w_full);
   }
-  if (world().rank() == 0) {
+  on_rank_zero([&] {
     // Every rank wrote its shard: parts of its tensor-parallel slices, with their master values.
     const fs::path ck = dir / "full" / "checkpoints" / "step_0000003";
     size_t sliced = 0;
@@ -193,8 +191,7 @@ TEST(Bf16Params, FourRanksAsTwoByTwoResumeBitIdentically) {
     EXPECT_FALSE(fs::exists(ck / "optimizer.safetensors"));
     model::SafetensorsFile weights((ck / "model.safetensors").string());
     EXPECT_EQ(weights.at("model.embed_tokens.weight").dtype, model::StDType::BF16);
-  }
-  world().barrier();
+  });
 }
 
 }  // namespace

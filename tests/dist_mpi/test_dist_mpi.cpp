@@ -164,7 +164,7 @@ TEST_P(DataParallel, TwoRanksEqualOneRankWithTheSameGlobalBatch) {
   c2.train.distributed_optimizer = GetParam();
   std::vector<float> w2, w1;
   auto l2 = train_run(c2, g_comm, false, -1, &w2);
-  if (g_comm->rank() == 0) {
+  on_rank_zero([&] {
     auto l1 = train_run(config(mix, dir / "single", 8, 2), nullptr, false, -1, &w1);
     ASSERT_EQ(l1.size(), l2.size());
     for (size_t i = 0; i < l1.size(); ++i) EXPECT_NEAR(l2[i], l1[i], 1e-5 * std::abs(l1[i])) << "step " << i + 1;
@@ -182,8 +182,7 @@ TEST_P(DataParallel, TwoRanksEqualOneRankWithTheSameGlobalBatch) {
     } else {
       EXPECT_TRUE(fs::exists(ck / "optimizer.safetensors"));
     }
-  }
-  g_comm->barrier();
+  });
 }
 INSTANTIATE_TEST_SUITE_P(Optimizer, DataParallel, ::testing::Values(true, false));
 
@@ -230,7 +229,7 @@ TEST(DataParallel, ResumeWithTheSameOrAnotherNumberOfRanks) {
 
   // 2 ranks -> 1 rank: rank 0 copies the 2-rank checkpoint of step 3 and resumes it alone.
   train_run(config(mix, dir / "two", 6, 1), g_comm, false, 3);
-  if (g_comm->rank() == 0) {
+  on_rank_zero([&] {
     fs::copy(dir / "two", dir / "to1", fs::copy_options::recursive);
     auto one = train_run(config(mix, dir / "to1", 6, 2), nullptr, true, -1, &w_to1);
     ASSERT_EQ(one.size(), 3u);
@@ -238,8 +237,7 @@ TEST(DataParallel, ResumeWithTheSameOrAnotherNumberOfRanks) {
     EXPECT_LT(max_rel_diff(w_to1, w_full), 1e-5);
     // 1 rank -> 2 ranks: a single-process run of 3 steps, then both ranks resume it.
     train_run(config(mix, dir / "to2", 6, 2), nullptr, false, 3);
-  }
-  g_comm->barrier();
+  });
   auto two = train_run(config(mix, dir / "to2", 6, 1), g_comm, true, -1, &w_to2);
   ASSERT_EQ(two.size(), 3u);
   for (int i = 0; i < 3; ++i) EXPECT_NEAR(two[i], full[3 + i], 1e-5 * full[3 + i]) << "step " << 4 + i;
@@ -272,11 +270,10 @@ TEST(DataParallel, ShardedCheckpointFailureReachesEveryRank) {
   const std::string mix = make_mixture(dir);
   for (bool async : {false, true}) {
     const fs::path out = dir / (async ? "async" : "sync");
-    if (g_comm->rank() == 0) {
+    on_rank_zero([&] {
       fs::create_directories(out);
       std::ofstream((out / "checkpoints").string()) << "not a directory\n";
-    }
-    g_comm->barrier();
+    });
     auto c = config(mix, out, 2, 1);
     c.train.async_checkpoint = async;
     try {
@@ -310,13 +307,12 @@ TEST(DataParallel, AsyncCheckpointWritesTheSameFiles) {
     auto async_losses = run(tag + "_async", true, false, &w_async);
     EXPECT_EQ(async_losses, sync_losses) << tag;
     // The background checkpoint of step 2 (committed while step 3 trained) resumes exactly.
-    if (g_comm->rank() == 0) {
+    on_rank_zero([&] {
       const fs::path copy = dir / (tag + "_resumed");
       fs::copy(dir / (tag + "_async"), copy, fs::copy_options::recursive);
       fs::remove_all(copy / "checkpoints" / "step_0000004");
       fs::remove(copy / "checkpoints" / "latest");
-    }
-    g_comm->barrier();
+    });
     auto rest = run(tag + "_resumed", true, true, &w_resumed);
     ASSERT_EQ(rest.size(), 2u) << tag;
     EXPECT_EQ(rest[0], async_losses[2]) << tag;

@@ -160,6 +160,7 @@ namespace {
 using testing_mpi::config;
 using testing_mpi::make_mixture;
 using testing_mpi::max_rel_diff;
+using testing_mpi::on_rank_zero;
 using testing_mpi::shared_dir;
 using testing_mpi::train_run;
 
@@ -179,15 +180,14 @@ TEST(TensorParallelTraining, TwoRanksSplittingEachLayerTrainLikeOne) {
   c.train.tensor_parallel = 2;
   std::vector<float> w2, w1;
   auto l2 = train_run(c, &world, false, -1, &w2);
-  if (world.rank() == 0) {
+  on_rank_zero([&] {
     auto l1 = train_run(config(mix, dir / "one", 6, 2), nullptr, false, -1, &w1);
     ASSERT_EQ(l2.size(), l1.size());
     expect_same_curve(l2, l1);
     EXPECT_LT(max_rel_diff(w2, w1), 1e-5);
     const std::string metrics = read_file((dir / "tp2" / "metrics.jsonl").string());
     EXPECT_NE(metrics.find("\"tensor_parallel\":2"), std::string::npos);
-  }
-  world.barrier();
+  });
 }
 
 // Same layout: stop at 3, resume to 6, bit-identical. A TP=2 checkpoint resumes in one process,
@@ -211,15 +211,14 @@ TEST(TensorParallelTraining, ResumeUnderTheSameOrAnotherLayout) {
   EXPECT_EQ(w_resumed, w_full);
 
   train_run(tp2("split"), &world, false, 3);
-  if (world.rank() == 0) {
+  on_rank_zero([&] {
     fs::copy(dir / "split", dir / "to1", fs::copy_options::recursive);
     auto one = train_run(config(mix, dir / "to1", 6, 1), nullptr, true, -1, &w_to1);
     ASSERT_EQ(one.size(), 3u);
     expect_same_curve(one, full, 3);
     EXPECT_LT(max_rel_diff(w_to1, w_full), 1e-5);
     train_run(config(mix, dir / "to2", 6, 1), nullptr, false, 3);
-  }
-  world.barrier();
+  });
   auto two = train_run(tp2("to2"), &world, true, -1, &w_to2);
   ASSERT_EQ(two.size(), 3u);
   expect_same_curve(two, full, 3);
@@ -253,13 +252,12 @@ TEST(TensorParallelTraining, FourRanksResumeFromSlicedShards) {
     EXPECT_EQ(w_resumed, w_full);
   }
   train_run(grid("stopped", false), &world, false, 3);
-  if (world.rank() == 0) {
+  on_rank_zero([&] {
     auto one = train_run(config(mix, dir / "stopped", 6, 2), nullptr, true, -1, &w_one);
     ASSERT_EQ(one.size(), 3u);
     expect_same_curve(one, full, 3);
     EXPECT_LT(max_rel_diff(w_one, w_full), 1e-5);
-  }
-  world.barrier();
+  });
 }
 
 // 4 ranks (ctest dist_mpi_4_ranks): tensor parallel 2 x data parallel 2 with the distributed
@@ -273,7 +271,7 @@ TEST(TensorParallelTraining, FourRanksAsTwoByTwo) {
   c.train.tensor_parallel = 2;
   std::vector<float> w4, w1, w_to1;
   auto l4 = train_run(c, &world, false, -1, &w4);
-  if (world.rank() == 0) {
+  on_rank_zero([&] {
     auto l1 = train_run(config(mix, dir / "one", 6, 2), nullptr, false, -1, &w1);
     ASSERT_EQ(l4.size(), l1.size());
     expect_same_curve(l4, l1);
@@ -286,7 +284,6 @@ TEST(TensorParallelTraining, FourRanksAsTwoByTwo) {
     auto resumed = train_run(config(mix, dir / "grid", 6, 2), nullptr, true, -1, &w_to1);
     EXPECT_TRUE(resumed.empty());
     EXPECT_EQ(w_to1, w4);
-  }
-  world.barrier();
+  });
 }
 }  // namespace
