@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <random>
 
 #include <gtest/gtest.h>
 
@@ -32,6 +33,30 @@ void on_rank_zero(const std::function<void()>& section) {
     }
   }
   world().barrier();
+}
+
+MeanGradientCase::MeanGradientCase(ops::Backend& be, unsigned seed) : params(3), ref(3), g0(3), g1(3) {
+  const ops::Shape shapes[] = {{7, 5}, {13}, {3, 33}};
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0, 1);
+  for (int i = 0; i < 3; ++i) {
+    const int64_t n = ops::shape_numel(shapes[i]);
+    std::vector<float> v(n);
+    for (auto& x : v) x = nd(rng);
+    for (int k = 0; k < int(n); ++k) g0[i].push_back(nd(rng)), g1[i].push_back(nd(rng));
+    params[i] = {"p" + std::to_string(i), be.from_host(shapes[i], v), {}, shapes[i].size() > 1, {}, shapes[i]};
+    ref[i] = {"p" + std::to_string(i), be.from_host(shapes[i], v), {}, shapes[i].size() > 1, {}, shapes[i]};
+    std::vector<float> mean(n);
+    for (int k = 0; k < int(n); ++k) mean[k] = (g0[i][k] + g1[i][k]) * 0.5f;
+    ref[i].grad = be.from_host(shapes[i], mean);
+  }
+}
+
+void MeanGradientCase::upload_gradients(ops::Backend& be, int rank) {
+  for (int i = 0; i < 3; ++i) {
+    const auto& g = rank == 0 ? g0[i] : g1[i];
+    be.upload(params[i].grad, g.data(), g.size() * sizeof(float));
+  }
 }
 
 namespace {

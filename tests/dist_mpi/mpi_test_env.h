@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "dist/communicator.h"
+#include "model/llama.h"
+#include "ops/backend.h"
 #include "train/config.h"
 
 namespace agpt::testing_mpi {
@@ -28,6 +30,17 @@ std::vector<double> train_run(const train::TrainConfig& c, dist::Communicator* c
 // ends the section (reported as a failure), not the test, so the other ranks are not left waiting
 // at the barrier until ctest's timeout.
 void on_rank_zero(const std::function<void()>& section);
+// The distributed optimizer's tests on 2 ranks: three parameters (shapes {7, 5}, {13}, {3, 33}, normal
+// values drawn from `seed`), rank 0's and rank 1's gradients, and a reference copy of the parameters
+// whose gradient is their mean (what one AdamW should update with).
+struct MeanGradientCase {
+  std::vector<model::Parameter> params, ref;
+  std::vector<std::vector<float>> g0, g1;
+  MeanGradientCase(ops::Backend& be, unsigned seed);
+  // This rank's gradients into params' grads.
+  void upload_gradients(ops::Backend& be, int rank);
+};
+
 // ‖a − b‖ / ‖b‖.
 double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b);
 

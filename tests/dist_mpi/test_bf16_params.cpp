@@ -32,22 +32,9 @@ std::vector<float> rounded(std::vector<float> v) {
 TEST(Bf16Params, MasterShardsFollowFp32AdamWAndTheWeightsAreTheirRounding) {
   auto be = ops::make_backend("cpu", 1, "fp32");
   const int r = world().rank();
-  const ops::Shape shapes[] = {{7, 5}, {13}, {3, 33}};
-  std::vector<model::Parameter> params(3), ref(3);
-  std::mt19937 rng(11);
-  std::normal_distribution<float> nd(0, 1);
-  std::vector<std::vector<float>> g0(3), g1(3);
-  for (int i = 0; i < 3; ++i) {
-    const int64_t n = ops::shape_numel(shapes[i]);
-    std::vector<float> v(n);
-    for (auto& x : v) x = nd(rng);  // not bf16-representable: the master keeps every bit
-    for (int k = 0; k < int(n); ++k) g0[i].push_back(nd(rng)), g1[i].push_back(nd(rng));
-    params[i] = {"p" + std::to_string(i), be->from_host(shapes[i], v), {}, shapes[i].size() > 1, {}, shapes[i]};
-    ref[i] = {"p" + std::to_string(i), be->from_host(shapes[i], v), {}, shapes[i].size() > 1, {}, shapes[i]};
-    std::vector<float> mean(n);
-    for (int k = 0; k < int(n); ++k) mean[k] = (g0[i][k] + g1[i][k]) * 0.5f;
-    ref[i].grad = be->from_host(shapes[i], mean);
-  }
+  MeanGradientCase c(*be, 11);  // normal values, not bf16-representable: the master keeps every bit
+  auto& params = c.params;
+  auto& ref = c.ref;
   model::AdamWConfig cfg;
   cfg.lr = 1e-2;
   train::DistributedOptimizer opt(world(), *be, params, cfg, 40, /*bf16_params=*/true);
@@ -60,10 +47,7 @@ TEST(Bf16Params, MasterShardsFollowFp32AdamWAndTheWeightsAreTheirRounding) {
     EXPECT_EQ(params[i].grad.dtype(), ops::DType::kF32);
   }
   for (int step = 0; step < 3; ++step) {
-    for (int i = 0; i < 3; ++i) {
-      const auto& g = r == 0 ? g0[i] : g1[i];
-      be->upload(params[i].grad, g.data(), g.size() * sizeof(float));
-    }
+    c.upload_gradients(*be, r);
     opt.reduce_gradients(0.5f);
     opt.step(1e-2, 0.9f);
     adam.step(ref, 1e-2, 0.9f);

@@ -106,22 +106,9 @@ TEST(Collectives, AllToAllBytes) {
 TEST(DistributedOptimizer, EqualsAdamWOnTheMeanGradient) {
   auto be = ops::make_backend("cpu", 1, "fp32");
   const int r = g_comm->rank();
-  std::vector<model::Parameter> params(3), ref(3);
-  const ops::Shape shapes[] = {{7, 5}, {13}, {3, 33}};
-  std::mt19937 rng(5);
-  std::normal_distribution<float> nd(0, 1);
-  std::vector<std::vector<float>> g0(3), g1(3);
-  for (int i = 0; i < 3; ++i) {
-    int64_t n = ops::shape_numel(shapes[i]);
-    std::vector<float> v(n);
-    for (auto& x : v) x = nd(rng);
-    for (int k = 0; k < int(n); ++k) g0[i].push_back(nd(rng)), g1[i].push_back(nd(rng));
-    params[i] = {"p" + std::to_string(i), be->from_host(shapes[i], v), {}, shapes[i].size() > 1, {}, shapes[i]};
-    ref[i] = {"p" + std::to_string(i), be->from_host(shapes[i], v), {}, shapes[i].size() > 1, {}, shapes[i]};
-    std::vector<float> mean(n);
-    for (int k = 0; k < int(n); ++k) mean[k] = (g0[i][k] + g1[i][k]) * 0.5f;
-    ref[i].grad = be->from_host(shapes[i], mean);
-  }
+  MeanGradientCase c(*be, 5);
+  auto& params = c.params;
+  auto& ref = c.ref;
   model::AdamWConfig cfg;
   cfg.lr = 1e-2;
   // Buckets of >= 40 elements, from the end: {p2}, {p0, p1}; reduced as backward would complete them.
@@ -129,10 +116,7 @@ TEST(DistributedOptimizer, EqualsAdamWOnTheMeanGradient) {
   ASSERT_EQ(opt.layout().buckets.size(), 2u);
   model::AdamW adam(*be, ref, cfg);
   for (int step = 0; step < 3; ++step) {
-    for (int i = 0; i < 3; ++i) {
-      const auto& g = r == 0 ? g0[i] : g1[i];
-      be->upload(params[i].grad, g.data(), g.size() * sizeof(float));
-    }
+    c.upload_gradients(*be, r);
     opt.grads_ready(2, 1);  // queues the last bucket's reduction
     opt.grads_ready(1, 1);
     double norm = opt.reduce_gradients(0.5f);  // reduces the first bucket, waits for both
