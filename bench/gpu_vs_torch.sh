@@ -2,9 +2,11 @@
 # agpt vs PyTorch training throughput on one GPU, in one call on the GPU machine (same card, same
 # run): the PyTorch baseline (transformers LlamaForCausalLM, SDPA, bf16 autocast, fused AdamW,
 # eager and torch.compile) and bench/train_gpu_bench for the 124M and 1B shapes of the CUDA issue.
-# agpt runs three ways per shape: as `agpt train` does (gradient clipping, cuBLAS's default
-# products), with tuned products (AGPT_CUDA_GEMM_TUNE, a fresh file: the warm-up steps tune), and
-# without clipping (the PyTorch script does not clip).
+# agpt runs four ways per shape: as `agpt train` does (gradient clipping; on Hopper the MLP's
+# products fused with SwiGLU, agpt's own kernels), with cuBLAS products only (AGPT_CUDA_PRODUCTS=
+# cublas: the separate SwiGLU kernels), without clipping (the PyTorch script does not clip), and
+# without clipping with tuned cuBLAS products (AGPT_CUDA_GEMM_TUNE, a fresh file: the warm-up
+# steps tune).
 #
 #   here:            bash scripts/gpu-test.sh build      (stages binaries + the baseline script)
 #   GPU machine:     bash bench/gpu_vs_torch.sh [agpt precisions, default "bf16"]
@@ -24,8 +26,9 @@ for p in ${1:-bf16}; do
   for shape in 124M 1B; do
     bench() { "$STAGE/bin/train_gpu_bench" --shape "$shape" --precision "$p" --steps "$STEPS" --json "$@" | tee -a "$OUT/agpt_bench.jsonl"; }
     bench
-    AGPT_CUDA_GEMM_TUNE=$TUNE_FILE bench
+    AGPT_CUDA_PRODUCTS=cublas bench
     bench --no-clip
+    AGPT_CUDA_GEMM_TUNE=$TUNE_FILE bench --no-clip
   done
 done
 cp "$TUNE_FILE" "$OUT/gemm_tune.txt" 2>/dev/null; rm -f "$TUNE_FILE"

@@ -25,11 +25,11 @@ build() {
   if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export CUDACXX=/usr/local/cuda/bin/nvcc; fi
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAGPT_CUDA=ON -DBLA_STATIC=ON >/dev/null
   local benches
-  benches=$(cd bench && ls train_*.cpp 2>/dev/null | sed 's/\.cpp$//' | tr '\n' ' ')
+  benches="$(cd bench && ls train_*.cpp 2>/dev/null | sed 's/\.cpp$//' | tr '\n' ' ') gemm_sm90_bench"
   ninja -C "$BUILD_DIR" test_gpu test_dist_mpi agpt $benches
   rm -rf "$STAGE" && mkdir -p "$STAGE/bin" "$STAGE/lib" "$STAGE/testdata"
   cp "$BUILD_DIR/test_gpu" "$BUILD_DIR/test_dist_mpi" "$BUILD_DIR/agpt" "$STAGE/bin/"
-  for b in "$BUILD_DIR"/train_*bench; do [ -x "$b" ] && cp "$b" "$STAGE/bin/"; done
+  for b in "$BUILD_DIR"/train_*bench "$BUILD_DIR"/gemm_sm90_bench; do [ -x "$b" ] && cp "$b" "$STAGE/bin/"; done
   # Libraries that a stock Ubuntu 24.04 + CUDA image may lack (not libc, libstdc++ or CUDA's own).
   ldd "$BUILD_DIR/test_gpu" "$BUILD_DIR/agpt" | awk '/=> \// {print $3}' | sort -u |
     grep -Ev '/(libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+|ld-linux|libcuda|libcudart|libcublas|libcublasLt|libcudnn[a-z_]*|libnccl|libmpi[a-z_]*|libopen-[a-z]*|libpmix|libhwloc|libevent[a-z_-]*|libudev|libz|libxml2|libicu[a-z]*|liblzma)[.-]' |

@@ -452,9 +452,7 @@ void Llama::layer_forward(size_t l, bool full) {
   }
   // MLP block
   be.rmsnorm_forward(a.n2, a.rstd2, a.mid, P.post_norm->value, eps);
-  be.matmul_forward(a.gate, a.n2, P.gate->value);
-  be.matmul_forward(a.up, a.n2, P.up->value);
-  be.swiglu_forward(a.act, a.gate, a.up);
+  be.swiglu_matmul_forward(a.act, a.gate, a.up, a.n2, P.gate->value, P.up->value);
   if (!full) return;
   Tensor& next = l + 1 < layers_.size() ? A.layers[l + 1].x : A.out;
   if (tp_) {
@@ -549,8 +547,7 @@ void Llama::backward(ops::Grad mode) {
     const Layer& P = layers_[l];
     LayerActs& a = A.layers[l];
     // MLP block: out = mid + down(swiglu(gate(n2), up(n2)))
-    be.matmul_backward(A.dact, P.down->grad, A.dres, a.act, P.down->value, ops::Grad::kWrite, mode);
-    be.swiglu_backward(A.dgate, A.dup, A.dact, a.gate, a.up);
+    be.swiglu_matmul_backward(A.dgate, A.dup, A.dact, P.down->grad, A.dres, a.act, P.down->value, a.gate, a.up, mode);
     be.matmul_backward(A.dn, P.gate->grad, A.dgate, a.n2, P.gate->value, ops::Grad::kWrite, mode);
     be.matmul_backward(A.dn, P.up->grad, A.dup, a.n2, P.up->value, ops::Grad::kAdd, mode);
     if (tp_) tp_->all_reduce_sum(A.dn);

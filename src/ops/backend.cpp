@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "base/error.h"
 
@@ -346,6 +347,50 @@ void Backend::swiglu_backward(Tensor& dgate, Tensor& dup, const Tensor& dout, co
   if (dgate.same_storage(dup)) fail(op, ": dgate and dup must be different tensors");
   check_devices(op, {&dgate, &dup, &dout, &gate, &up});
   do_swiglu_backward(dgate, dup, dout, gate, up);
+}
+
+void Backend::swiglu_matmul_forward(Tensor& act, Tensor& gate, Tensor& up, const Tensor& x, const Tensor& wg,
+                                    const Tensor& wu) {
+  const char* op = "swiglu_matmul_forward";
+  const DType a = activation_dtype();
+  check_linear(op, "gate", gate, x, wg, a);
+  check_linear(op, "up", up, x, wu, a);
+  expect_shape(op, "act", act, gate.shape(), a);
+  for (const Tensor* out : {&act, &gate, &up})
+    if (out->same_storage(x) || out->same_storage(wg) || out->same_storage(wu)) fail(op, ": act, gate and up must not alias x, wg or wu");
+  if (act.same_storage(gate) || act.same_storage(up) || gate.same_storage(up)) fail(op, ": the outputs must be apart");
+  check_devices(op, {&act, &gate, &up, &x, &wg, &wu});
+  do_swiglu_matmul_forward(act, gate, up, x, wg, wu);
+}
+
+void Backend::swiglu_matmul_backward(Tensor& dgate, Tensor& dup, Tensor& dact, Tensor& dwd, const Tensor& dy,
+                                     const Tensor& act, const Tensor& wd, const Tensor& gate, const Tensor& up,
+                                     Grad dw_mode) {
+  const char* op = "swiglu_matmul_backward";
+  const DType a = activation_dtype();
+  check_linear(op, "dy", dy, act, wd, a);
+  const std::pair<const char*, const Tensor*> nf[] = {{"dgate", &dgate}, {"dup", &dup}, {"dact", &dact}, {"gate", &gate},
+                                                      {"up", &up}};
+  for (auto [name, t] : nf) expect_shape(op, name, *t, act.shape(), a);
+  if (dwd.defined()) expect_shape(op, "dwd", dwd, wd.shape());
+  if (dgate.same_storage(dup) || dact.same_storage(dgate) || dact.same_storage(dup))
+    fail(op, ": dgate, dup and dact must be different tensors");
+  check_devices(op, {&dgate, &dup, &dact, &dwd, &dy, &act, &wd, &gate, &up});
+  do_swiglu_matmul_backward(dgate, dup, dact, dwd, dy, act, wd, gate, up, dw_mode);
+}
+
+void Backend::do_swiglu_matmul_forward(Tensor& act, Tensor& gate, Tensor& up, const Tensor& x, const Tensor& wg,
+                                       const Tensor& wu) {
+  matmul_forward(gate, x, wg);
+  matmul_forward(up, x, wu);
+  swiglu_forward(act, gate, up);
+}
+
+void Backend::do_swiglu_matmul_backward(Tensor& dgate, Tensor& dup, Tensor& dact, Tensor& dwd, const Tensor& dy,
+                                        const Tensor& act, const Tensor& wd, const Tensor& gate, const Tensor& up,
+                                        Grad dw_mode) {
+  matmul_backward(dact, dwd, dy, act, wd, Grad::kWrite, dw_mode);
+  swiglu_backward(dgate, dup, dact, gate, up);
 }
 
 void Backend::add(Tensor& out, const Tensor& a, const Tensor& b) {

@@ -169,6 +169,19 @@ class Backend {
   void swiglu_backward(Tensor& dgate, Tensor& dup, const Tensor& dout, const Tensor& gate,
                        const Tensor& up);
 
+  // ---- the MLP's SwiGLU with its products: one call, so a backend may run SwiGLU (and its
+  // backward) in the products' epilogue instead of in passes of their own ------------------------
+  // gate = x·wgᵀ, up = x·wuᵀ, act = silu(gate)·up: as matmul_forward twice and swiglu_forward.
+  // x [N, I]; wg, wu [F, I]; act, gate, up [N, F].
+  void swiglu_matmul_forward(Tensor& act, Tensor& gate, Tensor& up, const Tensor& x, const Tensor& wg,
+                             const Tensor& wu);
+  // The down product's backward and SwiGLU's: dact = dy·wd, then dgate and dup as swiglu_backward
+  // (written); dwd (dw_mode) += dyᵀ·act when defined. dy [N, O]; wd [O, F]; dact [N, F] is scratch
+  // that a fusing backend may leave unwritten.
+  void swiglu_matmul_backward(Tensor& dgate, Tensor& dup, Tensor& dact, Tensor& dwd, const Tensor& dy,
+                              const Tensor& act, const Tensor& wd, const Tensor& gate, const Tensor& up,
+                              Grad dw_mode = Grad::kAdd);
+
   // ---- elementwise --------------------------------------------------------------------------------
   // out = a + b (same shapes); out may be a or b (residual stream updated in place).
   void add(Tensor& out, const Tensor& a, const Tensor& b);
@@ -264,6 +277,12 @@ class Backend {
   virtual void do_swiglu_forward(Tensor& out, const Tensor& gate, const Tensor& up) = 0;
   virtual void do_swiglu_backward(Tensor& dgate, Tensor& dup, const Tensor& dout, const Tensor& gate,
                                   const Tensor& up) = 0;
+  // Default: the separate ops (matmul_forward, matmul_backward, swiglu_*). Called after the checks.
+  virtual void do_swiglu_matmul_forward(Tensor& act, Tensor& gate, Tensor& up, const Tensor& x, const Tensor& wg,
+                                        const Tensor& wu);
+  virtual void do_swiglu_matmul_backward(Tensor& dgate, Tensor& dup, Tensor& dact, Tensor& dwd, const Tensor& dy,
+                                         const Tensor& act, const Tensor& wd, const Tensor& gate, const Tensor& up,
+                                         Grad dw_mode);
   virtual void do_add(Tensor& out, const Tensor& a, const Tensor& b) = 0;
   virtual void do_scale(Tensor& t, float s) = 0;
   virtual void do_cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits,

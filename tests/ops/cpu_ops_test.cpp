@@ -347,6 +347,44 @@ TEST_F(CpuOps, SwiGlu) {
   expect_close(be->to_host_f32(du), numeric_grad(f, in, 1, to_d(g)), kBwdTol, "swiglu dup");
 }
 
+// The MLP's composite ops (which a GPU backend may fuse) are, on the reference, exactly the separate
+// ops; mismatched shapes are errors naming the tensor.
+TEST_F(CpuOps, SwiGluWithProducts) {
+  const int64_t N = 5, I = 6, F = 7;
+  Tensor x = put({N, I}, random_floats(N * I, rng)), wg = put({F, I}, random_floats(F * I, rng));
+  Tensor wu = put({F, I}, random_floats(F * I, rng)), wd = put({I, F}, random_floats(I * F, rng));
+  Tensor act = be->empty({N, F}), gate = be->empty({N, F}), up = be->empty({N, F});
+  be->swiglu_matmul_forward(act, gate, up, x, wg, wu);
+  Tensor g2 = be->empty({N, F}), u2 = be->empty({N, F}), a2 = be->empty({N, F});
+  be->matmul_forward(g2, x, wg);
+  be->matmul_forward(u2, x, wu);
+  be->swiglu_forward(a2, g2, u2);
+  EXPECT_EQ(be->to_host_f32(gate), be->to_host_f32(g2));
+  EXPECT_EQ(be->to_host_f32(up), be->to_host_f32(u2));
+  EXPECT_EQ(be->to_host_f32(act), be->to_host_f32(a2));
+
+  Tensor dy = put({N, I}, random_floats(N * I, rng));
+  const std::vector<float> dwd0 = random_floats(I * F, rng);
+  Tensor dgate = be->empty({N, F}), dup = be->empty({N, F}), dact = be->empty({N, F}), dwd = put({I, F}, dwd0);
+  be->swiglu_matmul_backward(dgate, dup, dact, dwd, dy, act, wd, gate, up, Grad::kAdd);
+  Tensor dg2 = be->empty({N, F}), du2 = be->empty({N, F}), da2 = be->empty({N, F}), dwd2 = put({I, F}, dwd0);
+  be->matmul_backward(da2, dwd2, dy, act, wd, Grad::kWrite, Grad::kAdd);
+  be->swiglu_backward(dg2, du2, da2, gate, up);
+  EXPECT_EQ(be->to_host_f32(dgate), be->to_host_f32(dg2));
+  EXPECT_EQ(be->to_host_f32(dup), be->to_host_f32(du2));
+  EXPECT_EQ(be->to_host_f32(dwd), be->to_host_f32(dwd2));
+
+  Tensor wrong = be->empty({N, F + 1});
+  try {
+    be->swiglu_matmul_forward(act, wrong, up, x, wg, wu);
+    FAIL() << "a gate of the wrong shape was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("gate"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(be->swiglu_matmul_backward(dgate, dup, wrong, dwd, dy, act, wd, gate, up), Error);
+  EXPECT_THROW(be->swiglu_matmul_backward(dgate, dgate, dact, dwd, dy, act, wd, gate, up), Error);
+}
+
 TEST_F(CpuOps, CrossEntropy) {
   const int64_t N = 6, V = 11;
   auto logits = random_floats(N * V, rng, -3, 3);

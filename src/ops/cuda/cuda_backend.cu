@@ -21,6 +21,7 @@
 #include "ops/cuda/gemm_tuner.cuh"
 #include "ops/cuda/host_moments.cuh"
 #include "ops/cuda/pinned_host.cuh"
+#include "ops/cuda/sm90/gemm.cuh"
 #include "ops/cuda/upload_staging.cuh"
 #include "ops/cuda/kernels.cuh"
 
@@ -162,6 +163,9 @@ class CudaBackend final : public Backend {
     cudaDeviceProp prop{};
     AGPT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     device_name_ = prop.name;
+    if (options.products != "auto" && options.products != "cublas")
+      fail("CUDA products '", options.products, "': expected auto or cublas");
+    own_mlp_products_ = options.products == "auto" && act_ == DType::kBF16 && sm90::device_supported();
     // AGPT_CUDA_GEMM_TUNE=<file>: bf16 products use the fastest of cuBLASLt's candidate algorithms,
     // timed once and kept in <file> (gemm_tuner.cuh), as PyTorch's TunableOp. Opt-in: algorithms
     // round differently, so runs are bit-identical only with the same file.
@@ -197,7 +201,7 @@ class CudaBackend final : public Backend {
            (use_cudnn_attention_ && act_ == DType::kBF16 && cuda::attention_cudnn_version() > 0
                 ? (atomic_attention_ ? ", cuDNN attention (atomic dQ)" : ", cuDNN attention")
                 : "") +
-           (gemm_tuner_ ? ", tuned GEMMs" : "") + ")";
+           (gemm_tuner_ ? ", tuned GEMMs" : "") + (own_mlp_products_ ? ", fused MLP products" : "") + ")";
   }
   DType activation_dtype() const override { return act_; }
   int64_t peak_memory_bytes() const override {
@@ -376,13 +380,7 @@ class CudaBackend final : public Backend {
                                     &beta, c.data<float>(), ldc));
       return;
     }
-    auto as_bf16 = [&](const Tensor& t) {
-      if (t.dtype() == DType::kBF16) return t;
-      AGPT_PROFILE_OP("(in matmul) fp32->bf16 operand");
-      Tensor r = empty(t.shape(), DType::kBF16);
-      cuda::cast(r.raw(), cuda::Elem::kBF16, t.raw(), cuda::Elem::kF32, t.numel(), stream_);
-      return r;
-    };
+    auto as_bf16 = [&](const Tensor& t) { return rounded_bf16(t); };
     Tensor a16 = a_is_weight ? weight_bf16(a, as_bf16) : as_bf16(a), b16 = as_bf16(b);
     const cudaDataType_t ct = c.dtype() == DType::kBF16 ? CUDA_R_16BF : CUDA_R_32F;
     if (gemm_tuner_ && gemm_tuner_->matmul(opa, opb, m, n, k, a16.raw(), lda, b16.raw(), ldb, beta, c.raw(),
@@ -398,6 +396,18 @@ class CudaBackend final : public Backend {
     }
     AGPT_CUBLAS_CHECK(cublasGemmEx(blas_, opa, opb, m, n, k, &one, a16.raw(), CUDA_R_16BF, lda, b16.raw(), CUDA_R_16BF,
                                    ldb, &beta, c.raw(), ct, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  }
+
+  // t itself when bf16, else t rounded into bf16 scratch (fp32 master weights, fp32 operands).
+  Tensor rounded_bf16(const Tensor& t) {
+    if (t.dtype() == DType::kBF16) return t;
+    AGPT_PROFILE_OP("(in matmul) fp32->bf16 operand");
+    Tensor r = empty(t.shape(), DType::kBF16);
+    cuda::cast(r.raw(), cuda::Elem::kBF16, t.raw(), cuda::Elem::kF32, t.numel(), stream_);
+    return r;
+  }
+  Tensor weight_bf16(const Tensor& w) {
+    return weight_bf16(w, [&](const Tensor& t) { return rounded_bf16(t); });
   }
 
   // The bf16 copy of weight w: from the cache while weights are reused (begin_weight_reuse), made
@@ -545,6 +555,45 @@ class CudaBackend final : public Backend {
     AGPT_PROFILE_OP("swiglu_backward");
     cuda::swiglu_backward(dgate.raw(), dup.raw(), dout.raw(), gate.raw(), up.raw(), elem(gate), gate.numel(), stream_);
   }
+  // The MLP on Hopper with bf16 activations: SwiGLU and its backward in the epilogue of agpt's own
+  // products (sm90/gemm.cuh) when the shapes are whole tiles; otherwise the separate ops.
+  static bool aligned16(std::initializer_list<const void*> pointers) {
+    for (const void* p : pointers)
+      if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+    return true;
+  }
+  void do_swiglu_matmul_forward(Tensor& act, Tensor& gate, Tensor& up, const Tensor& x, const Tensor& wg,
+                                const Tensor& wu) override {
+    const int64_t N = x.dim(0), I = x.dim(1), F = wg.dim(0);
+    if (!own_mlp_products_ || F % 128 != 0 || !sm90::shape_ok(N, 2 * F, I) ||
+        !aligned16({act.raw(), gate.raw(), up.raw(), x.raw()}))
+      return Backend::do_swiglu_matmul_forward(act, gate, up, x, wg, wu);
+    AGPT_PROFILE_OP("swiglu_matmul_forward " + shape_name(dim32(N), dim32(I), dim32(F)));
+    const Tensor wg16 = weight_bf16(wg), wu16 = weight_bf16(wu);
+    sm90::swiglu_forward(act.raw(), gate.raw(), up.raw(), x.raw(), wg16.raw(), wu16.raw(), dim32(N), dim32(F),
+                         dim32(I), stream_);
+  }
+  void do_swiglu_matmul_backward(Tensor& dgate, Tensor& dup, Tensor& dact, Tensor& dwd, const Tensor& dy,
+                                 const Tensor& act, const Tensor& wd, const Tensor& gate, const Tensor& up,
+                                 Grad dw_mode) override {
+    const int64_t N = dy.dim(0), O = dy.dim(1), F = wd.dim(1);
+    if (!own_mlp_products_ || !sm90::shape_ok(N, F, O) ||
+        !aligned16({dgate.raw(), dup.raw(), dy.raw(), gate.raw(), up.raw()}))
+      return Backend::do_swiglu_matmul_backward(dgate, dup, dact, dwd, dy, act, wd, gate, up, dw_mode);
+    {
+      AGPT_PROFILE_OP("swiglu_matmul_backward (input) " + shape_name(dim32(N), dim32(F), dim32(O)));
+      const Tensor wd16 = weight_bf16(wd);
+      sm90::swiglu_backward(dgate.raw(), dup.raw(), dy.raw(), wd16.raw(), gate.raw(), up.raw(), dim32(N), dim32(F),
+                            dim32(O), stream_);
+    }
+    if (dwd.defined()) {  // dwd' (+)= actᵀ·dy, as do_matmul_backward
+      AGPT_PROFILE_OP("swiglu_matmul_backward (weight) " + shape_name(dim32(N), dim32(F), dim32(O)));
+      gemm(CUBLAS_OP_N, CUBLAS_OP_T, dim32(F), dim32(O), dim32(N), act, dim32(F), dy, dim32(O), grad_beta(dw_mode),
+           dwd, dim32(F));
+    }
+    weight_cache_.erase(wd.raw());  // the weight's last use in this step
+  }
+
   void do_add(Tensor& out, const Tensor& a, const Tensor& b) override {
     AGPT_PROFILE_OP("add");
     cuda::add(out.raw(), a.raw(), b.raw(), elem(a), out.numel(), stream_);
@@ -732,6 +781,7 @@ class CudaBackend final : public Backend {
   std::unordered_map<const void*, CachedWeight> weight_cache_;
   bool reuse_weights_ = false;
   bool use_cudnn_attention_ = false;
+  bool own_mlp_products_ = false;  // CudaOptions::products "auto" on Hopper with bf16 activations
 };
 
 }  // namespace
@@ -750,6 +800,7 @@ int cuda_device_count() {
 std::unique_ptr<Backend> make_cuda_backend(int device_index, const CudaOptions& options) {
   CudaOptions o = options;
   if (const char* e = std::getenv("AGPT_CUDA_ATTENTION"); e && *e) o.attention = e;
+  if (const char* e = std::getenv("AGPT_CUDA_PRODUCTS"); e && *e) o.products = e;
   return std::make_unique<CudaBackend>(device_index, o);
 }
 

@@ -11,6 +11,7 @@
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/elem.cuh"
 #include "ops/cuda/kernels.cuh"
+#include "ops/cuda/swiglu_math.cuh"
 
 namespace agpt::ops::cuda {
 namespace {
@@ -60,7 +61,7 @@ __global__ void map2_kernel(To* out, const Ta* a, const Tb* b, int64_t n, bool v
 
 struct SwigluFn {
   static constexpr int kArity = 2;
-  __device__ float operator()(float g, float u) const { return g / (1.0f + expf(-g)) * u; }
+  __device__ float operator()(float g, float u) const { return swiglu_value(g, u); }
 };
 struct AddFn {
   static constexpr int kArity = 2;
@@ -136,12 +137,7 @@ __global__ void rope_kernel(E* x, const float* cs, const float* sn, int64_t B, i
   }
 }
 
-// dgate = dout * up * silu'(gate), dup = dout * silu(gate) (written, not added).
-__device__ __forceinline__ void swiglu_grad(float g, float u, float d, float& dg, float& du) {
-  float sig = 1.0f / (1.0f + expf(-g));
-  dg = d * u * (sig * (1.0f + g * (1.0f - sig)));
-  du = d * (g * sig);
-}
+// SwiGLU's backward writes dgate and dup (swiglu_math.cuh), not adds.
 
 template <typename T>
 __global__ void swiglu_backward_kernel(T* dgate, T* dup, const T* dout, const T* gate, const T* up, int64_t n,

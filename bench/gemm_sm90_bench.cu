@@ -1,0 +1,195 @@
+// agpt's Hopper products (src/ops/cuda/sm90) against cuBLAS on the 1B shape's MLP, in one run:
+// each product's error against cuBLAS (‖ours − cuBLAS‖/‖cuBLAS‖) and time, and the fused SwiGLU
+// products against cuBLAS plus the separate SwiGLU kernels they replace.
+//   gemm_sm90_bench [--tokens 8192] [--d 2048] [--ffn 8192] [--reps 20]
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cuda_check.h"
+#include "ops/cuda/sm90/gemm.cuh"
+#include "ops/cuda/swiglu_math.cuh"
+
+using bf16 = __nv_bfloat16;
+namespace sm90 = agpt::ops::cuda::sm90;
+
+__global__ void fill_kernel(bf16* p, size_t n, uint32_t seed, float scale) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    uint32_t h = uint32_t(i) * 2654435761u ^ seed;
+    h ^= h >> 15, h *= 2246822519u, h ^= h >> 13, h *= 3266489917u, h ^= h >> 16;
+    p[i] = __float2bfloat16((float(h) / 4294967296.0f * 2.0f - 1.0f) * scale);
+  }
+}
+
+__global__ void swiglu_fwd_kernel(bf16* h, const bf16* g, const bf16* u, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    h[i] = __float2bfloat16(agpt::ops::cuda::swiglu_value(__bfloat162float(g[i]), __bfloat162float(u[i])));
+}
+__global__ void swiglu_bwd_kernel(bf16* dg, bf16* du, const bf16* d, const bf16* g, const bf16* u, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    float a, b;
+    agpt::ops::cuda::swiglu_grad(__bfloat162float(g[i]), __bfloat162float(u[i]), __bfloat162float(d[i]), a, b);
+    dg[i] = __float2bfloat16(a), du[i] = __float2bfloat16(b);
+  }
+}
+
+struct Buf {
+  bf16* p = nullptr;
+  size_t n = 0;
+  explicit Buf(size_t count, uint32_t seed = 0, float scale = 0) : n(count) {
+    CHECK_CUDA(cudaMalloc(&p, n * sizeof(bf16)));
+    if (scale > 0) fill_kernel<<<1024, 256>>>(p, n, seed, scale);
+    else CHECK_CUDA(cudaMemset(p, 0, n * sizeof(bf16)));
+  }
+  ~Buf() { cudaFree(p); }
+};
+
+double rel_error(const Buf& got, const Buf& ref) {
+  std::vector<uint16_t> a(got.n), b(ref.n);
+  CHECK_CUDA(cudaMemcpy(a.data(), got.p, a.size() * 2, cudaMemcpyDeviceToHost));
+  CHECK_CUDA(cudaMemcpy(b.data(), ref.p, b.size() * 2, cudaMemcpyDeviceToHost));
+  auto f = [](uint16_t v) {
+    uint32_t w = uint32_t(v) << 16;
+    float x;
+    std::memcpy(&x, &w, 4);
+    return double(x);
+  };
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = f(a[i]) - f(b[i]);
+    num += d * d, den += f(b[i]) * f(b[i]);
+  }
+  return std::sqrt(num / (den > 0 ? den : 1));
+}
+
+// Median time of reps runs, ms.
+double time_ms(const std::function<void()>& fn, int reps) {
+  for (int i = 0; i < 3; ++i) fn();
+  std::vector<double> t;
+  cudaEvent_t a, b;
+  CHECK_CUDA(cudaEventCreate(&a));
+  CHECK_CUDA(cudaEventCreate(&b));
+  for (int i = 0; i < reps; ++i) {
+    CHECK_CUDA(cudaEventRecord(a));
+    fn();
+    CHECK_CUDA(cudaEventRecord(b));
+    CHECK_CUDA(cudaEventSynchronize(b));
+    float ms = 0;
+    CHECK_CUDA(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(ms);
+  }
+  CHECK_CUDA(cudaGetLastError());
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+int main(int argc, char** argv) {
+  int T = 8192, D = 2048, F = 8192, reps = 20;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i];
+    const int v = std::atoi(argv[i + 1]);
+    if (k == "--tokens") T = v;
+    else if (k == "--d") D = v;
+    else if (k == "--ffn") F = v;
+    else if (k == "--reps") reps = v;
+    else {
+      std::fprintf(stderr, "usage: gemm_sm90_bench [--tokens N] [--d N] [--ffn N] [--reps N]\n");
+      return 2;
+    }
+  }
+  cudaDeviceProp prop{};
+  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  setvbuf(stdout, nullptr, _IONBF, 0);  // a hang still shows what finished
+  std::printf("device: %s, %d SMs; tokens %d, d %d, ffn %d; median of %d runs\n", prop.name,
+              prop.multiProcessorCount, T, D, F, reps);
+  if (!sm90::device_supported()) {
+    std::printf("not a Hopper GPU: nothing to measure\n");
+    return 0;
+  }
+  cublasHandle_t blas;
+  CHECK_CUBLAS(cublasCreate(&blas));
+  const float one = 1.0f, zero = 0.0f;
+  // Row-major C[M,N] = A[M,K]·B[N,K]ᵀ and C[M,N] = A[M,K]·B[K,N] through column-major cuBLAS.
+  auto blas_nt = [&](bf16* C, const bf16* A, const bf16* B, int M, int N, int K) {
+    CHECK_CUBLAS(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one, B, CUDA_R_16BF, K, A, CUDA_R_16BF, K,
+                            &zero, C, CUDA_R_16BF, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  };
+  auto blas_nn = [&](bf16* C, const bf16* A, const bf16* B, int M, int N, int K) {
+    CHECK_CUBLAS(cublasGemmEx(blas, CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &one, B, CUDA_R_16BF, N, A, CUDA_R_16BF, K,
+                            &zero, C, CUDA_R_16BF, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  };
+  auto report = [&](const char* what, double flops, double ours, double theirs, double err) {
+    std::printf("%-44s ours %7.3f ms %6.1f TFLOP/s | cuBLAS %7.3f ms %6.1f TFLOP/s | ours/cuBLAS time %.3f | rel err %.2e\n",
+                what, ours, flops / ours / 1e9, theirs, flops / theirs / 1e9, ours / theirs, err);
+  };
+
+  const float ws = 1.0f / std::sqrt(float(D));
+  Buf x(size_t(T) * D, 1, 1.0f), wg(size_t(F) * D, 2, ws), wu(size_t(F) * D, 3, ws), wd(size_t(D) * F, 4, ws);
+  Buf dy(size_t(T) * D, 5, 1.0f);
+  Buf g(size_t(T) * F), u(size_t(T) * F), h(size_t(T) * F, 6, 1.0f), g2(size_t(T) * F), u2(size_t(T) * F), h2(size_t(T) * F);
+  const size_t TF = size_t(T) * F;
+
+  // Plain products: ours and cuBLAS's on the same inputs, compared, then timed.
+  auto plain = [&](const char* what, bool nn, const bf16* A, const bf16* B, int M, int N, int K) {
+    Buf ours(size_t(M) * N), theirs(size_t(M) * N);
+    auto run_ours = [&] { (nn ? sm90::gemm_nn : sm90::gemm_nt)(ours.p, A, B, M, N, K, 0); };
+    auto run_theirs = [&] {
+      if (nn) blas_nn(theirs.p, A, B, M, N, K);
+      else blas_nt(theirs.p, A, B, M, N, K);
+    };
+    run_ours();
+    run_theirs();
+    const double err = rel_error(ours, theirs);
+    report(what, 2.0 * M * N * K, time_ms(run_ours, reps), time_ms(run_theirs, reps), err);
+  };
+  // N-major weights (forward): gate [T,F] = x·Wgᵀ; down [T,D] = h·Wdᵀ. K-major weights (input
+  // gradients): dh [T,F] = dY·Wd; dx [T,D] = dg·Wg.
+  plain("x·Wgᵀ (T x F x D)", false, x.p, wg.p, T, F, D);
+  plain("h·Wdᵀ (T x D x F)", false, h.p, wd.p, T, D, F);
+  plain("dY·Wd (T x F x D)", true, dy.p, wd.p, T, F, D);
+  plain("dg·Wg (T x D x F)", true, h.p, wg.p, T, D, F);
+  // Fused SwiGLU forward against two cuBLAS products and the separate SwiGLU kernel.
+  {
+    auto ours = [&] { sm90::swiglu_forward(h.p, g.p, u.p, x.p, wg.p, wu.p, T, F, D, 0); };
+    auto theirs = [&] {
+      blas_nt(g2.p, x.p, wg.p, T, F, D);
+      blas_nt(u2.p, x.p, wu.p, T, F, D);
+      swiglu_fwd_kernel<<<4 * prop.multiProcessorCount, 512>>>(h2.p, g2.p, u2.p, TF);
+    };
+    ours();
+    theirs();
+    CHECK_CUDA(cudaDeviceSynchronize());
+    const double eg = rel_error(g, g2), eu = rel_error(u, u2), eh = rel_error(h, h2);
+    std::printf("  swiglu forward errors: g %.2e u %.2e h %.2e\n", eg, eu, eh);
+    report("SwiGLU forward (2 products + kernel)", 4.0 * T * F * D, time_ms(ours, reps), time_ms(theirs, reps), eh);
+    const double kernel = time_ms([&] { swiglu_fwd_kernel<<<4 * prop.multiProcessorCount, 512>>>(h2.p, g2.p, u2.p, TF); }, reps);
+    std::printf("  of which the separate SwiGLU kernel: %.3f ms\n", kernel);
+  }
+  // Fused SwiGLU backward against cuBLAS's dY·Wd and the separate backward kernel.
+  {
+    Buf dg(TF), du(TF), dg2(TF), du2(TF), dh(TF);
+    auto ours = [&] { sm90::swiglu_backward(dg.p, du.p, dy.p, wd.p, g.p, u.p, T, F, D, 0); };
+    auto theirs = [&] {
+      blas_nn(dh.p, dy.p, wd.p, T, F, D);
+      swiglu_bwd_kernel<<<4 * prop.multiProcessorCount, 512>>>(dg2.p, du2.p, dh.p, g.p, u.p, TF);
+    };
+    ours();
+    theirs();
+    CHECK_CUDA(cudaDeviceSynchronize());
+    const double eg = rel_error(dg, dg2), eu = rel_error(du, du2);
+    std::printf("  swiglu backward errors: dg %.2e du %.2e\n", eg, eu);
+    report("SwiGLU backward (product + kernel)", 2.0 * T * F * D, time_ms(ours, reps), time_ms(theirs, reps),
+           std::max(eg, eu));
+  }
+  cublasDestroy(blas);
+  return 0;
+}

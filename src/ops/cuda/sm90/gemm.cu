@@ -1,0 +1,374 @@
+// agpt's Hopper matrix products (see gemm.cuh). One persistent thread block per SM walks the
+// output tiles of 128×256 (grouped 16 tiles down M so the B tiles stay in L2), with three roles:
+//   - warp 0 of warpgroup 0 loads: one thread issues TMA copies of A and B k-slices (64 wide,
+//     128-byte swizzled) into a ring of 3 shared-memory stages, each with a "full" barrier (bytes
+//     landed) and an "empty" barrier (both multiplying warpgroups done with it);
+//   - warpgroups 1 and 2 multiply: 64 rows of the tile each, wgmma m64n256k16 into 128 fp32
+//     registers per thread, one k-slice's products kept in flight; at the tile's end they round
+//     the accumulators to bf16 into a staging tile in shared memory and go on to the next tile;
+//   - warps 1-3 of warpgroup 0 run the epilogue from the staging tile (SwiGLU and its backward
+//     included) with 16-byte global loads and stores, while the tensor cores work on the next tile.
+// 128×256 tiles keep the L2 traffic per product low enough for the tensor cores' rate; the staged
+// epilogue keeps its memory traffic off their critical path.
+#include "ops/cuda/sm90/gemm.cuh"
+
+#include <cuda.h>
+#include <cudaTypedefs.h>
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "ops/cuda/cuda_common.cuh"
+#include "ops/cuda/sm90/hopper.cuh"
+#include "ops/cuda/sm90/wgmma_m64n256k16.cuh"
+#include "ops/cuda/swiglu_math.cuh"
+
+namespace agpt::ops::cuda::sm90 {
+namespace {
+
+constexpr int kBM = 128, kBN = 256, kBK = 64, kStages = 3;
+// 384 threads at 168 registers each fill the register file; the multiplying warps need about that
+// many (128 accumulators). ptxas allocates for the launch bound, not for setmaxnreg, so a fourth
+// warpgroup (128 registers a thread) cannot hold wgmma m64n256's accumulators.
+constexpr int kThreads = 384;
+constexpr int kATile = kBM * kBK * 2, kBTile = kBN * kBK * 2;  // bytes per stage
+// Staging tile rows are padded by 16 bytes: the multiplying warps' 4-byte writes then fall in
+// distinct banks, and the epilogue's 16-byte reads stay aligned.
+constexpr int kStagePitch = kBN + 8;  // bf16 elements
+constexpr int kStagingBytes = kBM * kStagePitch * 2;
+constexpr int kBarriers = 2 * kStages + 2;
+constexpr int kSmemBytes = kStages * (kATile + kBTile) + kStagingBytes + kBarriers * 8 + 1024;
+constexpr int kGroupM = 16;
+constexpr int kEpilogueThreads = 96;  // warps 1-3 of warpgroup 0
+
+enum class Epi { kStore, kSwiglu, kSwigluGrad };
+
+struct Args {
+  int K;
+  int tiles_m, tiles_n;
+  int ld;                      // row stride of every output and epilogue input, elements
+  __nv_bfloat16* out0;         // store: C; swiglu: h; grad: dg
+  __nv_bfloat16* out1;         // swiglu: g; grad: du
+  __nv_bfloat16* out2;         // swiglu: u
+  const __nv_bfloat16* in0;    // grad: g
+  const __nv_bfloat16* in1;    // grad: u
+};
+
+// Tile t's (row, column) tile indices: kGroupM row tiles at a time, column by column.
+__device__ __forceinline__ void tile_coords(int t, const Args& a, int& tm, int& tn) {
+  const int per_group = kGroupM * a.tiles_n;
+  const int first_m = (t / per_group) * kGroupM;
+  const int rows = min(a.tiles_m - first_m, kGroupM);
+  const int r = t % per_group;
+  tm = first_m + r % rows;
+  tn = r / rows;
+}
+
+// Descriptor of an N-major B stage: 64-column chunks of 64 k-rows (128-byte swizzled), 8,192
+// bytes apart; 8-row k groups 1,024 bytes apart.
+__device__ __forceinline__ uint64_t smem_desc_mn_sw128(const void* p) {
+  const uint64_t addr = smem_addr(p);
+  uint64_t desc = (addr & 0x3FFFF) >> 4;
+  desc |= uint64_t(8192 >> 4) << 16;  // leading byte offset: next 64 columns
+  desc |= uint64_t(1024 >> 4) << 32;  // stride byte offset: next 8 k-rows
+  desc |= uint64_t(1) << 62;
+  return desc;
+}
+
+__device__ __forceinline__ void unpack8(const uint4& v, float (&f)[8]) {
+  const __nv_bfloat162* p = reinterpret_cast<const __nv_bfloat162*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 t = __bfloat1622float2(p[i]);
+    f[2 * i] = t.x, f[2 * i + 1] = t.y;
+  }
+}
+__device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
+  uint4 v;
+  __nv_bfloat162* p = reinterpret_cast<__nv_bfloat162*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) p[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
+  return v;
+}
+
+// The epilogue of one staged tile, by the epilogue warps (thread e of kEpilogueThreads): rows of
+// 8-element chunks, consecutive threads on consecutive chunks of a row.
+template <Epi kEpi>
+__device__ __forceinline__ void run_epilogue(const __nv_bfloat16* staging, const Args& a, int tm, int tn, int e) {
+  const size_t ld = a.ld;
+  if constexpr (kEpi == Epi::kStore || kEpi == Epi::kSwiglu) {
+    constexpr int kChunks = kEpi == Epi::kStore ? kBN / 8 : kBN / 16;  // per row
+    const int col_base = tn * (kEpi == Epi::kStore ? kBN : kBN / 2);
+    for (int q = e; q < kBM * kChunks; q += kEpilogueThreads) {
+      const int r = q / kChunks, c = (q % kChunks) * 8;
+      const __nv_bfloat16* src = staging + r * kStagePitch + c;
+      const size_t o = size_t(tm * kBM + r) * ld + col_base + c;
+      const uint4 first = *reinterpret_cast<const uint4*>(src);
+      if constexpr (kEpi == Epi::kStore) {
+        *reinterpret_cast<uint4*>(a.out0 + o) = first;
+      } else {  // staged columns 0-127: the gate's, 128-255: the up product's, same features
+        const uint4 second = *reinterpret_cast<const uint4*>(src + kBN / 2);
+        float g[8], u[8], h[8];
+        unpack8(first, g), unpack8(second, u);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) h[i] = swiglu_value(g[i], u[i]);
+        *reinterpret_cast<uint4*>(a.out1 + o) = first;
+        *reinterpret_cast<uint4*>(a.out2 + o) = second;
+        *reinterpret_cast<uint4*>(a.out0 + o) = pack8(h);
+      }
+    }
+  } else {
+    // SwiGLU backward: g and u come from global memory; four chunks' loads are issued together so
+    // their latencies overlap.
+    constexpr int kChunks = kBN / 8, kTotal = kBM * kChunks, kBatch = 4;  // 4 measured faster than 1, 2 and 8
+    for (int q0 = e; q0 < kTotal; q0 += kBatch * kEpilogueThreads) {
+      uint4 gv[kBatch], uv[kBatch];
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b) {
+        const int q = q0 + b * kEpilogueThreads;
+        if (q < kTotal) {
+          const size_t o = size_t(tm * kBM + q / kChunks) * ld + tn * kBN + (q % kChunks) * 8;
+          gv[b] = __ldg(reinterpret_cast<const uint4*>(a.in0 + o));
+          uv[b] = __ldg(reinterpret_cast<const uint4*>(a.in1 + o));
+        }
+      }
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b) {
+        const int q = q0 + b * kEpilogueThreads;
+        if (q >= kTotal) continue;
+        const int r = q / kChunks, c = (q % kChunks) * 8;
+        const size_t o = size_t(tm * kBM + r) * ld + tn * kBN + c;
+        float d[8], g[8], u[8], dg[8], du[8];
+        unpack8(*reinterpret_cast<const uint4*>(staging + r * kStagePitch + c), d);
+        unpack8(gv[b], g), unpack8(uv[b], u);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) swiglu_grad(g[i], u[i], d[i], dg[i], du[i]);
+        *reinterpret_cast<uint4*>(a.out0 + o) = pack8(dg);
+        *reinterpret_cast<uint4*>(a.out1 + o) = pack8(du);
+      }
+    }
+  }
+}
+
+template <Epi kEpi, int kTransB>
+__global__ void __launch_bounds__(kThreads, 1)
+    gemm_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b0,
+                const __grid_constant__ CUtensorMap map_b1, const Args args) {
+#ifdef AGPT_SM90A
+  extern __shared__ uint8_t smem_raw[];
+  // 128-byte swizzling repeats every 1,024 bytes: stages must start on such a boundary.
+  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  uint8_t* tiles_a = smem;
+  uint8_t* tiles_b = smem + kStages * kATile;
+  __nv_bfloat16* staging = reinterpret_cast<__nv_bfloat16*>(tiles_b + kStages * kBTile);
+  uint64_t* full = reinterpret_cast<uint64_t*>(reinterpret_cast<uint8_t*>(staging) + kStagingBytes);
+  uint64_t* empty = full + kStages;
+  uint64_t* staged = empty + kStages;  // the staging tile holds a tile's products
+  uint64_t* drained = staged + 1;      // the epilogue is done reading the staging tile
+  const int wg = threadIdx.x / 128, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      mbar_init(&full[s], 1);
+      mbar_init(&empty[s], 8);  // one arrival per multiplying warp
+    }
+    mbar_init(staged, 8);
+    mbar_init(drained, kEpilogueThreads / 32);  // one arrival per epilogue warp
+    mbar_init_fence();
+  }
+  __syncthreads();
+  const int tiles = args.tiles_m * args.tiles_n;
+  const int k_blocks = args.K / kBK;
+
+  if (wg == 0) {
+    if (warp == 0) {
+      if (lane != 0) return;
+      prefetch_tensor_map(&map_a);
+      prefetch_tensor_map(&map_b0);
+      if (kEpi == Epi::kSwiglu) prefetch_tensor_map(&map_b1);
+      int stage = 0, phase = 0;
+      for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+        int tm, tn;
+        tile_coords(t, args, tm, tn);
+        for (int kb = 0; kb < k_blocks; ++kb) {
+          mbar_wait(&empty[stage], phase ^ 1);
+          mbar_arrive_expect_tx(&full[stage], kATile + kBTile);
+          uint8_t* sa = tiles_a + stage * kATile;
+          uint8_t* sb = tiles_b + stage * kBTile;
+          tma_load_2d(sa, &map_a, &full[stage], kb * kBK, tm * kBM);
+          if constexpr (kEpi == Epi::kSwiglu) {
+            tma_load_2d(sb, &map_b0, &full[stage], kb * kBK, tn * (kBN / 2));
+            tma_load_2d(sb + kBTile / 2, &map_b1, &full[stage], kb * kBK, tn * (kBN / 2));
+          } else if constexpr (kTransB) {
+#pragma unroll
+            for (int j = 0; j < kBN / 64; ++j)
+              tma_load_2d(sb + j * 8192, &map_b0, &full[stage], tn * kBN + 64 * j, kb * kBK);
+          } else {
+            tma_load_2d(sb, &map_b0, &full[stage], kb * kBK, tn * kBN);
+          }
+          if (++stage == kStages) stage = 0, phase ^= 1;
+        }
+      }
+    } else {
+      int round = 0;
+      for (int t = blockIdx.x; t < tiles; t += gridDim.x, ++round) {
+        int tm, tn;
+        tile_coords(t, args, tm, tn);
+        mbar_wait(staged, round & 1);
+        run_epilogue<kEpi>(staging, args, tm, tn, threadIdx.x - 32);
+        __syncwarp();
+        if (lane == 0) mbar_arrive(drained);
+      }
+    }
+  } else {
+    const int consumer = wg - 1;  // rows consumer*64 .. +63 of the tile
+    const int cw = warp % 4;
+    float acc[128];
+    int stage = 0, phase = 0, round = 0;
+    for (int t = blockIdx.x; t < tiles; t += gridDim.x, ++round) {
+      int prev = 0;
+      for (int kb = 0; kb < k_blocks; ++kb) {
+        mbar_wait(&full[stage], phase);
+        const uint8_t* sa = tiles_a + stage * kATile + consumer * 64 * 128;
+        const uint8_t* sb = tiles_b + stage * kBTile;
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < kBK / 16; ++kk) {
+          const uint64_t da = smem_desc_sw128(sa + kk * 32);
+          const uint64_t db = kTransB ? smem_desc_mn_sw128(sb + kk * 2048) : smem_desc_sw128(sb + kk * 32);
+          wgmma_m64n256k16<kTransB>(acc, da, db, (kb > 0 || kk > 0) ? 1 : 0);
+        }
+        wgmma_commit();
+        if (kb > 0) {
+          wgmma_wait<1>();  // the previous k-slice's products are done: its stage may be refilled
+          if (lane == 0) mbar_arrive(&empty[prev]);
+        }
+        prev = stage;
+        if (++stage == kStages) stage = 0, phase ^= 1;
+      }
+      wgmma_wait<0>();
+      if (lane == 0) mbar_arrive(&empty[prev]);
+      // Hand the tile to the epilogue: wait until it has drained the previous one.
+      mbar_wait(drained, (round & 1) ^ 1);
+      __nv_bfloat16* dst = staging + (consumer * 64 + cw * 16 + lane / 4) * kStagePitch + 2 * (lane % 4);
+#pragma unroll
+      for (int i = 0; i < 32; ++i) {
+        *reinterpret_cast<__nv_bfloat162*>(dst + 8 * i) = __floats2bfloat162_rn(acc[4 * i], acc[4 * i + 1]);
+        *reinterpret_cast<__nv_bfloat162*>(dst + 8 * kStagePitch + 8 * i) =
+            __floats2bfloat162_rn(acc[4 * i + 2], acc[4 * i + 3]);
+      }
+      __syncwarp();
+      if (lane == 0) mbar_arrive(staged);
+    }
+  }
+#endif
+}
+
+// ---- host side ----------------------------------------------------------------------------------
+
+PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
+  static PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    AGPT_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q));
+    if (q != cudaDriverEntryPointSuccess || p == nullptr)
+      fail("the CUDA driver has no cuTensorMapEncodeTiled (needs a driver for CUDA 12 or later)");
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
+  }();
+  return fn;
+}
+
+// A row-major bf16 matrix (rows × cols) read in boxes of box_rows × box_cols (box_cols·2 ≤ 128).
+CUtensorMap tensor_map(const void* base, uint64_t rows, uint64_t cols, uint32_t box_rows, uint32_t box_cols) {
+  CUtensorMap map;
+  const cuuint64_t dims[2] = {cols, rows};
+  const cuuint64_t strides[1] = {cols * 2};
+  const cuuint32_t box[2] = {box_cols, box_rows};
+  const cuuint32_t element_strides[2] = {1, 1};
+  const CUresult r = encode_tiled()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(base), dims, strides,
+                                    box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) fail("cuTensorMapEncodeTiled failed (", int(r), ") for a ", rows, "x", cols, " matrix");
+  return map;
+}
+
+template <Epi kEpi, int kTransB>
+void launch(const CUtensorMap& a, const CUtensorMap& b0, const CUtensorMap& b1, const Args& args, cudaStream_t s) {
+  auto kernel = gemm_kernel<kEpi, kTransB>;
+  AGPT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+  int device = 0, sms = 0;
+  AGPT_CUDA_CHECK(cudaGetDevice(&device));
+  AGPT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  const int tiles = args.tiles_m * args.tiles_n;
+  kernel<<<tiles < sms ? tiles : sms, kThreads, kSmemBytes, s>>>(a, b0, b1, args);
+  AGPT_CUDA_LAUNCHED("sm90 gemm");
+}
+
+Args make_args(int M, int N, int K, int ld) {
+  Args a{};
+  a.K = K;
+  a.tiles_m = M / kBM;
+  a.tiles_n = N / kBN;
+  a.ld = ld;
+  return a;
+}
+
+void check_shape(long M, long N, long K, const char* what) {
+  if (!shape_ok(M, N, K))
+    fail("sm90 ", what, ": shape ", M, "x", N, "x", K, " is not a multiple of the tiles (", kBM, ", ", kBN, ", ", kBK, ")");
+}
+
+__nv_bfloat16* bf(void* p) { return static_cast<__nv_bfloat16*>(p); }
+const __nv_bfloat16* bf(const void* p) { return static_cast<const __nv_bfloat16*>(p); }
+
+}  // namespace
+
+bool device_supported() {
+  int device = 0, major = 0, minor = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return false;
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+  return major == 9 && minor == 0;
+}
+
+bool shape_ok(long M, long N, long K) {
+  return M > 0 && N > 0 && K > 0 && M % kBM == 0 && N % kBN == 0 && K % kBK == 0 && M <= (1L << 30) &&
+         N <= (1L << 30) && K <= (1L << 30);
+}
+
+void gemm_nt(void* C, const void* A, const void* B, int M, int N, int K, cudaStream_t stream) {
+  check_shape(M, N, K, "gemm_nt");
+  Args args = make_args(M, N, K, N);
+  args.out0 = bf(C);
+  const CUtensorMap ma = tensor_map(A, M, K, kBM, kBK), mb = tensor_map(B, N, K, kBN, kBK);
+  launch<Epi::kStore, 0>(ma, mb, mb, args, stream);
+}
+
+void gemm_nn(void* C, const void* A, const void* B, int M, int N, int K, cudaStream_t stream) {
+  check_shape(M, N, K, "gemm_nn");
+  Args args = make_args(M, N, K, N);
+  args.out0 = bf(C);
+  const CUtensorMap ma = tensor_map(A, M, K, kBM, kBK), mb = tensor_map(B, K, N, kBK, 64);
+  launch<Epi::kStore, 1>(ma, mb, mb, args, stream);
+}
+
+void swiglu_forward(void* h, void* g, void* u, const void* x, const void* Wg, const void* Wu, int M, int F, int K,
+                    cudaStream_t stream) {
+  check_shape(M, 2L * F, K, "swiglu_forward");
+  if (F % (kBN / 2) != 0) fail("sm90 swiglu_forward: F = ", F, " is not a multiple of ", kBN / 2);
+  Args args = make_args(M, 2 * F, K, F);
+  args.out0 = bf(h), args.out1 = bf(g), args.out2 = bf(u);
+  const CUtensorMap ma = tensor_map(x, M, K, kBM, kBK);
+  const CUtensorMap mg = tensor_map(Wg, F, K, kBN / 2, kBK), mu = tensor_map(Wu, F, K, kBN / 2, kBK);
+  launch<Epi::kSwiglu, 0>(ma, mg, mu, args, stream);
+}
+
+void swiglu_backward(void* dg, void* du, const void* dY, const void* Wd, const void* g, const void* u, int M, int F,
+                     int K, cudaStream_t stream) {
+  check_shape(M, F, K, "swiglu_backward");
+  Args args = make_args(M, F, K, F);
+  args.out0 = bf(dg), args.out1 = bf(du), args.in0 = bf(g), args.in1 = bf(u);
+  const CUtensorMap ma = tensor_map(dY, M, K, kBM, kBK), mb = tensor_map(Wd, K, F, kBK, 64);
+  launch<Epi::kSwigluGrad, 1>(ma, mb, mb, args, stream);
+}
+
+}  // namespace agpt::ops::cuda::sm90
