@@ -1,7 +1,9 @@
 // agpt's Hopper products (src/ops/cuda/sm90) against cuBLAS on the 1B shape's MLP, in one run:
 // each product's error against cuBLAS (‖ours − cuBLAS‖/‖cuBLAS‖) and time, and the fused SwiGLU
 // products against cuBLAS plus the separate SwiGLU kernels they replace.
-//   gemm_sm90_bench [--tokens 8192] [--d 2048] [--ffn 8192] [--reps 20]
+//   gemm_sm90_bench [--tokens 8192] [--d 2048] [--ffn 8192] [--kv 512] [--vocab 128256] [--reps 20]
+// also times every product of a Llama step's forward (x·Wᵀ) and input gradients (dY·W) at these
+// sizes, including the sums a fused kernel could take in one product (gate+up, q+k+v: K summed).
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -93,7 +95,7 @@ double time_ms(const std::function<void()>& fn, int reps) {
 }
 
 int main(int argc, char** argv) {
-  int T = 8192, D = 2048, F = 8192, reps = 20;
+  int T = 8192, D = 2048, F = 8192, KV = 512, V = 128256, reps = 20;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const int v = std::atoi(argv[i + 1]);
@@ -101,8 +103,10 @@ int main(int argc, char** argv) {
     else if (k == "--d") D = v;
     else if (k == "--ffn") F = v;
     else if (k == "--reps") reps = v;
+    else if (k == "--kv") KV = v;
+    else if (k == "--vocab") V = v;
     else {
-      std::fprintf(stderr, "usage: gemm_sm90_bench [--tokens N] [--d N] [--ffn N] [--reps N]\n");
+      std::fprintf(stderr, "usage: gemm_sm90_bench [--tokens N] [--d N] [--ffn N] [--kv N] [--vocab N] [--reps N]\n");
       return 2;
     }
   }
@@ -157,6 +161,27 @@ int main(int argc, char** argv) {
   plain("h·Wdᵀ (T x D x F)", false, h.p, wd.p, T, D, F);
   plain("dY·Wd (T x F x D)", true, dy.p, wd.p, T, F, D);
   plain("dg·Wg (T x D x F)", true, h.p, wg.p, T, D, F);
+  // Every product of a step (forward and input gradient), on random inputs of its own.
+  std::printf("-- the step's products (forward x·Wᵀ: nt; input gradient dY·W: nn)\n");
+  auto product = [&](const char* what, bool nn, int M, int N, int K) {
+    if (!sm90::shape_ok(M, N, K)) {
+      std::printf("%-44s not whole tiles: cuBLAS only\n", what);
+      return;
+    }
+    Buf A(size_t(M) * K, 7, 1.0f), B(size_t(N) * K, 8, 1.0f / std::sqrt(float(K)));
+    plain(what, nn, A.p, B.p, M, N, K);
+  };
+  product("q, o fwd (nt T x D x D)", false, T, D, D);
+  product("k, v fwd (nt T x KV x D)", false, T, KV, D);
+  product("q, k, v fwd as one (nt T x (D+2KV) x D)", false, T, D + 2 * KV, D);
+  product("lm_head fwd (nt T x V x D)", false, T, V, D);
+  product("q, o dx (nn T x D x D)", true, T, D, D);
+  product("k, v dx (nn T x D x KV)", true, T, D, KV);
+  product("q+k+v dx as one (nn T x D x (D+2KV))", true, T, D, D + 2 * KV);
+  product("gate, up dx (nn T x D x F)", true, T, D, F);
+  product("gate+up dx as one (nn T x D x 2F)", true, T, D, 2 * F);
+  product("lm_head dx (nn T x D x V)", true, T, D, V);
+
   // Fused SwiGLU forward against two cuBLAS products and the separate SwiGLU kernel.
   {
     auto ours = [&] { sm90::swiglu_forward(h.p, g.p, u.p, x.p, wg.p, wu.p, T, F, D, 0); };
