@@ -52,6 +52,9 @@ struct Buf {
     if (scale > 0) fill_kernel<<<1024, 256>>>(p, n, seed, scale);
     else CHECK_CUDA(cudaMemset(p, 0, n * sizeof(bf16)));
   }
+  Buf(Buf&& o) noexcept : p(o.p), n(o.n) { o.p = nullptr; }
+  Buf(const Buf&) = delete;
+  Buf& operator=(const Buf&) = delete;
   ~Buf() { cudaFree(p); }
 };
 
@@ -181,6 +184,36 @@ int main(int argc, char** argv) {
   product("gate, up dx (nn T x D x F)", true, T, D, F);
   product("gate+up dx as one (nn T x D x 2F)", true, T, D, 2 * F);
   product("lm_head dx (nn T x D x V)", true, T, D, V);
+
+  // Input gradients of layers that share their input (q, k, v; gate, up): one product over the
+  // summed k against cuBLAS per layer, the first writing and the others adding (beta 1).
+  auto shared = [&](const char* what, std::vector<int> ks, int M, int N) {
+    std::vector<Buf> as, bs;
+    std::vector<sm90::NnTerm> terms;
+    long K = 0;
+    for (size_t i = 0; i < ks.size(); ++i) {
+      as.emplace_back(size_t(M) * ks[i], 20 + uint32_t(i), 1.0f);
+      bs.emplace_back(size_t(ks[i]) * N, 30 + uint32_t(i), 1.0f / std::sqrt(float(ks[i])));
+      K += ks[i];
+    }
+    for (size_t i = 0; i < ks.size(); ++i) terms.push_back({as[i].p, bs[i].p, ks[i]});
+    Buf ours(size_t(M) * N), theirs(size_t(M) * N);
+    auto run_ours = [&] { sm90::gemm_nn_sum(ours.p, terms.data(), int(terms.size()), M, N, 0); };
+    auto run_theirs = [&] {
+      for (size_t i = 0; i < ks.size(); ++i) {
+        const float beta = i == 0 ? 0.0f : 1.0f;
+        CHECK_CUBLAS(cublasGemmEx(blas, CUBLAS_OP_N, CUBLAS_OP_N, N, M, ks[i], &one, bs[i].p, CUDA_R_16BF, N, as[i].p,
+                                  CUDA_R_16BF, ks[i], &beta, theirs.p, CUDA_R_16BF, N, CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT));
+      }
+    };
+    run_ours();
+    run_theirs();
+    const double err = rel_error(ours, theirs);  // one rounding against one per layer
+    report(what, 2.0 * M * N * K, time_ms(run_ours, reps), time_ms(run_theirs, reps), err);
+  };
+  shared("q+k+v dx, one product vs 3 (write + add)", {D, KV, KV}, T, D);
+  shared("gate+up dx, one product vs 2 (write + add)", {F, F}, T, D);
 
   // Fused SwiGLU forward against two cuBLAS products and the separate SwiGLU kernel.
   {

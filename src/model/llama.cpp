@@ -434,12 +434,7 @@ void Llama::layer_forward(size_t l, bool full) {
   LayerActs& a = A.layers[l];
   // attention block
   be.rmsnorm_forward(a.n1, a.rstd1, a.x, P.input_norm->value, eps);
-  Tensor q2 = a.q.reshape({N, H * hd}), k2 = a.k.reshape({N, kv_heads_ * hd}), v2 = a.v.reshape({N, kv_heads_ * hd});
-  be.matmul_forward(q2, a.n1, P.q->value);
-  be.matmul_forward(k2, a.n1, P.k->value);
-  be.matmul_forward(v2, a.n1, P.v->value);
-  be.rope_forward(a.q, rope_cos_, rope_sin_);
-  be.rope_forward(a.k, rope_cos_, rope_sin_);
+  be.qkv_rope_forward(a.q, a.k, a.v, a.n1, P.q->value, P.k->value, P.v->value, rope_cos_, rope_sin_);
   be.attention_forward(a.att, a.lse, a.q, a.k, a.v);
   // Row-parallel under tensor parallelism: each rank's heads add their share, summed before the
   // residual add; otherwise the add happens in the product.
@@ -548,8 +543,8 @@ void Llama::backward(ops::Grad mode) {
     LayerActs& a = A.layers[l];
     // MLP block: out = mid + down(swiglu(gate(n2), up(n2)))
     be.swiglu_matmul_backward(A.dgate, A.dup, A.dact, P.down->grad, A.dres, a.act, P.down->value, a.gate, a.up, mode);
-    be.matmul_backward(A.dn, P.gate->grad, A.dgate, a.n2, P.gate->value, ops::Grad::kWrite, mode);
-    be.matmul_backward(A.dn, P.up->grad, A.dup, a.n2, P.up->value, ops::Grad::kAdd, mode);
+    const ops::LinearGrad gate_up[] = {{&A.dgate, &P.gate->value, &P.gate->grad}, {&A.dup, &P.up->value, &P.up->grad}};
+    be.matmul_backward_shared(A.dn, a.n2, gate_up, ops::Grad::kWrite, mode);
     if (tp_) tp_->all_reduce_sum(A.dn);
     start(P.post_norm);
     be.rmsnorm_backward(A.dres, P.post_norm->grad, A.dn, a.mid, P.post_norm->value, a.rstd2);
@@ -561,9 +556,9 @@ void Llama::backward(ops::Grad mode) {
     be.rope_backward(A.dk, rope_cos_, rope_sin_);
     Tensor dq2 = A.dq.reshape({N, H * hd}), dk2 = A.dk.reshape({N, kv_heads_ * hd}),
            dv2 = A.dv.reshape({N, kv_heads_ * hd});
-    be.matmul_backward(A.dn, P.q->grad, dq2, a.n1, P.q->value, ops::Grad::kWrite, mode);
-    be.matmul_backward(A.dn, P.k->grad, dk2, a.n1, P.k->value, ops::Grad::kAdd, mode);
-    be.matmul_backward(A.dn, P.v->grad, dv2, a.n1, P.v->value, ops::Grad::kAdd, mode);
+    const ops::LinearGrad qkv[] = {{&dq2, &P.q->value, &P.q->grad}, {&dk2, &P.k->value, &P.k->grad},
+                                   {&dv2, &P.v->value, &P.v->grad}};
+    be.matmul_backward_shared(A.dn, a.n1, qkv, ops::Grad::kWrite, mode);
     if (tp_) tp_->all_reduce_sum(A.dn);
     start(P.input_norm);
     be.rmsnorm_backward(A.dres, P.input_norm->grad, A.dn, a.x, P.input_norm->value, a.rstd1);

@@ -255,6 +255,36 @@ void Backend::matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Te
   do_matmul_backward(dx, dw, dy, x, w, dx_mode, dw_mode);
 }
 
+void Backend::matmul_backward_shared(Tensor& dx, const Tensor& x, std::span<const LinearGrad> layers, Grad dx_mode,
+                                     Grad dw_mode) {
+  const char* op = "matmul_backward_shared";
+  const DType act = activation_dtype();
+  if (layers.empty()) fail(op, ": no layers");
+  expect_shape(op, "dx", dx, x.shape(), act);
+  for (const LinearGrad& l : layers) {
+    if (!l.dy || !l.w) fail(op, ": a layer without dy or w");
+    check_linear(op, "dy", *l.dy, x, *l.w, act);
+    if (l.dw && l.dw->defined()) {
+      expect_shape(op, "dw", *l.dw, l.w->shape());
+      if (l.dw->same_storage(*l.dy) || l.dw->same_storage(x)) fail(op, ": dw must not alias dy or x");
+      check_devices(op, {l.dw});
+    }
+    if (dx.same_storage(*l.dy) || dx.same_storage(*l.w)) fail(op, ": dx must not alias dy or w");
+    check_devices(op, {l.dy, l.w});
+  }
+  check_devices(op, {&dx, &x});
+  do_matmul_backward_shared(dx, x, layers, dx_mode, dw_mode);
+}
+
+void Backend::do_matmul_backward_shared(Tensor& dx, const Tensor& x, std::span<const LinearGrad> layers, Grad dx_mode,
+                                        Grad dw_mode) {
+  for (size_t i = 0; i < layers.size(); ++i) {
+    Tensor none;
+    Tensor& dw = layers[i].dw ? *layers[i].dw : none;
+    matmul_backward(dx, dw, *layers[i].dy, x, *layers[i].w, i == 0 ? dx_mode : Grad::kAdd, dw_mode);
+  }
+}
+
 namespace {
 void check_rope(const char* op, const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0, DType act) {
   expect_rank(op, "x", x, 4, act);
@@ -347,6 +377,41 @@ void Backend::swiglu_backward(Tensor& dgate, Tensor& dup, const Tensor& dout, co
   if (dgate.same_storage(dup)) fail(op, ": dgate and dup must be different tensors");
   check_devices(op, {&dgate, &dup, &dout, &gate, &up});
   do_swiglu_backward(dgate, dup, dout, gate, up);
+}
+
+void Backend::qkv_rope_forward(Tensor& q, Tensor& k, Tensor& v, const Tensor& x, const Tensor& wq, const Tensor& wk,
+                               const Tensor& wv, const Tensor& cos, const Tensor& sin, int64_t pos0) {
+  const char* op = "qkv_rope_forward";
+  const DType a = activation_dtype();
+  check_rope(op, q, cos, sin, pos0, a);
+  check_rope(op, k, cos, sin, pos0, a);
+  expect_shape(op, "v", v, k.shape(), a);
+  if (k.dim(0) != q.dim(0) || k.dim(1) != q.dim(1) || k.dim(3) != q.dim(3))
+    fail(op, ": q ", q.describe(), " and k ", k.describe(), " disagree on batch, length or head size");
+  const int64_t N = q.dim(0) * q.dim(1);
+  Tensor q2 = q.reshape({N, q.dim(2) * q.dim(3)}), k2 = k.reshape({N, k.dim(2) * k.dim(3)}),
+         v2 = v.reshape({N, v.dim(2) * v.dim(3)});
+  check_linear(op, "q", q2, x, wq, a);
+  check_linear(op, "k", k2, x, wk, a);
+  check_linear(op, "v", v2, x, wv, a);
+  for (const Tensor* out : {&q, &k, &v})
+    if (out->same_storage(x) || out->same_storage(wq) || out->same_storage(wk) || out->same_storage(wv))
+      fail(op, ": q, k and v must not alias x or the weights");
+  if (q.same_storage(k) || q.same_storage(v) || k.same_storage(v)) fail(op, ": q, k and v must be apart");
+  check_devices(op, {&q, &k, &v, &x, &wq, &wk, &wv, &cos, &sin});
+  do_qkv_rope_forward(q, k, v, x, wq, wk, wv, cos, sin, pos0);
+}
+
+void Backend::do_qkv_rope_forward(Tensor& q, Tensor& k, Tensor& v, const Tensor& x, const Tensor& wq, const Tensor& wk,
+                                  const Tensor& wv, const Tensor& cos, const Tensor& sin, int64_t pos0) {
+  const int64_t N = x.dim(0);
+  Tensor q2 = q.reshape({N, q.dim(2) * q.dim(3)}), k2 = k.reshape({N, k.dim(2) * k.dim(3)}),
+         v2 = v.reshape({N, v.dim(2) * v.dim(3)});
+  matmul_forward(q2, x, wq);
+  matmul_forward(k2, x, wk);
+  matmul_forward(v2, x, wv);
+  rope_forward(q, cos, sin, pos0);
+  rope_forward(k, cos, sin, pos0);
 }
 
 void Backend::swiglu_matmul_forward(Tensor& act, Tensor& gate, Tensor& up, const Tensor& x, const Tensor& wg,

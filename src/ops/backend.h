@@ -45,6 +45,14 @@ struct AdamWStep {
 // How a backward op stores a gradient: added into the buffer, or written over it. kWrite is for a
 // buffer's first contribution and saves zeroing it first (a pass over its memory).
 enum class Grad { kAdd, kWrite };
+
+// One Linear layer of several that read the same input (q, k, v; gate, up): its output's
+// gradient, its weight and its weight's gradient (null or undefined: not wanted).
+struct LinearGrad {
+  const Tensor* dy;
+  const Tensor* w;
+  Tensor* dw;
+};
 // The GEMM beta that stores a gradient so.
 inline float grad_beta(Grad mode) { return mode == Grad::kWrite ? 0.0f : 1.0f; }
 
@@ -136,6 +144,12 @@ class Backend {
   void matmul_backward(Tensor& dx, Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w,
                        Grad dx_mode = Grad::kAdd, Grad dw_mode = Grad::kAdd);
 
+  // dx (dx_mode) = Σ dy_i·w_i and each dw_i (dw_mode) += dy_iᵀ·x, for Linear layers that share
+  // the input x: as matmul_backward per layer, the first with dx_mode and the others adding. A
+  // backend may sum the input gradients in one product (one rounding instead of one per layer).
+  void matmul_backward_shared(Tensor& dx, const Tensor& x, std::span<const LinearGrad> layers, Grad dx_mode = Grad::kAdd,
+                              Grad dw_mode = Grad::kAdd);
+
   // ---- rotary position embedding (HF rotate_half: dimension i pairs with i + hd/2) ---------------
   // x [B, T, heads, hd] in place; cos, sin [P, hd/2] (angle pos*inv_freq[i]); token t has position
   // pos0 + t < P.
@@ -168,6 +182,13 @@ class Backend {
   // there is nothing to add to, and skipping the zeroing saves two passes over [N, F].
   void swiglu_backward(Tensor& dgate, Tensor& dup, const Tensor& dout, const Tensor& gate,
                        const Tensor& up);
+
+  // ---- attention's input products with RoPE: one call, so a backend may run them as one product
+  // with RoPE in its epilogue -------------------------------------------------------------------
+  // q = rope(x·wqᵀ), k = rope(x·wkᵀ), v = x·wvᵀ: as matmul_forward three times and rope_forward on
+  // q and k. x [B·T, I]; q [B, T, H, hd]; k, v [B, T, KV, hd]; wq [H·hd, I]; wk, wv [KV·hd, I].
+  void qkv_rope_forward(Tensor& q, Tensor& k, Tensor& v, const Tensor& x, const Tensor& wq, const Tensor& wk,
+                        const Tensor& wv, const Tensor& cos, const Tensor& sin, int64_t pos0 = 0);
 
   // ---- the MLP's SwiGLU with its products: one call, so a backend may run SwiGLU (and its
   // backward) in the products' epilogue instead of in passes of their own ------------------------
@@ -277,6 +298,13 @@ class Backend {
   virtual void do_swiglu_forward(Tensor& out, const Tensor& gate, const Tensor& up) = 0;
   virtual void do_swiglu_backward(Tensor& dgate, Tensor& dup, const Tensor& dout, const Tensor& gate,
                                   const Tensor& up) = 0;
+  // Default: matmul_backward per layer. Called after the checks, with at least one layer.
+  virtual void do_matmul_backward_shared(Tensor& dx, const Tensor& x, std::span<const LinearGrad> layers,
+                                         Grad dx_mode, Grad dw_mode);
+  // Default: the separate ops (matmul_forward, rope_forward). Called after the checks.
+  virtual void do_qkv_rope_forward(Tensor& q, Tensor& k, Tensor& v, const Tensor& x, const Tensor& wq,
+                                   const Tensor& wk, const Tensor& wv, const Tensor& cos, const Tensor& sin,
+                                   int64_t pos0);
   // Default: the separate ops (matmul_forward, matmul_backward, swiglu_*). Called after the checks.
   virtual void do_swiglu_matmul_forward(Tensor& act, Tensor& gate, Tensor& up, const Tensor& x, const Tensor& wg,
                                         const Tensor& wu);

@@ -385,6 +385,63 @@ TEST_F(CpuOps, SwiGluWithProducts) {
   EXPECT_THROW(be->swiglu_matmul_backward(dgate, dgate, dact, dwd, dy, act, wd, gate, up), Error);
 }
 
+// q, k, v with RoPE as one op (which a GPU backend may fuse) is, on the reference, exactly the
+// separate products and RoPE passes.
+TEST_F(CpuOps, QkvRopeIsTheSeparateOps) {
+  const int64_t B = 2, T = 3, H = 4, KV = 2, hd = 6, I = 5, P = 7, pos0 = 2;
+  Tensor x = put({B * T, I}, random_floats(B * T * I, rng)), wq = put({H * hd, I}, random_floats(H * hd * I, rng));
+  Tensor wk = put({KV * hd, I}, random_floats(KV * hd * I, rng)), wv = put({KV * hd, I}, random_floats(KV * hd * I, rng));
+  Tensor cs = put({P, hd / 2}, random_floats(P * hd / 2, rng)), sn = put({P, hd / 2}, random_floats(P * hd / 2, rng));
+  Tensor q = be->empty({B, T, H, hd}), k = be->empty({B, T, KV, hd}), v = be->empty({B, T, KV, hd});
+  be->qkv_rope_forward(q, k, v, x, wq, wk, wv, cs, sn, pos0);
+  Tensor q2 = be->empty({B, T, H, hd}), k2 = be->empty({B, T, KV, hd}), v2 = be->empty({B, T, KV, hd});
+  Tensor q2f = q2.reshape({B * T, H * hd}), k2f = k2.reshape({B * T, KV * hd}), v2f = v2.reshape({B * T, KV * hd});
+  be->matmul_forward(q2f, x, wq);
+  be->matmul_forward(k2f, x, wk);
+  be->matmul_forward(v2f, x, wv);
+  be->rope_forward(q2, cs, sn, pos0);
+  be->rope_forward(k2, cs, sn, pos0);
+  EXPECT_EQ(be->to_host_f32(q), be->to_host_f32(q2));
+  EXPECT_EQ(be->to_host_f32(k), be->to_host_f32(k2));
+  EXPECT_EQ(be->to_host_f32(v), be->to_host_f32(v2));
+  Tensor plain_q = be->empty({B * T, H * hd});  // RoPE did rotate: q differs from the bare product
+  be->matmul_forward(plain_q, x, wq);
+  EXPECT_NE(be->to_host_f32(q), be->to_host_f32(plain_q));
+  // Positions beyond the table and a v of the wrong shape are errors.
+  EXPECT_THROW(be->qkv_rope_forward(q, k, v, x, wq, wk, wv, cs, sn, P - T + 1), Error);
+  Tensor v_wrong = be->empty({B, T, KV + 1, hd});
+  EXPECT_THROW(be->qkv_rope_forward(q, k, v_wrong, x, wq, wk, wv, cs, sn, pos0), Error);
+}
+
+// The input gradient of layers that share their input, as one op, is on the reference exactly
+// matmul_backward per layer (the first writing dx, the others adding).
+TEST_F(CpuOps, SharedInputGradientIsPerLayer) {
+  const int64_t N = 4, I = 3;
+  const int64_t outs[] = {5, 2};
+  Tensor x = put({N, I}, random_floats(N * I, rng)), dx = put({N, I}, random_floats(N * I, rng));
+  Tensor dx2 = put({N, I}, random_floats(N * I, rng));
+  std::vector<Tensor> dy, w, dw, dw2;
+  for (int64_t O : outs) {
+    dy.push_back(put({N, O}, random_floats(N * O, rng)));
+    w.push_back(put({O, I}, random_floats(O * I, rng)));
+    const std::vector<float> start = random_floats(O * I, rng);
+    dw.push_back(put({O, I}, start));
+    dw2.push_back(put({O, I}, start));
+  }
+  const LinearGrad layers[] = {{&dy[0], &w[0], &dw[0]}, {&dy[1], &w[1], &dw[1]}};
+  be->matmul_backward_shared(dx, x, layers, Grad::kWrite, Grad::kAdd);
+  be->matmul_backward(dx2, dw2[0], dy[0], x, w[0], Grad::kWrite, Grad::kAdd);
+  be->matmul_backward(dx2, dw2[1], dy[1], x, w[1], Grad::kAdd, Grad::kAdd);
+  EXPECT_EQ(be->to_host_f32(dx), be->to_host_f32(dx2));
+  EXPECT_EQ(be->to_host_f32(dw[0]), be->to_host_f32(dw2[0]));
+  EXPECT_EQ(be->to_host_f32(dw[1]), be->to_host_f32(dw2[1]));
+  const LinearGrad no_dw[] = {{&dy[0], &w[0], nullptr}};  // a weight gradient not wanted
+  EXPECT_NO_THROW(be->matmul_backward_shared(dx, x, no_dw, Grad::kWrite));
+  const LinearGrad mismatched[] = {{&dy[1], &w[0], &dw[0]}};
+  EXPECT_THROW(be->matmul_backward_shared(dx, x, mismatched), Error);
+  EXPECT_THROW(be->matmul_backward_shared(dx, x, std::span<const LinearGrad>{}), Error);
+}
+
 TEST_F(CpuOps, CrossEntropy) {
   const int64_t N = 6, V = 11;
   auto logits = random_floats(N * V, rng, -3, 3);

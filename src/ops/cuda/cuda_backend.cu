@@ -165,7 +165,7 @@ class CudaBackend final : public Backend {
     device_name_ = prop.name;
     if (options.products != "auto" && options.products != "cublas")
       fail("CUDA products '", options.products, "': expected auto or cublas");
-    own_mlp_products_ = options.products == "auto" && act_ == DType::kBF16 && sm90::device_supported();
+    own_products_ = options.products == "auto" && act_ == DType::kBF16 && sm90::device_supported();
     // AGPT_CUDA_GEMM_TUNE=<file>: bf16 products use the fastest of cuBLASLt's candidate algorithms,
     // timed once and kept in <file> (gemm_tuner.cuh), as PyTorch's TunableOp. Opt-in: algorithms
     // round differently, so runs are bit-identical only with the same file.
@@ -201,7 +201,7 @@ class CudaBackend final : public Backend {
            (use_cudnn_attention_ && act_ == DType::kBF16 && cuda::attention_cudnn_version() > 0
                 ? (atomic_attention_ ? ", cuDNN attention (atomic dQ)" : ", cuDNN attention")
                 : "") +
-           (gemm_tuner_ ? ", tuned GEMMs" : "") + (own_mlp_products_ ? ", fused MLP products" : "") + ")";
+           (gemm_tuner_ ? ", tuned GEMMs" : "") + (own_products_ ? ", fused products" : "") + ")";
   }
   DType activation_dtype() const override { return act_; }
   int64_t peak_memory_bytes() const override {
@@ -555,17 +555,62 @@ class CudaBackend final : public Backend {
     AGPT_PROFILE_OP("swiglu_backward");
     cuda::swiglu_backward(dgate.raw(), dup.raw(), dout.raw(), gate.raw(), up.raw(), elem(gate), gate.numel(), stream_);
   }
-  // The MLP on Hopper with bf16 activations: SwiGLU and its backward in the epilogue of agpt's own
-  // products (sm90/gemm.cuh) when the shapes are whole tiles; otherwise the separate ops.
+  // On Hopper with bf16 activations, agpt's own products (sm90/gemm.cuh) with the element-wise
+  // work in their epilogue when the shapes are whole tiles; otherwise the separate ops.
   static bool aligned16(std::initializer_list<const void*> pointers) {
     for (const void* p : pointers)
       if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
     return true;
   }
+  void do_qkv_rope_forward(Tensor& q, Tensor& k, Tensor& v, const Tensor& x, const Tensor& wq, const Tensor& wk,
+                           const Tensor& wv, const Tensor& cos, const Tensor& sin, int64_t pos0) override {
+    const int64_t N = x.dim(0), I = x.dim(1), T = q.dim(1), hd = q.dim(3), Nq = q.dim(2) * hd, Nkv = k.dim(2) * hd;
+    if (!own_products_ || !sm90::qkv_shape_ok(N, Nq, Nkv, I, hd) || cos.dtype() != DType::kF32 ||
+        sin.dtype() != DType::kF32 || !aligned16({q.raw(), k.raw(), v.raw(), x.raw(), cos.raw(), sin.raw()}))
+      return Backend::do_qkv_rope_forward(q, k, v, x, wq, wk, wv, cos, sin, pos0);
+    AGPT_PROFILE_OP("qkv_rope_forward " + shape_name(dim32(N), dim32(I), dim32(Nq + 2 * Nkv)));
+    const Tensor wq16 = weight_bf16(wq), wk16 = weight_bf16(wk), wv16 = weight_bf16(wv);
+    sm90::qkv_rope_forward(q.raw(), k.raw(), v.raw(), x.raw(), wq16.raw(), wk16.raw(), wv16.raw(), dim32(N), dim32(Nq),
+                           dim32(Nkv), dim32(I), cos.data<float>(), sin.data<float>(), dim32(hd), dim32(T), dim32(pos0),
+                           stream_);
+  }
+  // Layers that share an input (q, k, v; gate, up): their input gradients summed in one product
+  // (written, so dx_mode kWrite), the weight gradients through cuBLAS as do_matmul_backward.
+  void do_matmul_backward_shared(Tensor& dx, const Tensor& x, std::span<const LinearGrad> layers, Grad dx_mode,
+                                 Grad dw_mode) override {
+    const int64_t N = x.dim(0), I = x.dim(1);
+    bool fused = own_products_ && dx_mode == Grad::kWrite && layers.size() >= 2 && layers.size() <= 3 &&
+                 aligned16({dx.raw(), x.raw()});
+    int64_t K = 0;
+    for (const LinearGrad& l : layers) {
+      fused = fused && l.w->dim(0) % 64 == 0 && aligned16({l.dy->raw()});
+      K += l.w->dim(0);
+    }
+    if (!fused || !sm90::shape_ok(N, I, K)) return Backend::do_matmul_backward_shared(dx, x, layers, dx_mode, dw_mode);
+    {
+      AGPT_PROFILE_OP("matmul_backward_shared (input) " + shape_name(dim32(N), dim32(I), dim32(K)));
+      std::vector<Tensor> w16;  // the weights' bf16 copies, alive until the product is queued
+      sm90::NnTerm terms[3];
+      for (size_t i = 0; i < layers.size(); ++i) {
+        w16.push_back(weight_bf16(*layers[i].w));
+        terms[i] = {layers[i].dy->raw(), w16.back().raw(), dim32(layers[i].w->dim(0))};
+      }
+      sm90::gemm_nn_sum(dx.raw(), terms, static_cast<int>(layers.size()), dim32(N), dim32(I), stream_);
+    }
+    for (const LinearGrad& l : layers) {
+      if (l.dw && l.dw->defined()) {  // dw' (+)= xᵀ·dy, as do_matmul_backward
+        const int O = dim32(l.w->dim(0));
+        AGPT_PROFILE_OP("matmul_backward (weight) " + shape_name(dim32(N), dim32(I), O));
+        gemm(CUBLAS_OP_N, CUBLAS_OP_T, dim32(I), O, dim32(N), x, dim32(I), *l.dy, O, grad_beta(dw_mode), *l.dw,
+             dim32(I));
+      }
+      weight_cache_.erase(l.w->raw());  // the weight's last use in this step
+    }
+  }
   void do_swiglu_matmul_forward(Tensor& act, Tensor& gate, Tensor& up, const Tensor& x, const Tensor& wg,
                                 const Tensor& wu) override {
     const int64_t N = x.dim(0), I = x.dim(1), F = wg.dim(0);
-    if (!own_mlp_products_ || F % 128 != 0 || !sm90::shape_ok(N, 2 * F, I) ||
+    if (!own_products_ || F % 128 != 0 || !sm90::shape_ok(N, 2 * F, I) ||
         !aligned16({act.raw(), gate.raw(), up.raw(), x.raw()}))
       return Backend::do_swiglu_matmul_forward(act, gate, up, x, wg, wu);
     AGPT_PROFILE_OP("swiglu_matmul_forward " + shape_name(dim32(N), dim32(I), dim32(F)));
@@ -577,7 +622,7 @@ class CudaBackend final : public Backend {
                                  const Tensor& act, const Tensor& wd, const Tensor& gate, const Tensor& up,
                                  Grad dw_mode) override {
     const int64_t N = dy.dim(0), O = dy.dim(1), F = wd.dim(1);
-    if (!own_mlp_products_ || !sm90::shape_ok(N, F, O) ||
+    if (!own_products_ || !sm90::shape_ok(N, F, O) ||
         !aligned16({dgate.raw(), dup.raw(), dy.raw(), gate.raw(), up.raw()}))
       return Backend::do_swiglu_matmul_backward(dgate, dup, dact, dwd, dy, act, wd, gate, up, dw_mode);
     {
@@ -781,7 +826,7 @@ class CudaBackend final : public Backend {
   std::unordered_map<const void*, CachedWeight> weight_cache_;
   bool reuse_weights_ = false;
   bool use_cudnn_attention_ = false;
-  bool own_mlp_products_ = false;  // CudaOptions::products "auto" on Hopper with bf16 activations
+  bool own_products_ = false;  // CudaOptions::products "auto" on Hopper with bf16 activations: sm90/gemm.cuh
 };
 
 }  // namespace

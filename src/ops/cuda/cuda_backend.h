@@ -29,10 +29,11 @@ struct CudaOptions {
   // and PyTorch's SDPA do: results are not bit-reproducible), or "agpt" (agpt's own tensor-core
   // kernels only). $AGPT_CUDA_ATTENTION overrides it.
   std::string attention = "auto";
-  // Matrix products for bf16 activations: "auto" (on Hopper, the MLP's gate/up products with
-  // SwiGLU and the down product's input gradient with SwiGLU's backward run in agpt's own kernels,
-  // src/ops/cuda/sm90, the element-wise work in their epilogue; every other product, and other
-  // GPUs, use cuBLAS) or "cublas" (cuBLAS only). $AGPT_CUDA_PRODUCTS overrides it.
+  // Matrix products for bf16 activations: "auto" (on Hopper, agpt's own kernels, src/ops/cuda/sm90,
+  // with the element-wise work in their epilogue: q, k and v as one product with RoPE; the MLP's
+  // gate/up products with SwiGLU; the down product's input gradient with SwiGLU's backward. Every
+  // other product, and other GPUs, use cuBLAS) or "cublas" (cuBLAS only). $AGPT_CUDA_PRODUCTS
+  // overrides it.
   std::string products = "auto";
 };
 // Fails with a clear message when CUDA is not compiled in or the device does not exist.

@@ -11,6 +11,7 @@
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/elem.cuh"
 #include "ops/cuda/kernels.cuh"
+#include "ops/cuda/rope_math.cuh"
 #include "ops/cuda/swiglu_math.cuh"
 
 namespace agpt::ops::cuda {
@@ -100,17 +101,7 @@ __global__ void embedding_backward_kernel(float* dtable, const int32_t* order, c
   }
 }
 
-// Rotates the pair (i, i + hd/2) of every row by the angle of the row's position.
-__device__ __forceinline__ void rope_pair(float& x1, float& x2, float c, float s, bool inverse) {
-  const float a = x1, b = x2;
-  if (!inverse) {
-    x1 = a * c - b * s;
-    x2 = b * c + a * s;
-  } else {
-    x1 = a * c + b * s;
-    x2 = b * c - a * s;
-  }
-}
+// RoPE rotates the pair (i, i + hd/2) of every row by the angle of the row's position (rope_math.cuh).
 
 // x [B*T*H rows of hd]; with kVec each thread takes 8 consecutive pairs (16-byte accesses: needs
 // hd/2 % 8 == 0 and aligned pointers), else one.

@@ -21,6 +21,7 @@
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/sm90/hopper.cuh"
 #include "ops/cuda/sm90/wgmma_m64n256k16.cuh"
+#include "ops/cuda/rope_math.cuh"
 #include "ops/cuda/swiglu_math.cuh"
 
 namespace agpt::ops::cuda::sm90 {
@@ -41,7 +42,7 @@ constexpr int kSmemBytes = kStages * (kATile + kBTile) + kStagingBytes + kBarrie
 constexpr int kGroupM = 16;
 constexpr int kEpilogueThreads = 96;  // warps 1-3 of warpgroup 0
 
-enum class Epi { kStore, kSwiglu, kSwigluGrad };
+enum class Epi { kStore, kSwiglu, kSwigluGrad, kQkvRope };
 
 struct Args {
   int K;
@@ -52,7 +53,23 @@ struct Args {
   __nv_bfloat16* out2;         // swiglu: u
   const __nv_bfloat16* in0;    // grad: g
   const __nv_bfloat16* in1;    // grad: u
+  // kQkvRope: the column tiles are q's, then k's, then v's (out0, out1, out2); RoPE on q and k.
+  int tiles_q, tiles_k;
+  int ld_kv;                   // k and v's row stride (ld: q's)
+  const float* rope_cos;       // [P, hd/2]
+  const float* rope_sin;
+  int hd, seq, pos0;           // token n has position pos0 + n % seq
+  // kStore with N-major B: a sum of up to three products over consecutive k ranges, A and B from
+  // their own tensor maps (map_a/a1/a2, map_b0/b1/b2); k-slices of each (0: unused).
+  int k_parts[3];
 };
+
+// kQkvRope: which of q, k, v column tile tn belongs to, and that part's first tile.
+__device__ __forceinline__ int qkv_part(int tn, const Args& a, int& first) {
+  if (tn < a.tiles_q) return first = 0, 0;
+  if (tn < a.tiles_q + a.tiles_k) return first = a.tiles_q, 1;
+  return first = a.tiles_q + a.tiles_k, 2;
+}
 
 // Tile t's (row, column) tile indices: kGroupM row tiles at a time, column by column.
 __device__ __forceinline__ void tile_coords(int t, const Args& a, int& tm, int& tn) {
@@ -96,7 +113,40 @@ __device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
 template <Epi kEpi>
 __device__ __forceinline__ void run_epilogue(const __nv_bfloat16* staging, const Args& a, int tm, int tn, int e) {
   const size_t ld = a.ld;
-  if constexpr (kEpi == Epi::kStore || kEpi == Epi::kSwiglu) {
+  if constexpr (kEpi == Epi::kQkvRope) {
+    // q, k or v: each tile lies in one of them (their widths are whole tiles) and holds whole
+    // heads (256 % hd == 0), so RoPE's partner column (i ± hd/2) is in the staging tile too.
+    int first;
+    const int part = qkv_part(tn, a, first);
+    __nv_bfloat16* out = part == 0 ? a.out0 : part == 1 ? a.out1 : a.out2;
+    const size_t out_ld = part == 0 ? ld : size_t(a.ld_kv);
+    const int half = a.hd / 2;
+    constexpr int kChunks = kBN / 8;
+    for (int q = e; q < kBM * kChunks; q += kEpilogueThreads) {
+      const int r = q / kChunks, c = (q % kChunks) * 8;
+      const int token = tm * kBM + r;
+      float x[8];
+      unpack8(*reinterpret_cast<const uint4*>(staging + r * kStagePitch + c), x);
+      if (part < 2) {
+        const int j = c % a.hd, i = j % half;
+        const bool low = j < half;  // x[i] (rotated with x[i + hd/2]) or x[i + hd/2]
+        float p[8], cs[8], sn[8];
+        unpack8(*reinterpret_cast<const uint4*>(staging + r * kStagePitch + (low ? c + half : c - half)), p);
+        const size_t t = size_t(a.pos0 + token % a.seq) * half + i;
+        const float4* cp = reinterpret_cast<const float4*>(a.rope_cos + t);
+        const float4* sp = reinterpret_cast<const float4*>(a.rope_sin + t);
+        *reinterpret_cast<float4*>(cs) = __ldg(cp), *reinterpret_cast<float4*>(cs + 4) = __ldg(cp + 1);
+        *reinterpret_cast<float4*>(sn) = __ldg(sp), *reinterpret_cast<float4*>(sn + 4) = __ldg(sp + 1);
+#pragma unroll
+        for (int k = 0; k < 8; ++k) {
+          float x1 = low ? x[k] : p[k], x2 = low ? p[k] : x[k];
+          rope_pair(x1, x2, cs[k], sn[k], false);
+          x[k] = low ? x1 : x2;
+        }
+      }
+      *reinterpret_cast<uint4*>(out + size_t(token) * out_ld + (tn - first) * kBN + c) = pack8(x);
+    }
+  } else if constexpr (kEpi == Epi::kStore || kEpi == Epi::kSwiglu) {
     constexpr int kChunks = kEpi == Epi::kStore ? kBN / 8 : kBN / 16;  // per row
     const int col_base = tn * (kEpi == Epi::kStore ? kBN : kBN / 2);
     for (int q = e; q < kBM * kChunks; q += kEpilogueThreads) {
@@ -152,8 +202,10 @@ __device__ __forceinline__ void run_epilogue(const __nv_bfloat16* staging, const
 
 template <Epi kEpi, int kTransB>
 __global__ void __launch_bounds__(kThreads, 1)
-    gemm_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b0,
-                const __grid_constant__ CUtensorMap map_b1, const Args args) {
+    gemm_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_a1,
+                const __grid_constant__ CUtensorMap map_a2, const __grid_constant__ CUtensorMap map_b0,
+                const __grid_constant__ CUtensorMap map_b1, const __grid_constant__ CUtensorMap map_b2,
+                const Args args) {
 #ifdef AGPT_SM90A
   extern __shared__ uint8_t smem_raw[];
   // 128-byte swizzling repeats every 1,024 bytes: stages must start on such a boundary.
@@ -184,7 +236,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (lane != 0) return;
       prefetch_tensor_map(&map_a);
       prefetch_tensor_map(&map_b0);
-      if (kEpi == Epi::kSwiglu) prefetch_tensor_map(&map_b1);
+      if (kEpi == Epi::kSwiglu || kEpi == Epi::kQkvRope) prefetch_tensor_map(&map_b1);
+      if (kEpi == Epi::kQkvRope) prefetch_tensor_map(&map_b2);
       int stage = 0, phase = 0;
       for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
         int tm, tn;
@@ -194,14 +247,22 @@ __global__ void __launch_bounds__(kThreads, 1)
           mbar_arrive_expect_tx(&full[stage], kATile + kBTile);
           uint8_t* sa = tiles_a + stage * kATile;
           uint8_t* sb = tiles_b + stage * kBTile;
-          tma_load_2d(sa, &map_a, &full[stage], kb * kBK, tm * kBM);
+          int part = 0, kin = kb;  // which product of a sum, and the k-slice within it
+          if constexpr (kEpi == Epi::kStore && kTransB)
+            while (part < 2 && kin >= args.k_parts[part]) kin -= args.k_parts[part++];
+          tma_load_2d(sa, part == 0 ? &map_a : part == 1 ? &map_a1 : &map_a2, &full[stage], kin * kBK, tm * kBM);
           if constexpr (kEpi == Epi::kSwiglu) {
             tma_load_2d(sb, &map_b0, &full[stage], kb * kBK, tn * (kBN / 2));
             tma_load_2d(sb + kBTile / 2, &map_b1, &full[stage], kb * kBK, tn * (kBN / 2));
+          } else if constexpr (kEpi == Epi::kQkvRope) {
+            int first;
+            const int which = qkv_part(tn, args, first);
+            tma_load_2d(sb, which == 0 ? &map_b0 : which == 1 ? &map_b1 : &map_b2, &full[stage], kb * kBK,
+                        (tn - first) * kBN);
           } else if constexpr (kTransB) {
+            const CUtensorMap* mb = part == 0 ? &map_b0 : part == 1 ? &map_b1 : &map_b2;
 #pragma unroll
-            for (int j = 0; j < kBN / 64; ++j)
-              tma_load_2d(sb + j * 8192, &map_b0, &full[stage], tn * kBN + 64 * j, kb * kBK);
+            for (int j = 0; j < kBN / 64; ++j) tma_load_2d(sb + j * 8192, mb, &full[stage], tn * kBN + 64 * j, kin * kBK);
           } else {
             tma_load_2d(sb, &map_b0, &full[stage], kb * kBK, tn * kBN);
           }
@@ -292,14 +353,15 @@ CUtensorMap tensor_map(const void* base, uint64_t rows, uint64_t cols, uint32_t 
 }
 
 template <Epi kEpi, int kTransB>
-void launch(const CUtensorMap& a, const CUtensorMap& b0, const CUtensorMap& b1, const Args& args, cudaStream_t s) {
+void launch(const CUtensorMap& a, const CUtensorMap& b0, const CUtensorMap& b1, const CUtensorMap& b2, const Args& args,
+            cudaStream_t s, const CUtensorMap* a1 = nullptr, const CUtensorMap* a2 = nullptr) {
   auto kernel = gemm_kernel<kEpi, kTransB>;
   AGPT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
   int device = 0, sms = 0;
   AGPT_CUDA_CHECK(cudaGetDevice(&device));
   AGPT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   const int tiles = args.tiles_m * args.tiles_n;
-  kernel<<<tiles < sms ? tiles : sms, kThreads, kSmemBytes, s>>>(a, b0, b1, args);
+  kernel<<<tiles < sms ? tiles : sms, kThreads, kSmemBytes, s>>>(a, a1 ? *a1 : a, a2 ? *a2 : a, b0, b1, b2, args);
   AGPT_CUDA_LAUNCHED("sm90 gemm");
 }
 
@@ -340,15 +402,32 @@ void gemm_nt(void* C, const void* A, const void* B, int M, int N, int K, cudaStr
   Args args = make_args(M, N, K, N);
   args.out0 = bf(C);
   const CUtensorMap ma = tensor_map(A, M, K, kBM, kBK), mb = tensor_map(B, N, K, kBN, kBK);
-  launch<Epi::kStore, 0>(ma, mb, mb, args, stream);
+  launch<Epi::kStore, 0>(ma, mb, mb, mb, args, stream);
 }
 
 void gemm_nn(void* C, const void* A, const void* B, int M, int N, int K, cudaStream_t stream) {
-  check_shape(M, N, K, "gemm_nn");
-  Args args = make_args(M, N, K, N);
+  const NnTerm term{A, B, K};
+  gemm_nn_sum(C, &term, 1, M, N, stream);
+}
+
+void gemm_nn_sum(void* C, const NnTerm* terms, int count, int M, int N, cudaStream_t stream) {
+  if (count < 1 || count > 3) fail("sm90 gemm_nn_sum: ", count, " products (1 to 3)");
+  long K = 0;
+  for (int i = 0; i < count; ++i) {
+    if (terms[i].k <= 0 || terms[i].k % kBK != 0) fail("sm90 gemm_nn_sum: product ", i, "'s k = ", terms[i].k, " is not a multiple of ", kBK);
+    K += terms[i].k;
+  }
+  check_shape(M, N, K, "gemm_nn_sum");
+  Args args = make_args(M, N, static_cast<int>(K), N);
   args.out0 = bf(C);
-  const CUtensorMap ma = tensor_map(A, M, K, kBM, kBK), mb = tensor_map(B, K, N, kBK, 64);
-  launch<Epi::kStore, 1>(ma, mb, mb, args, stream);
+  CUtensorMap ma[3], mb[3];
+  for (int i = 0; i < 3; ++i) {
+    const NnTerm& t = terms[i < count ? i : 0];
+    args.k_parts[i] = i < count ? t.k / kBK : 0;
+    ma[i] = tensor_map(t.a, M, t.k, kBM, kBK);
+    mb[i] = tensor_map(t.b, t.k, N, kBK, 64);
+  }
+  launch<Epi::kStore, 1>(ma[0], mb[0], mb[1], mb[2], args, stream, &ma[1], &ma[2]);
 }
 
 void swiglu_forward(void* h, void* g, void* u, const void* x, const void* Wg, const void* Wu, int M, int F, int K,
@@ -359,7 +438,7 @@ void swiglu_forward(void* h, void* g, void* u, const void* x, const void* Wg, co
   args.out0 = bf(h), args.out1 = bf(g), args.out2 = bf(u);
   const CUtensorMap ma = tensor_map(x, M, K, kBM, kBK);
   const CUtensorMap mg = tensor_map(Wg, F, K, kBN / 2, kBK), mu = tensor_map(Wu, F, K, kBN / 2, kBK);
-  launch<Epi::kSwiglu, 0>(ma, mg, mu, args, stream);
+  launch<Epi::kSwiglu, 0>(ma, mg, mu, mu, args, stream);
 }
 
 void swiglu_backward(void* dg, void* du, const void* dY, const void* Wd, const void* g, const void* u, int M, int F,
@@ -368,7 +447,27 @@ void swiglu_backward(void* dg, void* du, const void* dY, const void* Wd, const v
   Args args = make_args(M, F, K, F);
   args.out0 = bf(dg), args.out1 = bf(du), args.in0 = bf(g), args.in1 = bf(u);
   const CUtensorMap ma = tensor_map(dY, M, K, kBM, kBK), mb = tensor_map(Wd, K, F, kBK, 64);
-  launch<Epi::kSwigluGrad, 1>(ma, mb, mb, args, stream);
+  launch<Epi::kSwigluGrad, 1>(ma, mb, mb, mb, args, stream);
+}
+
+bool qkv_shape_ok(long M, long Nq, long Nkv, long K, long hd) {
+  return shape_ok(M, Nq, K) && shape_ok(M, Nkv, K) && (hd == 64 || hd == 128);
+}
+
+void qkv_rope_forward(void* q, void* k, void* v, const void* x, const void* wq, const void* wk, const void* wv, int M,
+                      int Nq, int Nkv, int K, const float* rope_cos, const float* rope_sin, int hd, int seq, int pos0,
+                      cudaStream_t stream) {
+  if (!qkv_shape_ok(M, Nq, Nkv, K, hd) || seq <= 0 || M % seq != 0)
+    fail("sm90 qkv_rope_forward: shape ", M, " tokens (sequences of ", seq, "), q ", Nq, ", k/v ", Nkv, ", input ", K,
+         ", head size ", hd, " is not whole tiles (128, 256, 64; head size 64 or 128)");
+  Args args = make_args(M, Nq + 2 * Nkv, K, Nq);
+  args.out0 = bf(q), args.out1 = bf(k), args.out2 = bf(v);
+  args.tiles_q = Nq / kBN, args.tiles_k = Nkv / kBN, args.ld_kv = Nkv;
+  args.rope_cos = rope_cos, args.rope_sin = rope_sin, args.hd = hd, args.seq = seq, args.pos0 = pos0;
+  const CUtensorMap ma = tensor_map(x, M, K, kBM, kBK);
+  const CUtensorMap mq = tensor_map(wq, Nq, K, kBN, kBK), mk = tensor_map(wk, Nkv, K, kBN, kBK),
+                    mv = tensor_map(wv, Nkv, K, kBN, kBK);
+  launch<Epi::kQkvRope, 0>(ma, mq, mk, mv, args, stream);
 }
 
 }  // namespace agpt::ops::cuda::sm90

@@ -21,6 +21,14 @@ bool shape_ok(long M, long N, long K);
 void gemm_nt(void* C, const void* A, const void* B, int M, int N, int K, cudaStream_t stream);
 // C[M,N] = A[M,K]·B[K,N] (B N-major, as a weight used for an input gradient).
 void gemm_nn(void* C, const void* A, const void* B, int M, int N, int K, cudaStream_t stream);
+// C[M,N] = Σ A_i[M,k_i]·B_i[k_i,N] over 1 to 3 terms, in one product (one rounding): the input
+// gradient of Linear layers that share their input (q, k, v; gate, up). Each k_i % 64 == 0.
+struct NnTerm {
+  const void* a;
+  const void* b;
+  int k;
+};
+void gemm_nn_sum(void* C, const NnTerm* terms, int count, int M, int N, cudaStream_t stream);
 
 // g = x·Wgᵀ, u = x·Wuᵀ, h = silu(g)·u, all [M, F]; g and u are rounded to bf16 before h, as the
 // separate ops do. x [M, K], Wg and Wu [F, K].
@@ -30,5 +38,15 @@ void swiglu_forward(void* h, void* g, void* u, const void* x, const void* Wg, co
 // bf16 first, as the separate ops store it.
 void swiglu_backward(void* dg, void* du, const void* dY, const void* Wd, const void* g, const void* u, int M, int F,
                      int K, cudaStream_t stream);
+
+// Attention's input products with RoPE: q = rope(x·Wqᵀ), k = rope(x·Wkᵀ), v = x·Wvᵀ in one
+// product over the three weights (x [M, K]; Wq [Nq, K]; Wk, Wv [Nkv, K]; q [M, Nq]; k, v
+// [M, Nkv]), RoPE (rope_math.cuh, HF's rotate_half) applied to each head of hd columns with the
+// angles of row pos0 + n % seq of cos, sin ([P, hd/2] fp32). The products are rounded to bf16
+// before RoPE, as the separate ops store them.
+bool qkv_shape_ok(long M, long Nq, long Nkv, long K, long hd);
+void qkv_rope_forward(void* q, void* k, void* v, const void* x, const void* wq, const void* wk, const void* wv, int M,
+                      int Nq, int Nkv, int K, const float* rope_cos, const float* rope_sin, int hd, int seq, int pos0,
+                      cudaStream_t stream);
 
 }  // namespace agpt::ops::cuda::sm90

@@ -1,12 +1,14 @@
-// The MLP's fused products on Hopper (src/ops/cuda/sm90: SwiGLU in the gate/up products'
-// epilogue, SwiGLU's backward in the down product's input-gradient epilogue) against the same
-// backend with cuBLAS products and separate SwiGLU kernels, and against the fp32 CPU reference.
-// Both CUDA paths round the products to bf16 before SwiGLU and share its arithmetic, so they agree
+// agpt's fused products on Hopper (src/ops/cuda/sm90: q, k, v as one product with RoPE in the
+// epilogue; SwiGLU in the gate/up products' epilogue; SwiGLU's backward in the down product's
+// input-gradient epilogue) against the same backend with cuBLAS products and separate kernels, and
+// against the fp32 CPU reference. Both CUDA paths round the products to bf16 before the element-wise
+// work and share its arithmetic (rope_math.cuh, swiglu_math.cuh), so they agree
 // to within a rare last-bit difference of the accumulation order (tolerance 1e-3; a wrong tile or
 // layout gives errors of order 1). Against the CPU: bf16 tolerance 1e-2 (cuda_bf16_ops_test.cpp).
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -20,7 +22,7 @@ namespace {
 
 using gpu_testing::Rng;
 
-class CudaFusedMlp : public ::testing::Test {
+class CudaFusedProducts : public ::testing::Test {
  protected:
   void SetUp() override {
     AGPT_REQUIRE_GPU();
@@ -28,8 +30,8 @@ class CudaFusedMlp : public ::testing::Test {
     cpu_ = make_cpu_backend(0);
     fused_ = make_cuda_backend(0, CudaOptions{.matmul = "bf16", .activations = "bf16", .products = "auto"});
     plain_ = make_cuda_backend(0, CudaOptions{.matmul = "bf16", .activations = "bf16", .products = "cublas"});
-    ASSERT_NE(fused_->name().find("fused MLP products"), std::string::npos) << fused_->name();
-    ASSERT_EQ(plain_->name().find("fused MLP products"), std::string::npos) << plain_->name();
+    ASSERT_NE(fused_->name().find("fused products"), std::string::npos) << fused_->name();
+    ASSERT_EQ(plain_->name().find("fused products"), std::string::npos) << plain_->name();
   }
   // The same bf16-representable values on the three backends; activations bf16 on the GPU.
   struct Triple {
@@ -84,23 +86,83 @@ class CudaFusedMlp : public ::testing::Test {
 
 // Whole tiles: every output element comes from agpt's kernels (several tiles per block, so the
 // persistent loop, the stage ring's wrap-around and the staging hand-off all run).
-TEST_F(CudaFusedMlp, WholeTilesMatchSeparateOps) { run(4096, 256, 2048); }
+TEST_F(CudaFusedProducts, WholeTilesMatchSeparateOps) { run(4096, 256, 2048); }
 
 // A ring of 3 stages with K = 64 (one k-slice a tile) and K = 192 (not a multiple of the ring).
-TEST_F(CudaFusedMlp, ShortAndOddDepths) {
+TEST_F(CudaFusedProducts, ShortAndOddDepths) {
   run(256, 64, 512);
   run(256, 192, 256);
 }
 
 // Shapes that are not whole tiles take the separate ops: same results.
-TEST_F(CudaFusedMlp, OtherShapesFallBack) {
+TEST_F(CudaFusedProducts, OtherShapesFallBack) {
   EXPECT_FALSE(cuda::sm90::shape_ok(100, 256, 64));
   run(100, 64, 128);
   run(256, 96, 256);
 }
 
+// q, k, v as one product with RoPE: against three products and two RoPE passes, and the CPU.
+TEST_F(CudaFusedProducts, QkvRopeMatchesSeparateOps) {
+  for (auto [B, T, H, KV, hd, I, pos0] : {std::tuple{4, 256, 8, 4, 64, 512, 0}, std::tuple{2, 128, 4, 2, 128, 192, 5}}) {
+    const int64_t N = int64_t{B} * T, P = T + pos0 + 3;
+    std::vector<float> cv(static_cast<size_t>(P * hd / 2)), sv(cv.size());
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t i = 0; i < hd / 2; ++i) {
+        const double angle = p * std::pow(10000.0, -2.0 * i / hd);
+        cv[static_cast<size_t>(p * hd / 2 + i)] = static_cast<float>(std::cos(angle));
+        sv[static_cast<size_t>(p * hd / 2 + i)] = static_cast<float>(std::sin(angle));
+      }
+    const Shape table{P, hd / 2};
+    Triple cs{cpu_->from_host(table, cv), fused_->from_host(table, cv), plain_->from_host(table, cv)};
+    Triple sn{cpu_->from_host(table, sv), fused_->from_host(table, sv), plain_->from_host(table, sv)};
+    const double ws = 1.0 / std::sqrt(static_cast<double>(I));
+    Triple x = random({N, I}, true), wq = random({int64_t{H} * hd, I}, false, ws);
+    Triple wk = random({int64_t{KV} * hd, I}, false, ws), wv = random({int64_t{KV} * hd, I}, false, ws);
+    Triple q = empty({B, T, H, hd}, true), k = empty({B, T, KV, hd}, true), v = empty({B, T, KV, hd}, true);
+    cpu_->qkv_rope_forward(q.c, k.c, v.c, x.c, wq.c, wk.c, wv.c, cs.c, sn.c, pos0);
+    fused_->qkv_rope_forward(q.f, k.f, v.f, x.f, wq.f, wk.f, wv.f, cs.f, sn.f, pos0);
+    plain_->qkv_rope_forward(q.p, k.p, v.p, x.p, wq.p, wk.p, wv.p, cs.p, sn.p, pos0);
+    expect_agree(q, "q with RoPE");
+    expect_agree(k, "k with RoPE");
+    expect_agree(v, "v");
+  }
+  // Not whole tiles (k/v width 128): the separate ops, same results.
+  EXPECT_FALSE(cuda::sm90::qkv_shape_ok(512, 512, 128, 256, 64));
+}
+
+// The input gradient of layers that share their input, summed in one product (q, k, v: three
+// terms of different widths; gate, up: two), against matmul_backward per layer and the CPU; the
+// weight gradients (cuBLAS on both GPU paths) must match bit for bit.
+TEST_F(CudaFusedProducts, SharedInputGradientMatchesSeparateOps) {
+  for (const std::vector<int64_t>& outs : {std::vector<int64_t>{512, 256, 256}, std::vector<int64_t>{1024, 1024},
+                                           std::vector<int64_t>{192, 64}}) {
+    const int64_t N = 1024, I = 512;
+    Triple x = random({N, I}, true), dx = empty({N, I}, true);
+    std::vector<Triple> dy, w, dw;
+    for (int64_t O : outs) {
+      dy.push_back(random({N, O}, true));
+      w.push_back(random({O, I}, false, 1.0 / std::sqrt(static_cast<double>(O))));
+      dw.push_back(random({O, I}, false));  // added to: the same start on every backend
+    }
+    auto layers = [&](auto member) {
+      std::vector<LinearGrad> l;
+      for (size_t i = 0; i < outs.size(); ++i) l.push_back({&(dy[i].*member), &(w[i].*member), &(dw[i].*member)});
+      return l;
+    };
+    cpu_->matmul_backward_shared(dx.c, x.c, layers(&Triple::c), Grad::kWrite, Grad::kAdd);
+    fused_->matmul_backward_shared(dx.f, x.f, layers(&Triple::f), Grad::kWrite, Grad::kAdd);
+    plain_->matmul_backward_shared(dx.p, x.p, layers(&Triple::p), Grad::kWrite, Grad::kAdd);
+    // One rounding against one per layer: within bf16's rounding of each other.
+    EXPECT_REL_L2(fused_->to_host_f32(dx.f), plain_->to_host_f32(dx.p), 1e-2, "dx, one product vs per layer");
+    EXPECT_REL_L2(fused_->to_host_f32(dx.f), cpu_->to_host_f32(dx.c), 1e-2, "dx, one product vs CPU");
+    for (size_t i = 0; i < outs.size(); ++i)
+      EXPECT_EQ(fused_->to_host_f32(dw[i].f), plain_->to_host_f32(dw[i].p)) << "dw of layer " << i;
+  }
+  EXPECT_TRUE(cuda::sm90::shape_ok(1024, 512, 256));
+}
+
 // The plain products of sm90/gemm.cuh (the benchmark's) against the CPU: N-major and K-major B.
-TEST_F(CudaFusedMlp, PlainProductsMatchCpu) {
+TEST_F(CudaFusedProducts, PlainProductsMatchCpu) {
   const int M = 256, N = 512, K = 192;
   Triple a = random({M, K}, true), bt = random({N, K}, true), b = random({K, N}, true);
   Tensor c1 = fused_->empty({M, N}, DType::kBF16), c2 = fused_->empty({M, N}, DType::kBF16);
