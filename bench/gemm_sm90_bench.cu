@@ -19,6 +19,7 @@
 
 #include "cuda_check.h"
 #include "ops/cuda/sm90/gemm.cuh"
+#include "ops/cuda/rope_math.cuh"
 #include "ops/cuda/swiglu_math.cuh"
 
 using bf16 = __nv_bfloat16;
@@ -41,6 +42,20 @@ __global__ void swiglu_bwd_kernel(bf16* dg, bf16* du, const bf16* d, const bf16*
     float a, b;
     agpt::ops::cuda::swiglu_grad(__bfloat162float(g[i]), __bfloat162float(u[i]), __bfloat162float(d[i]), a, b);
     dg[i] = __float2bfloat16(a), du[i] = __float2bfloat16(b);
+  }
+}
+
+// RoPE in place on rows of `width` columns (heads of hd), position pos = row % seq.
+__global__ void rope_kernel(bf16* x, const float* cs, const float* sn, size_t rows, int width, int hd, int seq) {
+  const int half = hd / 2, pairs = width / 2;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < rows * pairs; i += size_t(gridDim.x) * blockDim.x) {
+    const size_t row = i / pairs;
+    const int p = int(i % pairs), head = p / half, j = p % half;
+    bf16* v = x + row * width + head * hd;
+    float a = __bfloat162float(v[j]), b = __bfloat162float(v[j + half]);
+    const size_t t = size_t(row % seq) * half + j;
+    agpt::ops::cuda::rope_pair(a, b, cs[t], sn[t], false);
+    v[j] = __float2bfloat16(a), v[j + half] = __float2bfloat16(b);
   }
 }
 
@@ -214,6 +229,38 @@ int main(int argc, char** argv) {
   };
   shared("q+k+v dx, one product vs 3 (write + add)", {D, KV, KV}, T, D);
   shared("gate+up dx, one product vs 2 (write + add)", {F, F}, T, D);
+
+  // q, k, v as one product with RoPE against three cuBLAS products and a RoPE kernel on q and k
+  // (head size 64, sequences of 2,048).
+  {
+    const int hd = 64, seq = 2048;
+    std::vector<float> table(size_t(seq) * hd / 2);
+    float *cs = nullptr, *sn = nullptr;
+    CHECK_CUDA(cudaMalloc(&cs, table.size() * 4));
+    CHECK_CUDA(cudaMalloc(&sn, table.size() * 4));
+    for (size_t i = 0; i < table.size(); ++i) table[i] = std::cos(0.001f * float(i));
+    CHECK_CUDA(cudaMemcpy(cs, table.data(), table.size() * 4, cudaMemcpyHostToDevice));
+    for (size_t i = 0; i < table.size(); ++i) table[i] = std::sin(0.001f * float(i));
+    CHECK_CUDA(cudaMemcpy(sn, table.data(), table.size() * 4, cudaMemcpyHostToDevice));
+    Buf wq(size_t(D) * D, 40, ws), wk(size_t(KV) * D, 41, ws), wv(size_t(KV) * D, 42, ws);
+    Buf q(size_t(T) * D), k(size_t(T) * KV), v(size_t(T) * KV), q2(size_t(T) * D), k2(size_t(T) * KV), v2(size_t(T) * KV);
+    auto ours = [&] { sm90::qkv_rope_forward(q.p, k.p, v.p, x.p, wq.p, wk.p, wv.p, T, D, KV, D, cs, sn, hd, seq, 0, 0); };
+    auto theirs = [&] {
+      blas_nt(q2.p, x.p, wq.p, T, D, D);
+      blas_nt(k2.p, x.p, wk.p, T, KV, D);
+      blas_nt(v2.p, x.p, wv.p, T, KV, D);
+      rope_kernel<<<4 * prop.multiProcessorCount, 512>>>(q2.p, cs, sn, T, D, hd, seq);
+      rope_kernel<<<4 * prop.multiProcessorCount, 512>>>(k2.p, cs, sn, T, KV, hd, seq);
+    };
+    ours();
+    theirs();
+    CHECK_CUDA(cudaDeviceSynchronize());
+    std::printf("  q, k, v with RoPE errors: q %.2e k %.2e v %.2e\n", rel_error(q, q2), rel_error(k, k2), rel_error(v, v2));
+    report("q, k, v with RoPE (3 products + 2 RoPE)", 2.0 * T * (D + 2.0 * KV) * D, time_ms(ours, reps),
+           time_ms(theirs, reps), rel_error(q, q2));
+    cudaFree(cs);
+    cudaFree(sn);
+  }
 
   // Fused SwiGLU forward against two cuBLAS products and the separate SwiGLU kernel.
   {

@@ -127,7 +127,8 @@ TEST_F(CudaFusedProducts, QkvRopeMatchesSeparateOps) {
     expect_agree(v, "v");
   }
   // Not whole tiles (k/v width 128): the separate ops, same results.
-  EXPECT_FALSE(cuda::sm90::qkv_shape_ok(512, 512, 128, 256, 64));
+  EXPECT_FALSE(cuda::sm90::qkv_shape_ok(512, 512, 128, 256, 64, 256));
+  EXPECT_FALSE(cuda::sm90::qkv_shape_ok(512, 512, 256, 256, 64, 64));  // sequences shorter than a tile
 }
 
 // The input gradient of layers that share their input, summed in one product (q, k, v: three

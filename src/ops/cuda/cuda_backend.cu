@@ -565,7 +565,7 @@ class CudaBackend final : public Backend {
   void do_qkv_rope_forward(Tensor& q, Tensor& k, Tensor& v, const Tensor& x, const Tensor& wq, const Tensor& wk,
                            const Tensor& wv, const Tensor& cos, const Tensor& sin, int64_t pos0) override {
     const int64_t N = x.dim(0), I = x.dim(1), T = q.dim(1), hd = q.dim(3), Nq = q.dim(2) * hd, Nkv = k.dim(2) * hd;
-    if (!own_products_ || !sm90::qkv_shape_ok(N, Nq, Nkv, I, hd) || cos.dtype() != DType::kF32 ||
+    if (!own_products_ || !sm90::qkv_shape_ok(N, Nq, Nkv, I, hd, T) || cos.dtype() != DType::kF32 ||
         sin.dtype() != DType::kF32 || !aligned16({q.raw(), k.raw(), v.raw(), x.raw(), cos.raw(), sin.raw()}))
       return Backend::do_qkv_rope_forward(q, k, v, x, wq, wk, wv, cos, sin, pos0);
     AGPT_PROFILE_OP("qkv_rope_forward " + shape_name(dim32(N), dim32(I), dim32(Nq + 2 * Nkv)));

@@ -110,42 +110,63 @@ __device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
 
 // The epilogue of one staged tile, by the epilogue warps (thread e of kEpilogueThreads): rows of
 // 8-element chunks, consecutive threads on consecutive chunks of a row.
+// q, k or v from the staging tile: each tile lies in one of them (their widths are whole tiles)
+// and holds whole heads (256 % hd == 0), so RoPE's partner column (i ± hd/2) is in the staging
+// tile too. The tile's 128 rows are consecutive positions (seq % 128 == 0). Chunks go in batches
+// of four, the cos/sin loads of all four first (their latencies overlap).
+template <int kHd>
+__device__ __forceinline__ void qkv_rope_epilogue(const __nv_bfloat16* staging, const Args& a, int tm, int tn, int e) {
+  constexpr int kHalf = kHd / 2, kChunks = kBN / 8, kTotal = kBM * kChunks, kBatch = 4;
+  int first;
+  const int part = qkv_part(tn, a, first);
+  __nv_bfloat16* out = part == 0 ? a.out0 : part == 1 ? a.out1 : a.out2;
+  const size_t out_ld = part == 0 ? size_t(a.ld) : size_t(a.ld_kv);
+  const int pos_base = a.pos0 + (tm * kBM) % a.seq;  // row r's position: pos_base + r
+  for (int q0 = e; q0 < kTotal; q0 += kBatch * kEpilogueThreads) {
+    float4 cs[kBatch][2], sn[kBatch][2];
+    if (part < 2) {
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b) {
+        const int q = q0 + b * kEpilogueThreads;
+        if (q >= kTotal) continue;
+        const int r = q / kChunks, i = ((q % kChunks) * 8) % kHalf;
+        const size_t t = size_t(pos_base + r) * kHalf + i;
+        const float4* cp = reinterpret_cast<const float4*>(a.rope_cos + t);
+        const float4* sp = reinterpret_cast<const float4*>(a.rope_sin + t);
+        cs[b][0] = __ldg(cp), cs[b][1] = __ldg(cp + 1), sn[b][0] = __ldg(sp), sn[b][1] = __ldg(sp + 1);
+      }
+    }
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int q = q0 + b * kEpilogueThreads;
+      if (q >= kTotal) continue;
+      const int r = q / kChunks, c = (q % kChunks) * 8;
+      float x[8];
+      unpack8(*reinterpret_cast<const uint4*>(staging + r * kStagePitch + c), x);
+      if (part < 2) {
+        const bool low = c % kHd < kHalf;  // x[i] (rotated with x[i + hd/2]) or x[i + hd/2]
+        float p[8];
+        unpack8(*reinterpret_cast<const uint4*>(staging + r * kStagePitch + (low ? c + kHalf : c - kHalf)), p);
+        const float* cv = reinterpret_cast<const float*>(cs[b]);
+        const float* sv = reinterpret_cast<const float*>(sn[b]);
+#pragma unroll
+        for (int k = 0; k < 8; ++k) {
+          float x1 = low ? x[k] : p[k], x2 = low ? p[k] : x[k];
+          rope_pair(x1, x2, cv[k], sv[k], false);
+          x[k] = low ? x1 : x2;
+        }
+      }
+      *reinterpret_cast<uint4*>(out + size_t(tm * kBM + r) * out_ld + (tn - first) * kBN + c) = pack8(x);
+    }
+  }
+}
+
 template <Epi kEpi>
 __device__ __forceinline__ void run_epilogue(const __nv_bfloat16* staging, const Args& a, int tm, int tn, int e) {
   const size_t ld = a.ld;
   if constexpr (kEpi == Epi::kQkvRope) {
-    // q, k or v: each tile lies in one of them (their widths are whole tiles) and holds whole
-    // heads (256 % hd == 0), so RoPE's partner column (i ± hd/2) is in the staging tile too.
-    int first;
-    const int part = qkv_part(tn, a, first);
-    __nv_bfloat16* out = part == 0 ? a.out0 : part == 1 ? a.out1 : a.out2;
-    const size_t out_ld = part == 0 ? ld : size_t(a.ld_kv);
-    const int half = a.hd / 2;
-    constexpr int kChunks = kBN / 8;
-    for (int q = e; q < kBM * kChunks; q += kEpilogueThreads) {
-      const int r = q / kChunks, c = (q % kChunks) * 8;
-      const int token = tm * kBM + r;
-      float x[8];
-      unpack8(*reinterpret_cast<const uint4*>(staging + r * kStagePitch + c), x);
-      if (part < 2) {
-        const int j = c % a.hd, i = j % half;
-        const bool low = j < half;  // x[i] (rotated with x[i + hd/2]) or x[i + hd/2]
-        float p[8], cs[8], sn[8];
-        unpack8(*reinterpret_cast<const uint4*>(staging + r * kStagePitch + (low ? c + half : c - half)), p);
-        const size_t t = size_t(a.pos0 + token % a.seq) * half + i;
-        const float4* cp = reinterpret_cast<const float4*>(a.rope_cos + t);
-        const float4* sp = reinterpret_cast<const float4*>(a.rope_sin + t);
-        *reinterpret_cast<float4*>(cs) = __ldg(cp), *reinterpret_cast<float4*>(cs + 4) = __ldg(cp + 1);
-        *reinterpret_cast<float4*>(sn) = __ldg(sp), *reinterpret_cast<float4*>(sn + 4) = __ldg(sp + 1);
-#pragma unroll
-        for (int k = 0; k < 8; ++k) {
-          float x1 = low ? x[k] : p[k], x2 = low ? p[k] : x[k];
-          rope_pair(x1, x2, cs[k], sn[k], false);
-          x[k] = low ? x1 : x2;
-        }
-      }
-      *reinterpret_cast<uint4*>(out + size_t(token) * out_ld + (tn - first) * kBN + c) = pack8(x);
-    }
+    if (a.hd == 64) qkv_rope_epilogue<64>(staging, a, tm, tn, e);
+    else qkv_rope_epilogue<128>(staging, a, tm, tn, e);
   } else if constexpr (kEpi == Epi::kStore || kEpi == Epi::kSwiglu) {
     constexpr int kChunks = kEpi == Epi::kStore ? kBN / 8 : kBN / 16;  // per row
     const int col_base = tn * (kEpi == Epi::kStore ? kBN : kBN / 2);
@@ -450,16 +471,17 @@ void swiglu_backward(void* dg, void* du, const void* dY, const void* Wd, const v
   launch<Epi::kSwigluGrad, 1>(ma, mb, mb, mb, args, stream);
 }
 
-bool qkv_shape_ok(long M, long Nq, long Nkv, long K, long hd) {
-  return shape_ok(M, Nq, K) && shape_ok(M, Nkv, K) && (hd == 64 || hd == 128);
+bool qkv_shape_ok(long M, long Nq, long Nkv, long K, long hd, long seq) {
+  return shape_ok(M, Nq, K) && shape_ok(M, Nkv, K) && (hd == 64 || hd == 128) && seq > 0 && seq % kBM == 0 &&
+         M % seq == 0;
 }
 
 void qkv_rope_forward(void* q, void* k, void* v, const void* x, const void* wq, const void* wk, const void* wv, int M,
                       int Nq, int Nkv, int K, const float* rope_cos, const float* rope_sin, int hd, int seq, int pos0,
                       cudaStream_t stream) {
-  if (!qkv_shape_ok(M, Nq, Nkv, K, hd) || seq <= 0 || M % seq != 0)
+  if (!qkv_shape_ok(M, Nq, Nkv, K, hd, seq))
     fail("sm90 qkv_rope_forward: shape ", M, " tokens (sequences of ", seq, "), q ", Nq, ", k/v ", Nkv, ", input ", K,
-         ", head size ", hd, " is not whole tiles (128, 256, 64; head size 64 or 128)");
+         ", head size ", hd, " is not whole tiles (128, 256, 64; sequences of 128s; head size 64 or 128)");
   Args args = make_args(M, Nq + 2 * Nkv, K, Nq);
   args.out0 = bf(q), args.out1 = bf(k), args.out2 = bf(v);
   args.tiles_q = Nq / kBN, args.tiles_k = Nkv / kBN, args.ld_kv = Nkv;

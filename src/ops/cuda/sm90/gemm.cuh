@@ -44,7 +44,7 @@ void swiglu_backward(void* dg, void* du, const void* dY, const void* Wd, const v
 // [M, Nkv]), RoPE (rope_math.cuh, HF's rotate_half) applied to each head of hd columns with the
 // angles of row pos0 + n % seq of cos, sin ([P, hd/2] fp32). The products are rounded to bf16
 // before RoPE, as the separate ops store them.
-bool qkv_shape_ok(long M, long Nq, long Nkv, long K, long hd);
+bool qkv_shape_ok(long M, long Nq, long Nkv, long K, long hd, long seq);  // seq % 128 == 0 too
 void qkv_rope_forward(void* q, void* k, void* v, const void* x, const void* wq, const void* wk, const void* wv, int M,
                       int Nq, int Nkv, int K, const float* rope_cos, const float* rope_sin, int hd, int seq, int pos0,
                       cudaStream_t stream);
