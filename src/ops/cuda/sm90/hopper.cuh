@@ -106,18 +106,4 @@ __device__ __forceinline__ void wgmma_wait() {
 #endif
 }
 
-// Moves registers between warpgroups: the loading warpgroup needs few, the multiplying ones many.
-template <int kRegs>
-__device__ __forceinline__ void regs_dealloc() {
-#ifdef AGPT_SM90A
-  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kRegs));
-#endif
-}
-template <int kRegs>
-__device__ __forceinline__ void regs_alloc() {
-#ifdef AGPT_SM90A
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(kRegs));
-#endif
-}
-
 }  // namespace agpt::ops::cuda::sm90
