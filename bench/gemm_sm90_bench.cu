@@ -114,8 +114,14 @@ double time_ms(const std::function<void()>& fn, int reps) {
 
 int main(int argc, char** argv) {
   int T = 8192, D = 2048, F = 8192, KV = 512, V = 128256, reps = 20;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     const std::string k = argv[i];
+    if (k == "-h" || k == "--help" || i + 1 >= argc) {
+      std::printf("usage: gemm_sm90_bench [--tokens N] [--d N] [--ffn N] [--kv N] [--vocab N] [--reps N]\n"
+                  "  times agpt's Hopper products (src/ops/cuda/sm90) against cuBLAS at a Llama shape\n"
+                  "  (default: the 1B preset, 8,192 tokens), e.g.  gemm_sm90_bench --d 4096 --ffn 14336 --kv 1024\n");
+      return k == "-h" || k == "--help" ? 0 : 2;
+    }
     const int v = std::atoi(argv[i + 1]);
     if (k == "--tokens") T = v;
     else if (k == "--d") D = v;
