@@ -5,18 +5,12 @@
 
 #include "base/error.h"
 #include "ops/cpu/cpu_backend.h"
+#include "test_noise.h"
 
 namespace agpt::ops {
 namespace {
 
-std::vector<float> noise(size_t n, uint64_t seed) {
-  std::vector<float> v(n);
-  for (float& x : v) {
-    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-    x = static_cast<float>(static_cast<double>(seed >> 11) * 0x1p-53 * 4 - 2);
-  }
-  return v;
-}
+std::vector<float> noise(size_t n, uint64_t seed) { return testing::lcg_uniform(n, seed, -2, 2); }
 
 // Rows [T - Tq, T) of dimension 1 of a host [B, T, R] array.
 std::vector<float> last_rows(const std::vector<float>& a, int64_t B, int64_t T, int64_t R, int64_t Tq) {

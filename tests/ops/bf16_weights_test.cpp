@@ -5,16 +5,14 @@
 
 #include "base/error.h"
 #include "ops/cpu/cpu_backend.h"
+#include "test_noise.h"
 
 namespace agpt::ops {
 namespace {
 
 std::vector<float> bf16_values(size_t n, uint64_t seed) {
-  std::vector<float> v(n);
-  for (float& x : v) {
-    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-    x = bf16_to_f32(f32_to_bf16(static_cast<float>(static_cast<double>(seed >> 11) * 0x1p-53 * 2 - 1)));
-  }
+  std::vector<float> v = testing::lcg_uniform(n, seed, -1, 1);
+  for (float& x : v) x = bf16_to_f32(f32_to_bf16(x));
   return v;
 }
 

@@ -5,18 +5,12 @@
 #include <cmath>
 
 #include "ops/cpu/cpu_backend.h"
+#include "test_noise.h"
 
 namespace agpt::ops {
 namespace {
 
-std::vector<float> noise(size_t n, uint64_t seed) {
-  std::vector<float> v(n);
-  for (float& x : v) {
-    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-    x = static_cast<float>(static_cast<double>(seed >> 11) * 0x1p-53 * 2 - 1);
-  }
-  return v;
-}
+std::vector<float> noise(size_t n, uint64_t seed) { return testing::lcg_uniform(n, seed, -1, 1); }
 
 TEST(MatmulOneRow, MatchesDoubleAndIsThreadCountIndependent) {
   const int64_t I = 777, O = 1029;  // large enough for OpenBLAS to split the work

@@ -462,8 +462,13 @@ class CudaBackend final : public Backend {
     AGPT_PROFILE_OP("matmul_backward " + shape_name(N, I, O));
     if (I == 0) return;  // dx and dw are empty
     if (dx.defined()) gemm(CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, w, I, dy, O, grad_beta(dx_mode), dx, I, true);  // dxᵀ (+)= w'·dyᵀ
-    if (dw.defined()) gemm(CUBLAS_OP_N, CUBLAS_OP_T, I, O, N, x, I, dy, O, grad_beta(dw_mode), dw, I);  // dw' (+)= xᵀ·dy
+    if (dw.defined()) weight_gradient(dw, dy, x, dw_mode);
     weight_cache_.erase(w.raw());  // the weight's last use in this step (freed in stream order)
+  }
+  // dw [O, I] (+)= dyᵀ·x for dy [N, O], x [N, I]: column-major dw' = xᵀ·dy.
+  void weight_gradient(Tensor& dw, const Tensor& dy, const Tensor& x, Grad mode) {
+    const int N = dim32(x.dim(0)), I = dim32(x.dim(1)), O = dim32(dy.dim(1));
+    gemm(CUBLAS_OP_N, CUBLAS_OP_T, I, O, N, x, I, dy, O, grad_beta(mode), dw, I);
   }
 
   void do_rope(Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0, bool inverse) override {
@@ -598,11 +603,9 @@ class CudaBackend final : public Backend {
       sm90::gemm_nn_sum(dx.raw(), terms, static_cast<int>(layers.size()), dim32(N), dim32(I), stream_);
     }
     for (const LinearGrad& l : layers) {
-      if (l.dw && l.dw->defined()) {  // dw' (+)= xᵀ·dy, as do_matmul_backward
-        const int O = dim32(l.w->dim(0));
-        AGPT_PROFILE_OP("matmul_backward (weight) " + shape_name(dim32(N), dim32(I), O));
-        gemm(CUBLAS_OP_N, CUBLAS_OP_T, dim32(I), O, dim32(N), x, dim32(I), *l.dy, O, grad_beta(dw_mode), *l.dw,
-             dim32(I));
+      if (l.dw && l.dw->defined()) {
+        AGPT_PROFILE_OP("matmul_backward (weight) " + shape_name(dim32(N), dim32(I), dim32(l.w->dim(0))));
+        weight_gradient(*l.dw, *l.dy, x, dw_mode);
       }
       weight_cache_.erase(l.w->raw());  // the weight's last use in this step
     }
@@ -631,10 +634,9 @@ class CudaBackend final : public Backend {
       sm90::swiglu_backward(dgate.raw(), dup.raw(), dy.raw(), wd16.raw(), gate.raw(), up.raw(), dim32(N), dim32(F),
                             dim32(O), stream_);
     }
-    if (dwd.defined()) {  // dwd' (+)= actᵀ·dy, as do_matmul_backward
+    if (dwd.defined()) {
       AGPT_PROFILE_OP("swiglu_matmul_backward (weight) " + shape_name(dim32(N), dim32(F), dim32(O)));
-      gemm(CUBLAS_OP_N, CUBLAS_OP_T, dim32(F), dim32(O), dim32(N), act, dim32(F), dy, dim32(O), grad_beta(dw_mode),
-           dwd, dim32(F));
+      weight_gradient(dwd, dy, act, dw_mode);
     }
     weight_cache_.erase(wd.raw());  // the weight's last use in this step
   }
