@@ -162,6 +162,22 @@ TEST_F(CudaFusedProducts, SharedInputGradientMatchesSeparateOps) {
   EXPECT_TRUE(cuda::sm90::shape_ok(1024, 512, 256));
 }
 
+// Written input gradients of a single layer (the attention output's) take agpt's product; added
+// ones (Grad::kAdd) stay cuBLAS: both against the cuBLAS-only backend and the CPU.
+TEST_F(CudaFusedProducts, InputGradientMatchesSeparateOps) {
+  const int64_t N = 1024, I = 512, O = 768;
+  Triple x = random({N, I}, true), w = random({O, I}, false, 1.0 / std::sqrt(static_cast<double>(O)));
+  Triple dy = random({N, O}, true);
+  for (Grad mode : {Grad::kWrite, Grad::kAdd}) {
+    Triple dx = random({N, I}, true), dw = random({O, I}, false);
+    cpu_->matmul_backward(dx.c, dw.c, dy.c, x.c, w.c, mode, Grad::kAdd);
+    fused_->matmul_backward(dx.f, dw.f, dy.f, x.f, w.f, mode, Grad::kAdd);
+    plain_->matmul_backward(dx.p, dw.p, dy.p, x.p, w.p, mode, Grad::kAdd);
+    expect_agree(dx, (mode == Grad::kWrite ? "dx (written)" : "dx (added)"));
+    EXPECT_EQ(fused_->to_host_f32(dw.f), plain_->to_host_f32(dw.p)) << "dw: cuBLAS on both";
+  }
+}
+
 // The plain products of sm90/gemm.cuh (the benchmark's) against the CPU: N-major and K-major B.
 TEST_F(CudaFusedProducts, PlainProductsMatchCpu) {
   const int M = 256, N = 512, K = 192;

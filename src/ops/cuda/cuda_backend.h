@@ -31,9 +31,10 @@ struct CudaOptions {
   std::string attention = "auto";
   // Matrix products for bf16 activations: "auto" (on Hopper, agpt's own kernels, src/ops/cuda/sm90,
   // with the element-wise work in their epilogue: q, k and v as one product with RoPE; the MLP's
-  // gate/up products with SwiGLU; the down product's input gradient with SwiGLU's backward. Every
-  // other product, and other GPUs, use cuBLAS) or "cublas" (cuBLAS only). $AGPT_CUDA_PRODUCTS
-  // overrides it.
+  // gate/up products with SwiGLU; the down product's input gradient with SwiGLU's backward; the
+  // input gradients of layers sharing an input as one product; other written input gradients of up
+  // to 16,384 outputs (the lm_head's stay cuBLAS). Every other product, and other GPUs, use cuBLAS)
+  // or "cublas" (cuBLAS only). $AGPT_CUDA_PRODUCTS overrides it.
   std::string products = "auto";
 };
 // Fails with a clear message when CUDA is not compiled in or the device does not exist.

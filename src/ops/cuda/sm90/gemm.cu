@@ -41,9 +41,10 @@ constexpr int kBarriers = 2 * kStages + 2;
 constexpr int kSmemBytes = kStages * (kATile + kBTile) + kStagingBytes + kBarriers * 8 + 1024;
 constexpr int kGroupM = 16;
 constexpr int kEpilogueThreads = 96;  // warps 1-3 of warpgroup 0
-// Rows of g and u each SwiGLU-backward epilogue thread loads before using any (their latencies
-// overlap): H200, 1B shape, 0.459 ms with 4, 0.437-0.440 with 6, 8 and 12.
-constexpr int kSwigluGradBatch = 8;
+// Rows of global inputs (g and u) each epilogue thread loads before using any (their latencies
+// overlap): fused SwiGLU backward, H200, 1B shape, 0.459 ms with 4, 0.437-0.440 with 6,
+// 8 and 12.
+constexpr int kRowBatch = 8;
 
 enum class Epi { kStore, kSwiglu, kSwigluGrad, kQkvRope };
 
@@ -180,6 +181,36 @@ __device__ __forceinline__ void qkv_rope_epilogue(const __nv_bfloat16* staging, 
   }
 }
 
+// Epilogues with global inputs of the tile's shape (row stride a.ld; in0, then in1): lane l takes
+// 8-column chunk l of a row (a warp covers the tile's 256 columns), epilogue warp w rows w, w + 3,
+// ...; the loads of kRowBatch rows are issued before any is used, so their latencies overlap.
+// fn(staged chunk, input chunks, element offset of the chunk in the outputs).
+template <int kInputs, class Fn>
+__device__ __forceinline__ void rows_with_inputs(const __nv_bfloat16* staging, const Args& a, int tm, int tn, int e,
+                                                 Fn&& fn) {
+  constexpr int kWarps = kEpilogueThreads / 32;
+  const size_t ld = a.ld;
+  const int c = (e % 32) * 8;
+  const size_t base = size_t(tm) * kBM * ld + size_t(tn) * kBN + c;
+  for (int r0 = e / 32; r0 < kBM; r0 += kWarps * kRowBatch) {
+    uint4 in[kRowBatch][kInputs];
+#pragma unroll
+    for (int b = 0; b < kRowBatch; ++b) {
+      const int r = r0 + b * kWarps;
+      if (r < kBM) {
+        in[b][0] = __ldg(reinterpret_cast<const uint4*>(a.in0 + base + r * ld));
+        if constexpr (kInputs > 1) in[b][1] = __ldg(reinterpret_cast<const uint4*>(a.in1 + base + r * ld));
+      }
+    }
+#pragma unroll
+    for (int b = 0; b < kRowBatch; ++b) {
+      const int r = r0 + b * kWarps;
+      if (r >= kBM) break;
+      fn(lds128(staging + r * kStagePitch + c), in[b], base + r * ld);
+    }
+  }
+}
+
 template <Epi kEpi>
 __device__ __forceinline__ void run_epilogue(const __nv_bfloat16* staging, const Args& a, int tm, int tn, int e) {
   const size_t ld = a.ld;
@@ -208,35 +239,15 @@ __device__ __forceinline__ void run_epilogue(const __nv_bfloat16* staging, const
       }
     }
   } else {
-    // SwiGLU backward: g and u come from global memory. Lane l takes 8-column chunk l of a row (a
-    // warp covers the tile's 256 columns), epilogue warp w rows w, w + 3, ...; the loads of kBatch
-    // rows are issued before any is used, so their latencies overlap.
-    constexpr int kWarps = kEpilogueThreads / 32, kBatch = kSwigluGradBatch;
-    const int c = (e % 32) * 8;
-    const size_t base = size_t(tm) * kBM * ld + size_t(tn) * kBN + c;
-    for (int r0 = e / 32; r0 < kBM; r0 += kWarps * kBatch) {
-      uint4 gv[kBatch], uv[kBatch];
+    // SwiGLU backward: g and u come from global memory.
+    rows_with_inputs<2>(staging, a, tm, tn, e, [&](const uint4& staged, const uint4 (&in)[2], size_t o) {
+      float d[8], g[8], u[8], dg[8], du[8];
+      unpack8(staged, d), unpack8(in[0], g), unpack8(in[1], u);
 #pragma unroll
-      for (int b = 0; b < kBatch; ++b) {
-        const int r = r0 + b * kWarps;
-        if (r < kBM) {
-          gv[b] = __ldg(reinterpret_cast<const uint4*>(a.in0 + base + r * ld));
-          uv[b] = __ldg(reinterpret_cast<const uint4*>(a.in1 + base + r * ld));
-        }
-      }
-#pragma unroll
-      for (int b = 0; b < kBatch; ++b) {
-        const int r = r0 + b * kWarps;
-        if (r >= kBM) break;
-        float d[8], g[8], u[8], dg[8], du[8];
-        unpack8(lds128(staging + r * kStagePitch + c), d);
-        unpack8(gv[b], g), unpack8(uv[b], u);
-#pragma unroll
-        for (int i = 0; i < 8; ++i) swiglu_grad(g[i], u[i], d[i], dg[i], du[i]);
-        stg128(a.out0 + base + r * ld, pack8(dg));
-        stg128(a.out1 + base + r * ld, pack8(du));
-      }
-    }
+      for (int i = 0; i < 8; ++i) swiglu_grad(g[i], u[i], d[i], dg[i], du[i]);
+      stg128(a.out0 + o, pack8(dg));
+      stg128(a.out1 + o, pack8(du));
+    });
   }
 }
 

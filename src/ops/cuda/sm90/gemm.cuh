@@ -3,7 +3,8 @@
 // product can run in its epilogue instead of in a separate pass over memory:
 //   - the MLP's gate and up products with SwiGLU: h = silu(x·Wgᵀ)·(x·Wuᵀ) written beside g and u;
 //   - the down product's input gradient with SwiGLU's backward: dg, du from dY·Wd, g and u, the
-//     gradient dh never stored.
+//     gradient dh never stored;
+//   - q, k, v as one product with RoPE; input gradients of layers sharing an input (one product).
 // cuBLAS has no such epilogues. All matrices are row-major bf16 with fp32 accumulation; shapes must
 // be multiples of the tiles (shape_ok), which every training shape of the Llama presets is.
 #pragma once
