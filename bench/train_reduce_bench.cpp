@@ -34,8 +34,8 @@ void usage() {
   std::printf(
       "train_reduce_bench [--shape 124M|1B|all] [--reps 20] [--activations bf16|fp32] [--op NAME]\n"
       "  Times rmsnorm_forward, rmsnorm_backward (dx and dw), cross_entropy_forward,\n"
-      "  cross_entropy_backward (in place) and sum_squares (all fp32 weight gradients of the model)\n"
-      "  on the CUDA backend at the model's training shape (N = batch*seq rows), printing ms per call\n"
+      "  cross_entropy_backward (in place), cross_entropy_forward_backward (in place) and sum_squares\n"
+      "  (all fp32 weight gradients of the model) on the CUDA backend at the model's training shape (N = batch*seq rows), printing ms per call\n"
       "  and GB/s of the bytes each op must move. --op runs only the named op.\n");
 }
 
@@ -102,7 +102,7 @@ void run_shape(const std::string& name, int reps, const std::string& act, const 
              "dout, x read; dx read+written; dw");
     }
   }
-  if (want("cross_entropy_forward") || want("cross_entropy_backward")) {
+  if (want("cross_entropy_forward") || want("cross_entropy_backward") || want("cross_entropy_forward_backward")) {
     Tensor logits = random_tensor(b, {N, V}, at, rng, -8, 8);
     std::vector<int32_t> y(static_cast<size_t>(N));
     std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(V - 1));
@@ -120,6 +120,12 @@ void run_shape(const std::string& name, int reps, const std::string& act, const 
       // costs the same (the kernel does not look at the values beyond exp).
       double ms = t.ms([&] { b.cross_entropy_backward(logits, logits, lse, targets, 1.0f / N, 0); });
       report(name.c_str(), "cross_entropy_backward", ms, 2 * nv * es + N * 8.0, "in place: logits read+written");
+    }
+    if (want("cross_entropy_forward_backward")) {
+      // The training step's one kernel: loss and gradient, in place.
+      double ms = t.ms([&] { b.cross_entropy_forward_backward(losses, lse, logits, logits, targets, 1.0f / N); });
+      report(name.c_str(), "cross_entropy_forward_backward", ms, 2 * nv * es + N * 12.0,
+             "in place: logits read once (at best) + written");
     }
   }
   if (want("sum_squares")) {

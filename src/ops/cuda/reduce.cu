@@ -14,6 +14,7 @@
 // reads each row once, keeping a running maximum and the sum of exponentials relative to it.
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "ops/cuda/cuda_common.cuh"
@@ -403,18 +404,22 @@ __device__ __forceinline__ float block_lse(float m, float s) {
 
 // This thread's running (max, Σ exp(x - max)) over its 8-wide groups of a row (V / 8 = G groups),
 // rescaling the sum when the maximum grows. kStream: streaming loads (the row is not read again).
-// keep (may be null): shared memory of G groups that receives the row for a second pass.
+// keep (may be null): shared memory that receives the row's first `kept` groups for a second pass
+// (those are not read from memory again either: streaming loads).
 template <typename T, bool kStream>
-__device__ __forceinline__ void ce_row_max_sum(const T* row, int64_t G, float& m, float& s, Raw8<T>* keep = nullptr) {
+__device__ __forceinline__ void ce_row_max_sum(const T* row, int64_t G, float& m, float& s, Raw8<T>* keep = nullptr,
+                                               int64_t kept = 0) {
   for (int64_t g0 = threadIdx.x; g0 < G; g0 += kCeUnroll<T> * kCeThreads) {
     Raw8<T> raw[kCeUnroll<T>];
 #pragma unroll
-    for (int u = 0; u < kCeUnroll<T>; ++u)
-      if (g0 + u * kCeThreads < G) raw[u] = kStream ? ldcs8(row + 8 * (g0 + u * kCeThreads)) : ld8raw(row + 8 * (g0 + u * kCeThreads));
+    for (int u = 0; u < kCeUnroll<T>; ++u) {
+      const int64_t g = g0 + u * kCeThreads;
+      if (g < G) raw[u] = kStream || g < kept ? ldcs8(row + 8 * g) : ld8raw(row + 8 * g);
+    }
 #pragma unroll
     for (int u = 0; u < kCeUnroll<T>; ++u) {
       if (g0 + u * kCeThreads < G) {
-        if (keep) keep[g0 + u * kCeThreads] = raw[u];
+        if (keep && g0 + u * kCeThreads < kept) keep[g0 + u * kCeThreads] = raw[u];
         float f[8];
         unpack(raw[u], f);
         float gm = f[0];
@@ -437,15 +442,18 @@ __device__ __forceinline__ void ce_row_max_sum(const T* row, int64_t G, float& m
 // multiply-add): bit for bit what fp32 got when it was stored as p*scale and fixed up by
 // `-= scale`, and rounded to bf16 only once. In place (drow == row) is safe: each element is read
 // and then written by the same thread.
-// kept (may be null): the row as ce_row_max_sum kept it in shared memory, read instead of row.
+// keep (may be null): the row's first `kept` groups as ce_row_max_sum kept them in shared memory,
+// read instead of row.
 template <typename T>
 __device__ __forceinline__ void ce_row_grad(T* drow, const T* row, int64_t G, float l, int64_t col, float scale,
-                                            const Raw8<T>* kept = nullptr) {
+                                            const Raw8<T>* keep = nullptr, int64_t kept = 0) {
   for (int64_t g0 = threadIdx.x; g0 < G; g0 += kCeUnroll<T> * kCeThreads) {
     Raw8<T> raw[kCeUnroll<T>];
 #pragma unroll
-    for (int u = 0; u < kCeUnroll<T>; ++u)
-      if (g0 + u * kCeThreads < G) raw[u] = kept ? kept[g0 + u * kCeThreads] : ldcs8(row + 8 * (g0 + u * kCeThreads));
+    for (int u = 0; u < kCeUnroll<T>; ++u) {
+      const int64_t g = g0 + u * kCeThreads;
+      if (g < G) raw[u] = keep && g < kept ? keep[g] : ldcs8(row + 8 * g);
+    }
 #pragma unroll
     for (int u = 0; u < kCeUnroll<T>; ++u) {
       const int64_t g = g0 + u * kCeThreads;
@@ -542,22 +550,23 @@ __global__ void __launch_bounds__(kCeThreads, 3) cross_entropy_backward_vec_kern
 }
 
 // Forward and backward over the whole vocabulary in one block per row (V a multiple of 8, rows
-// 16-byte aligned). kKeep: the first pass keeps the row in shared memory (rows up to
-// kCeKeepBytes: GPT-2's 50,304 bf16 logits), so the logits are read from memory once; otherwise
-// it leaves what it can in L2 for the second pass. The second pass writes the gradient (in place
-// when dlogits == logits). The same arithmetic as the two kernels above, so the same bits.
+// 16-byte aligned). The first pass keeps the row's first `kept` 8-wide groups in shared memory
+// (dynamic shared memory), so the second pass reads only the rest from memory (the whole row
+// up to kCeKeepBytes: GPT-2's 50,304 bf16 logits; of Llama 3's 128,256, as much as fits). The
+// second pass writes the gradient (in place when dlogits == logits). The same arithmetic as the
+// two kernels above, so the same bits.
 constexpr int64_t kCeKeepBytes = 112 << 10;  // two blocks of a row each per SM (228 KiB)
-template <typename T, bool kKeep>
+template <typename T>
 __global__ void __launch_bounds__(kCeThreads, 2) cross_entropy_fused_kernel(float* losses, float* lse, T* dlogits,
                                                                          const T* logits, const int32_t* targets,
-                                                                         int64_t V, float scale) {
+                                                                         int64_t V, float scale, int64_t kept) {
   extern __shared__ __align__(16) unsigned char ce_keep[];
   const int64_t n = blockIdx.x, G = V / 8;
   const T* row = logits + n * V;
   T* drow = dlogits + n * V;
-  Raw8<T>* keep = kKeep ? reinterpret_cast<Raw8<T>*>(ce_keep) : nullptr;
+  Raw8<T>* keep = kept > 0 ? reinterpret_cast<Raw8<T>*>(ce_keep) : nullptr;
   float m = -INFINITY, s = 0;
-  ce_row_max_sum<T, false>(row, G, m, s, keep);
+  ce_row_max_sum<T, false>(row, G, m, s, keep, kept);
   const float l = block_lse(m, s);
   const int32_t y = targets[n];
   float target_logit = 0;
@@ -572,7 +581,7 @@ __global__ void __launch_bounds__(kCeThreads, 2) cross_entropy_fused_kernel(floa
     for (int64_t g = threadIdx.x; g < G; g += kCeThreads) store8(drow + 8 * g, z);
     return;
   }
-  ce_row_grad(drow, row, G, l, y, scale, static_cast<const Raw8<T>*>(keep));
+  ce_row_grad(drow, row, G, l, y, scale, static_cast<const Raw8<T>*>(keep), kept);
 }
 
 }  // namespace
@@ -698,17 +707,24 @@ void cross_entropy_forward_backward(float* losses, float* lse, void* dlogits, co
     return;
   }
   dispatch(e, [&]<typename T>() {
-    const int64_t keep_bytes = V * static_cast<int64_t>(sizeof(T));
-    if (keep_bytes <= kCeKeepBytes) {
-      // Above 48 KiB of dynamic shared memory a kernel must ask (per device; cheap to repeat).
-      AGPT_CUDA_CHECK(cudaFuncSetAttribute(cross_entropy_fused_kernel<T, true>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, kCeKeepBytes));
-      cross_entropy_fused_kernel<T, true><<<static_cast<unsigned>(N), kCeThreads, keep_bytes, s>>>(
-          losses, lse, static_cast<T*>(dlogits), static_cast<const T*>(logits), targets, V, scale);
-    } else {
-      cross_entropy_fused_kernel<T, false><<<static_cast<unsigned>(N), kCeThreads, 0, s>>>(
-          losses, lse, static_cast<T*>(dlogits), static_cast<const T*>(logits), targets, V, scale);
+    const int64_t row_bytes = V * static_cast<int64_t>(sizeof(T));
+    // Rows up to kCeKeepBytes: whole, two blocks per SM. Longer rows: as much as one block may
+    // have (1B shape, H100: 1.83 ms keeping 224 KiB of the 250 KiB rows, 1.98 keeping 112, 2.19
+    // keeping none).
+    int64_t budget = kCeKeepBytes;
+    if (row_bytes > kCeKeepBytes) {
+      int device = 0, optin = 0;
+      AGPT_CUDA_CHECK(cudaGetDevice(&device));
+      AGPT_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+      budget = std::max<int64_t>(kCeKeepBytes, optin - (2 << 10));  // static shared memory besides
     }
+    const int64_t group_bytes = static_cast<int64_t>(sizeof(Raw8<T>));
+    const int64_t kept = std::min(row_bytes, budget) / group_bytes, keep_bytes = kept * group_bytes;
+    // Above 48 KiB of dynamic shared memory a kernel must ask (per device; cheap to repeat).
+    AGPT_CUDA_CHECK(cudaFuncSetAttribute(cross_entropy_fused_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(std::max<int64_t>(keep_bytes, 1))));
+    cross_entropy_fused_kernel<T><<<static_cast<unsigned>(N), kCeThreads, keep_bytes, s>>>(
+        losses, lse, static_cast<T*>(dlogits), static_cast<const T*>(logits), targets, V, scale, kept);
   });
   AGPT_CUDA_LAUNCHED("cross_entropy_forward_backward");
 }
