@@ -10,7 +10,8 @@
 #
 #   here:            bash scripts/gpu-test.sh build      (stages binaries + the baseline script)
 #   GPU machine:     bash bench/gpu_vs_torch.sh [agpt precisions, default "bf16"]
-# Writes $OUT/torch_anchor.json and $OUT/agpt_bench.jsonl when OUT is set.
+# Writes $OUT/torch_anchor.json, $OUT/agpt_bench.jsonl and $OUT/clocks.jsonl (each run's median SM
+# clock and power while busy) when OUT is set.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 STAGE=.carry/gpu
@@ -20,11 +21,31 @@ export NCCL_NVLS_ENABLE=0
 OUT=${OUT:-/tmp}
 STEPS=${STEPS:-20}
 TUNE_FILE=$(mktemp /tmp/agpt-gemm-tune.XXXXXX)
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,power.limit --format=csv,noheader
+# The SM clock while each run is busy: an H100 at its power limit runs well below its maximum clock
+# (1B step: about 1,600 of 1,980 MHz at 700 W), and cards differ, so every number gets its clock.
+CLOCK_LOG=$(mktemp /tmp/agpt-clock.XXXXXX)
+clock_start() {
+  nvidia-smi --query-gpu=clocks.sm,power.draw --format=csv,noheader,nounits -lms 250 > "$CLOCK_LOG" 2>/dev/null &
+  CLOCK_PID=$!
+}
+median() { sort -n | awk '{a[NR] = $1} END {print NR ? a[int((NR + 1) / 2)] : "-"}'; }
+clock_stop() {  # label; medians over the samples drawing over 200 W (the run, not its start-up)
+  kill "$CLOCK_PID" 2>/dev/null; wait "$CLOCK_PID" 2>/dev/null
+  local mhz watts
+  mhz=$(awk -F', *' '$2 > 200 {print $1}' "$CLOCK_LOG" | median)
+  watts=$(awk -F', *' '$2 > 200 {print $2}' "$CLOCK_LOG" | median)
+  echo "   clock while busy: $mhz MHz, $watts W (medians)"
+  echo "{\"run\":\"$1\",\"sm_clock_mhz\":\"$mhz\",\"power_w\":\"$watts\"}" >> "$OUT/clocks.jsonl"
+}
 echo "== agpt"
 for p in ${1:-bf16}; do
   for shape in 124M 1B; do
-    bench() { "$STAGE/bin/train_gpu_bench" --shape "$shape" --precision "$p" --steps "$STEPS" --json "$@" | tee -a "$OUT/agpt_bench.jsonl"; }
+    bench() {
+      clock_start
+      "$STAGE/bin/train_gpu_bench" --shape "$shape" --precision "$p" --steps "$STEPS" --json "$@" | tee -a "$OUT/agpt_bench.jsonl"
+      clock_stop "agpt $shape $p ${AGPT_CUDA_PRODUCTS:-} ${AGPT_CUDA_GEMM_TUNE:+tuned} $*"
+    }
     bench
     AGPT_CUDA_PRODUCTS=cublas bench
     bench --no-clip
@@ -34,5 +55,8 @@ done
 cp "$TUNE_FILE" "$OUT/gemm_tune.txt" 2>/dev/null; rm -f "$TUNE_FILE"
 if [ "${SKIP_TORCH:-0}" != 1 ]; then
   echo "== PyTorch"
+  clock_start
   PYTHONUNBUFFERED=1 OUT=$OUT python3 "$STAGE/peers/torch_llama_baseline.py"
+  clock_stop "PyTorch (all four runs)"
 fi
+rm -f "$CLOCK_LOG"
