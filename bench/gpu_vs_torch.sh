@@ -44,7 +44,11 @@ for p in ${1:-bf16}; do
     bench() {
       clock_start
       "$STAGE/bin/train_gpu_bench" --shape "$shape" --precision "$p" --steps "$STEPS" --json "$@" | tee -a "$OUT/agpt_bench.jsonl"
-      clock_stop "agpt $shape $p ${AGPT_CUDA_PRODUCTS:-} ${AGPT_CUDA_GEMM_TUNE:+tuned} $*"
+      local label="agpt $shape $p"
+      [ -n "${AGPT_CUDA_PRODUCTS:-}" ] && label+=" products=$AGPT_CUDA_PRODUCTS"
+      [ -n "${AGPT_CUDA_GEMM_TUNE:-}" ] && label+=" tuned"
+      [ $# -gt 0 ] && label+=" $*"
+      clock_stop "$label"
     }
     bench
     AGPT_CUDA_PRODUCTS=cublas bench
