@@ -710,14 +710,12 @@ void cross_entropy_forward_backward(float* losses, float* lse, void* dlogits, co
     const int64_t row_bytes = V * static_cast<int64_t>(sizeof(T));
     // Rows up to kCeKeepBytes: whole, two blocks per SM. Longer rows: as much as one block may
     // have (1B shape, H100: 1.83 ms keeping 224 KiB of the 250 KiB rows, 1.98 keeping 112, 2.19
-    // keeping none).
-    int64_t budget = kCeKeepBytes;
-    if (row_bytes > kCeKeepBytes) {
-      int device = 0, optin = 0;
-      AGPT_CUDA_CHECK(cudaGetDevice(&device));
-      AGPT_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-      budget = std::max<int64_t>(kCeKeepBytes, optin - (2 << 10));  // static shared memory besides
-    }
+    // keeping none). Never more than the device allows a block (less on GPUs before Hopper).
+    int device = 0, optin = 0;
+    AGPT_CUDA_CHECK(cudaGetDevice(&device));
+    AGPT_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    const int64_t limit = std::max<int64_t>(optin - (2 << 10), 0);  // static shared memory besides
+    const int64_t budget = row_bytes <= kCeKeepBytes ? std::min(row_bytes, limit) : limit;
     const int64_t group_bytes = static_cast<int64_t>(sizeof(Raw8<T>));
     const int64_t kept = std::min(row_bytes, budget) / group_bytes, keep_bytes = kept * group_bytes;
     // Above 48 KiB of dynamic shared memory a kernel must ask (per device; cheap to repeat).
