@@ -550,12 +550,10 @@ __global__ void __launch_bounds__(kCeThreads, 3) cross_entropy_backward_vec_kern
 }
 
 // Forward and backward over the whole vocabulary in one block per row (V a multiple of 8, rows
-// 16-byte aligned). The first pass keeps the row's first `kept` 8-wide groups in shared memory
-// (dynamic shared memory), so the second pass reads only the rest from memory (the whole row
-// up to kCeKeepBytes: GPT-2's 50,304 bf16 logits; of Llama 3's 128,256, as much as fits). The
-// second pass writes the gradient (in place when dlogits == logits). The same arithmetic as the
-// two kernels above, so the same bits.
-constexpr int64_t kCeKeepBytes = 112 << 10;  // two blocks of a row each per SM (228 KiB)
+// 16-byte aligned). The first pass keeps the row's first `kept` 8-wide groups in dynamic shared
+// memory, so the second pass reads only the rest from memory (the whole row for GPT-2's 50,304
+// bf16 logits; of Llama 3's 128,256, as much as fits). The second pass writes the gradient (in
+// place when dlogits == logits). The same arithmetic as the two kernels above, so the same bits.
 template <typename T>
 __global__ void __launch_bounds__(kCeThreads, 2) cross_entropy_fused_kernel(float* losses, float* lse, T* dlogits,
                                                                          const T* logits, const int32_t* targets,
@@ -707,17 +705,16 @@ void cross_entropy_forward_backward(float* losses, float* lse, void* dlogits, co
     return;
   }
   dispatch(e, [&]<typename T>() {
-    const int64_t row_bytes = V * static_cast<int64_t>(sizeof(T));
-    // Rows up to kCeKeepBytes: whole, two blocks per SM. Longer rows: as much as one block may
-    // have (1B shape, H100: 1.83 ms keeping 224 KiB of the 250 KiB rows, 1.98 keeping 112, 2.19
-    // keeping none). Never more than the device allows a block (less on GPUs before Hopper).
+    // As much of the row as a block may keep (rows up to 112 KiB: whole, two blocks per SM; longer
+    // ones one block per SM: 1B shape, H100, 1.83 ms keeping 224 KiB of the 250 KiB rows, 1.98
+    // keeping 112, 2.19 keeping none), never more than the device allows a block.
     int device = 0, optin = 0;
     AGPT_CUDA_CHECK(cudaGetDevice(&device));
     AGPT_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
     const int64_t limit = std::max<int64_t>(optin - (2 << 10), 0);  // static shared memory besides
-    const int64_t budget = row_bytes <= kCeKeepBytes ? std::min(row_bytes, limit) : limit;
     const int64_t group_bytes = static_cast<int64_t>(sizeof(Raw8<T>));
-    const int64_t kept = std::min(row_bytes, budget) / group_bytes, keep_bytes = kept * group_bytes;
+    const int64_t kept = std::min(V * static_cast<int64_t>(sizeof(T)), limit) / group_bytes;
+    const int64_t keep_bytes = kept * group_bytes;
     // Above 48 KiB of dynamic shared memory a kernel must ask (per device; cheap to repeat).
     AGPT_CUDA_CHECK(cudaFuncSetAttribute(cross_entropy_fused_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          static_cast<int>(std::max<int64_t>(keep_bytes, 1))));

@@ -181,32 +181,37 @@ __device__ __forceinline__ void qkv_rope_epilogue(const __nv_bfloat16* staging, 
   }
 }
 
-// Epilogues with global inputs of the tile's shape (row stride a.ld; in0, then in1): lane l takes
-// 8-column chunk l of a row (a warp covers the tile's 256 columns), epilogue warp w rows w, w + 3,
-// ...; the loads of kRowBatch rows are issued before any is used, so their latencies overlap.
-// fn(staged chunk, input chunks, element offset of the chunk in the outputs).
-template <int kInputs, class Fn>
-__device__ __forceinline__ void rows_with_inputs(const __nv_bfloat16* staging, const Args& a, int tm, int tn, int e,
-                                                 Fn&& fn) {
+// SwiGLU backward: dg, du from the staged dh and g, u read from global memory (row stride a.ld).
+// Lane l takes 8-column chunk l of a row (a warp covers the tile's 256 columns), epilogue warp w
+// rows w, w + 3, ...; the g/u loads of kRowBatch rows are issued before any is used, so their
+// latencies overlap.
+__device__ __forceinline__ void swiglu_grad_epilogue(const __nv_bfloat16* staging, const Args& a, int tm, int tn,
+                                                     int e) {
   constexpr int kWarps = kEpilogueThreads / 32;
   const size_t ld = a.ld;
   const int c = (e % 32) * 8;
   const size_t base = size_t(tm) * kBM * ld + size_t(tn) * kBN + c;
   for (int r0 = e / 32; r0 < kBM; r0 += kWarps * kRowBatch) {
-    uint4 in[kRowBatch][kInputs];
+    uint4 gv[kRowBatch], uv[kRowBatch];
 #pragma unroll
     for (int b = 0; b < kRowBatch; ++b) {
       const int r = r0 + b * kWarps;
       if (r < kBM) {
-        in[b][0] = __ldg(reinterpret_cast<const uint4*>(a.in0 + base + r * ld));
-        if constexpr (kInputs > 1) in[b][1] = __ldg(reinterpret_cast<const uint4*>(a.in1 + base + r * ld));
+        gv[b] = __ldg(reinterpret_cast<const uint4*>(a.in0 + base + r * ld));
+        uv[b] = __ldg(reinterpret_cast<const uint4*>(a.in1 + base + r * ld));
       }
     }
 #pragma unroll
     for (int b = 0; b < kRowBatch; ++b) {
       const int r = r0 + b * kWarps;
       if (r >= kBM) break;
-      fn(lds128(staging + r * kStagePitch + c), in[b], base + r * ld);
+      const size_t o = base + r * ld;
+      float d[8], g[8], u[8], dg[8], du[8];
+      unpack8(lds128(staging + r * kStagePitch + c), d), unpack8(gv[b], g), unpack8(uv[b], u);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) swiglu_grad(g[i], u[i], d[i], dg[i], du[i]);
+      stg128(a.out0 + o, pack8(dg));
+      stg128(a.out1 + o, pack8(du));
     }
   }
 }
@@ -239,15 +244,7 @@ __device__ __forceinline__ void run_epilogue(const __nv_bfloat16* staging, const
       }
     }
   } else {
-    // SwiGLU backward: g and u come from global memory.
-    rows_with_inputs<2>(staging, a, tm, tn, e, [&](const uint4& staged, const uint4 (&in)[2], size_t o) {
-      float d[8], g[8], u[8], dg[8], du[8];
-      unpack8(staged, d), unpack8(in[0], g), unpack8(in[1], u);
-#pragma unroll
-      for (int i = 0; i < 8; ++i) swiglu_grad(g[i], u[i], d[i], dg[i], du[i]);
-      stg128(a.out0 + o, pack8(dg));
-      stg128(a.out1 + o, pack8(du));
-    });
+    swiglu_grad_epilogue(staging, a, tm, tn, e);
   }
 }
 
