@@ -4,7 +4,7 @@
 // clipping and AdamW, timed after warm-up with the device synchronized.
 //
 //   train_gpu_bench [--shape 124M|1B|7B|all] [--batch B] [--seq T] [--steps 10] [--precision fp32|tf32|bf16] [--json] [--gemm]
-//                   [--recompute] [--grad-accum K] [--offload] [--no-clip]
+//                   [--recompute] [--grad-accum K] [--offload] [--no-clip] [--update-in-backward]
 //
 // --grad-accum K: K micro-batches (forward + backward) per optimizer step. --offload: the AdamW
 // moments in host memory (train.optimizer_cpu_offload), no bf16 weight copies kept from forward to
@@ -12,6 +12,9 @@
 // --offload-fraction F: offload only the first share F of the parameters (the rest stay on the GPU).
 // --no-clip: no gradient norm and no clipping, the same work as the PyTorch script (which does not
 // clip); by default the step clips to norm 1 as `agpt train` does.
+// --update-in-backward (with --no-clip, one micro-batch): the optimizer step inside the backward
+// (model::AdamW::arrange_update_in_backward, `train.update_in_backward`): on Hopper the MLP weights'
+// AdamW runs in the epilogue of the products that compute their gradients.
 //
 // MFU = tokens/s × (6·N + 12·L·d·T) / 989e12, N = the matrix-product parameters (non-embedding
 // parameters plus lm_head), the formula of the issue and of PyTorch's baseline script.
@@ -38,7 +41,7 @@ using agpt::bench::Shape;
 using agpt::bench::make_shape;
 
 struct RunOptions {
-  bool json = false, recompute = false, offload = false, clip = true;
+  bool json = false, recompute = false, offload = false, clip = true, in_backward = false;
   double offload_fraction = 1.0;
   int accum = 1;
 };
@@ -65,6 +68,7 @@ void run(const Shape& s, int B, int T, int steps, const std::string& device, con
   auto step = [&] {
     for (int a = 0; a < o.accum; ++a) {
       loss = model.forward(ids, targets, B, T, /*for_backward=*/true);
+      if (o.in_backward) opt.arrange_update_in_backward(model.parameters());
       model.backward(a == 0 ? agpt::ops::Grad::kWrite : agpt::ops::Grad::kAdd);  // as the trainer
     }
     const double norm = o.clip ? agpt::model::global_grad_norm(*backend, model.parameters()) : 0.0;
@@ -90,16 +94,17 @@ void run(const Shape& s, int B, int T, int steps, const std::string& device, con
   const double mem_gib = static_cast<double>(backend->peak_memory_bytes()) / (1ull << 30);
   if (json)
     std::printf("{\"engine\":\"agpt\",\"model\":\"%s\",\"params\":%lld,\"B\":%d,\"T\":%d,\"grad_accum\":%d,"
-                "\"offload\":%s,\"clip\":%s,\"precision\":\"%s\",\"ms_per_step\":%.2f,\"update_ms\":%.2f,"
+                "\"offload\":%s,\"clip\":%s,\"update_in_backward\":%s,\"precision\":\"%s\",\"ms_per_step\":%.2f,\"update_ms\":%.2f,"
                 "\"tokens_per_s\":%.0f,\"mfu_989\":%.4f,\"max_mem_gib\":%.2f,\"loss\":%.4f,\"device\":\"%s\"}\n",
                 s.name.c_str(), static_cast<long long>(model.num_parameters()), B, T, o.accum,
-                o.offload ? "true" : "false", o.clip ? "true" : "false", precision.c_str(), dt * 1e3, update_ms, tps, mfu, mem_gib, loss,
+                o.offload ? "true" : "false", o.clip ? "true" : "false", o.in_backward ? "true" : "false", precision.c_str(), dt * 1e3, update_ms, tps, mfu, mem_gib, loss,
                 backend->name().c_str());
   else
-    std::printf("%-5s %5.0fM params  B=%d T=%d x%d %s%s: %8.1f ms/step%s  %9.0f tok/s  MFU %5.1f%%  peak %.1f GiB  "
+    std::printf("%-5s %5.0fM params  B=%d T=%d x%d %s%s%s%s: %8.1f ms/step%s  %9.0f tok/s  MFU %5.1f%%  peak %.1f GiB  "
                 "loss %.3f  [%s]\n",
                 s.name.c_str(), model.num_parameters() / 1e6, B, T, o.accum, precision.c_str(),
-                o.offload ? (" offload " + std::to_string(o.offload_fraction).substr(0, 4)).c_str() : "", dt * 1e3,
+                o.offload ? (" offload " + std::to_string(o.offload_fraction).substr(0, 4)).c_str() : "",
+                o.clip ? "" : " no-clip", o.in_backward ? " update-in-backward" : "", dt * 1e3,
                 o.offload ? (" (update " + std::to_string(static_cast<int>(update_ms)) + " ms)").c_str() : "", tps,
                 100 * mfu, mem_gib, loss, backend->name().c_str());
   std::fflush(stdout);
@@ -176,15 +181,19 @@ int main(int argc, char** argv) try {
     else if (a == "--offload-fraction") o.offload = true, o.offload_fraction = std::stod(value());
     else if (a == "--grad-accum") o.accum = std::stoi(value());
     else if (a == "--no-clip") o.clip = false;
+    else if (a == "--update-in-backward") o.in_backward = true;
     else if (a == "-h" || a == "--help") {
       std::printf("usage: train_gpu_bench [--shape 124M|1B|7B|all] [--batch B] [--seq T] [--steps 10] "
                   "[--precision fp32|tf32|bf16] [--device cuda:N] [--json] [--gemm] [--recompute] [--grad-accum K] "
-                  "[--offload] [--offload-fraction F] [--no-clip]\n");
+                  "[--offload] [--offload-fraction F] [--no-clip] [--update-in-backward]\n");
       return 0;
     } else fail("unknown argument ", a, " (see --help)");
   }
   if (steps < 1) fail("--steps must be at least 1");
   if (o.accum < 1) fail("--grad-accum must be at least 1");
+  if (o.in_backward && (o.clip || o.accum != 1 || o.offload))
+    fail("--update-in-backward needs --no-clip and one micro-batch without offloading (the update runs before the "
+         "gradients are complete)");
   std::vector<std::string> names = which == "all" ? std::vector<std::string>{"124M", "1B"} : std::vector<std::string>{which};
   for (const std::string& n : names) {
     Shape s = make_shape(n);

@@ -93,6 +93,33 @@ void AdamW::set_moment(size_t i, int which, std::span<const float> values) {
   std::copy(values.begin(), values.end(), (which == 0 ? host_m_ : host_v_).get() + host_offset_[i]);
 }
 
+void AdamW::arrange_update_in_backward(std::vector<Parameter>& params, double lr) {
+  if (arranged_) fail("AdamW: arrange_update_in_backward called twice without a step() between");
+  if (params.size() != numel_.size()) fail("AdamW: built for ", numel_.size(), " parameters, arranged with ", params.size());
+  // Gradients are made by the first backward: its update runs after it.
+  for (const Parameter& p : params)
+    if (!p.grad.defined()) return;
+  std::vector<ops::Backend::AdamWItem> items;
+  arranged_index_.clear();
+  for (size_t i = 0; i < params.size(); ++i) {
+    Parameter& p = params[i];
+    if (on_host(i) || !p.one_product_gradient || p.value.numel() != numel_[i]) continue;
+    items.push_back({&p.value, &p.grad, &m_[i], &v_[i], p.decay ? config_.weight_decay : 0.0});
+    arranged_index_.push_back(i);
+  }
+  ops::AdamWStep s = adamw_step_settings(config_, lr, steps_ + 1, 1.0f);
+  s.weight_copy = !host_m_;
+  backend_->arrange_update_in_backward(items, s);
+  arranged_ = true, arranged_lr_ = s.lr;
+}
+
+size_t AdamW::cancel_update_in_backward() {
+  if (!arranged_) return 0;
+  arranged_ = false;
+  const std::vector<bool> done = backend_->take_updated_in_backward();
+  return static_cast<size_t>(std::count(done.begin(), done.end(), true));
+}
+
 void AdamW::step(std::vector<Parameter>& params, double lr, float grad_scale) {
   if (params.size() != numel_.size()) fail("AdamW: built for ", numel_.size(), " parameters, stepped with ", params.size());
   ++steps_;
@@ -100,6 +127,17 @@ void AdamW::step(std::vector<Parameter>& params, double lr, float grad_scale) {
   // Whole parameters, written only here between steps: the backend may keep their bf16 copies
   // (not when offloading, which is for models that barely fit).
   s.weight_copy = !host_m_;
+  std::vector<bool> updated(params.size(), false);  // parameters the backward updated already
+  updated_in_backward_ = 0;
+  if (arranged_) {
+    arranged_ = false;
+    const std::vector<bool> done = backend_->take_updated_in_backward();
+    for (size_t k = 0; k < done.size() && k < arranged_index_.size(); ++k)
+      if (done[k]) updated[arranged_index_[k]] = true, ++updated_in_backward_;
+    if (grad_scale != 1.0f || s.lr != arranged_lr_)
+      fail("AdamW: a step arranged in the backward (lr ", arranged_lr_, ", no scaling) was finished with lr ", s.lr,
+           " and gradient scale ", grad_scale);
+  }
   std::vector<ops::Backend::AdamWItem> device;
   std::vector<ops::Backend::HostMomentsItem> host;
   for (size_t i = 0; i < params.size(); ++i) {
@@ -109,7 +147,7 @@ void AdamW::step(std::vector<Parameter>& params, double lr, float grad_scale) {
     const double wd = p.decay ? config_.weight_decay : 0.0;
     if (on_host(i))
       host.push_back({&p.value, &p.grad, host_m_.get() + host_offset_[i], host_v_.get() + host_offset_[i], wd});
-    else
+    else if (!updated[i])
       device.push_back({&p.value, &p.grad, &m_[i], &v_[i], wd});
   }
   // The device's share first: the host moments' uploads wait for what is queued before them.

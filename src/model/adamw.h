@@ -40,6 +40,19 @@ class AdamW {
   // One update of every parameter from its grad, the gradient first multiplied by grad_scale
   // (pass clip_coefficient(...) for clipping). lr < 0 uses config().lr.
   void step(std::vector<Parameter>& params, double lr = -1.0, float grad_scale = 1.0f);
+  // The optimizer step inside the backward (torchtune's optimizer_in_bwd): called before the
+  // backward of a step's only micro-batch, it lets the backend update parameters in the products
+  // that compute their gradients (ops::Backend::arrange_update_in_backward); the step() after the
+  // backward (with the same lr, grad_scale 1: nothing can be clipped) updates the others. Each
+  // parameter gets the same update either way; only where its memory traffic runs differs.
+  void arrange_update_in_backward(std::vector<Parameter>& params, double lr = -1.0);
+  // How many parameters the last step found updated in the backward already.
+  size_t updated_in_backward() const { return updated_in_backward_; }
+  // Whether an update in the backward is arranged (and not yet finished by step()).
+  bool arranged() const { return arranged_; }
+  // Ends the arrangement without a step (a skipped step): how many parameters the backward has
+  // updated already (0: skipping loses nothing; otherwise they cannot be restored).
+  size_t cancel_update_in_backward();
 
   const AdamWConfig& config() const { return config_; }
   int64_t steps() const { return steps_; }
@@ -60,6 +73,10 @@ class AdamW {
   ops::Backend* backend_;
   AdamWConfig config_;
   int64_t steps_ = 0;
+  bool arranged_ = false;  // arrange_update_in_backward was called; step() takes what was updated
+  std::vector<size_t> arranged_index_;  // the parameters arranged, in the order of the backend's items
+  double arranged_lr_ = 0;
+  size_t updated_in_backward_ = 0;
   std::vector<int64_t> numel_;
   std::vector<ops::Tensor> m_, v_;
   // Moments in host memory: one allocation each for m and v, parameter i at host_offset_[i].

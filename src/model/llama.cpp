@@ -132,6 +132,9 @@ void Llama::build_parameters() {
   }
   final_norm_ = &params_[i++];
   lm_head_ = c.tie_word_embeddings ? embed_ : &params_[i++];
+  for (const Layer& L : layers_)
+    for (Parameter* w : {L.q, L.k, L.v, L.o, L.gate, L.up, L.down}) w->one_product_gradient = true;
+  if (!c.tie_word_embeddings) lm_head_->one_product_gradient = true;
 }
 
 Parameter& Llama::parameter(const std::string& name) {

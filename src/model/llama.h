@@ -36,6 +36,10 @@ struct Parameter {
   bool decay = true;
   Shard shard;             // whole (dim -1) without tensor parallelism
   ops::Shape full_shape;   // the shape in checkpoints (== value.shape() unless split)
+  // The gradient comes from one matrix product alone (a Linear layer's weight, not the embedding
+  // table, which a tied lm_head shares), so that product may apply the optimizer's update
+  // (ops::Backend::arrange_update_in_backward).
+  bool one_product_gradient = false;
 };
 
 // The label that means "no loss at this position" (as torch's ignore_index).

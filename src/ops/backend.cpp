@@ -547,6 +547,16 @@ void Backend::adamw_many(std::span<const AdamWItem> items, const AdamWStep& s) {
   do_adamw_many(items, s);
 }
 
+void Backend::arrange_update_in_backward(std::span<const AdamWItem> items, const AdamWStep&) {
+  arranged_updates_ = items.size();
+}
+
+std::vector<bool> Backend::take_updated_in_backward() {
+  std::vector<bool> none(arranged_updates_, false);
+  arranged_updates_ = 0;
+  return none;
+}
+
 void Backend::do_adamw_many(std::span<const AdamWItem> items, const AdamWStep& s) {
   for (const AdamWItem& it : items) {
     AdamWStep one = s;

@@ -246,6 +246,14 @@ class Backend {
     double weight_decay;  // replaces AdamWStep::weight_decay for this item
   };
   void adamw_many(std::span<const AdamWItem> items, const AdamWStep& s);
+  // The optimizer step inside the backward (as torchtune's optimizer_in_bwd): the products of the
+  // next backward that compute the gradients of these items may also apply adamw_many(items, s)
+  // to them from the finished gradient (the same arithmetic, the same bits for the same gradient;
+  // the gradient is still written), so the update's memory traffic overlaps the product instead of
+  // following the backward. take_updated_in_backward() ends the arrangement and tells which items
+  // were updated; the caller updates the others. A backend without such products updates none.
+  virtual void arrange_update_in_backward(std::span<const AdamWItem> items, const AdamWStep& s);
+  virtual std::vector<bool> take_updated_in_backward();
 
   // ---- optimizer state in host memory (optimizer CPU offload) --------------------------------------
   // DeepSpeed's ZeRO-Offload and Megatron's --optimizer-cpu-offload keep the AdamW moments (8 bytes
@@ -270,6 +278,7 @@ class Backend {
   void adamw_host_moments(std::span<const HostMomentsItem> items, const AdamWStep& s);
 
  protected:
+  size_t arranged_updates_ = 0;  // items of arrange_update_in_backward (the default updates none)
   virtual std::shared_ptr<Storage> do_allocate(size_t bytes) = 0;
   virtual void do_zero(Tensor& t) = 0;
   virtual void do_copy(Tensor& dst, const Tensor& src) = 0;

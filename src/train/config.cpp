@@ -101,6 +101,10 @@ const std::vector<Entry>& entries() {
       AGPT_KEY(train, optimizer_offload_fraction, Kind::kFloat, false,
                "with optimizer_cpu_offload: the share of the parameters (embedding and first layers first) whose "
                "moments go to host memory; the rest stay on the GPU (Megatron's --optimizer-offload-fraction)"),
+      AGPT_KEY(train, update_in_backward, Kind::kBool, false,
+               "the optimizer step inside the backward (torchtune's optimizer_in_bwd): on Hopper with bf16, the "
+               "products that compute the large Linear weights' gradients apply AdamW to them too; needs clip = 0, "
+               "grad_accum = 1 and one rank (the update runs before the gradient norm is known)"),
       AGPT_KEY(train, precision, Kind::kString, true, "fp32; or on CUDA tf32 or bf16: how matrix products run (tensors stay fp32)"),
       AGPT_KEY(train, distributed_optimizer, Kind::kBool, false,
                "with several ranks: shard the AdamW state (ZeRO-1, Megatron's --use-distributed-optimizer); off: all-reduce"),
@@ -373,6 +377,9 @@ void TrainConfig::validate() const {
   if (t.max_bad_steps < 1) fail(w, ": train.max_bad_steps must be at least 1");
   if (t.spike_zscore < 0) fail(w, ": train.spike_zscore must not be negative (0: off)");
   if (t.spike_window < 2) fail(w, ": train.spike_window must be at least 2");
+  if (t.update_in_backward && (t.clip > 0 || t.grad_accum != 1))
+    fail(w, ": train.update_in_backward needs train.clip = 0 and train.grad_accum = 1 (the update runs inside the "
+         "backward, before the gradient norm or the other micro-batches' gradients exist); set them or turn it off");
   if (t.peak_flops < 0) fail(w, ": train.peak_flops must not be negative");
   if (t.threads < 0) fail(w, ": train.threads must not be negative");
   if (t.device != "cpu" && t.device != "cuda" && !t.device.starts_with("cuda:"))

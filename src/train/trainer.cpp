@@ -200,6 +200,9 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
     optimizer_ = std::make_unique<model::AdamW>(*backend_, model_->parameters(), ac,
                                                 t.optimizer_cpu_offload ? t.optimizer_offload_fraction : 0.0);
   }
+  if (t.update_in_backward && world() > 1)
+    fail("train.update_in_backward works on one rank: with ", world(),
+         " ranks the gradients are summed across them after the backward, so the update cannot run inside it");
   // Offloading is for models that barely fit: no bf16 copies of all the weights either.
   if (t.optimizer_cpu_offload) model_->set_weight_copy_reuse(false);
   schedule_ = {t.schedule, t.lr, t.min_lr, t.warmup, t.steps, t.decay_fraction};
@@ -372,6 +375,27 @@ bool Trainer::draw_plots() {
   }
 }
 
+// Why a step with this loss is skipped (empty: it is not): a non-finite loss, or a spike above
+// the recent losses (train.spike_zscore).
+std::string Trainer::skip_reason(float loss) const {
+  const TrainSection& t = config_.train;
+  if (!std::isfinite(loss)) return "non-finite loss";
+  if (t.spike_zscore > 0 && static_cast<int64_t>(state_.loss_window.size()) >= t.spike_window) {
+    double mean = 0, var = 0;
+    for (float x : state_.loss_window) mean += x;
+    mean /= static_cast<double>(state_.loss_window.size());
+    for (float x : state_.loss_window) var += (x - mean) * (x - mean);
+    double sd = std::sqrt(var / static_cast<double>(state_.loss_window.size()));
+    if (sd > 0 && (loss - mean) / sd > t.spike_zscore) {
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "loss spike (%.4f is %.1f std devs above the recent mean %.4f)", loss,
+                    (loss - mean) / sd, mean);
+      return buf;
+    }
+  }
+  return {};
+}
+
 double Trainer::reduce_gradients(int64_t step) {
   const int64_t micro_batches = config_.train.grad_accum * dp_size();
   auto guard = watchdog_->guard("reduction of the gradients at step " + std::to_string(step));
@@ -510,6 +534,9 @@ void Trainer::run() {
           gather.emplace(watchdog_->guard("forward with the parameter all-gather at step " + std::to_string(step)));
         loss_sum += model_->forward(ids, targets, B, T, /*for_backward=*/true);
       }
+      // The update inside the backward, unless this step's loss already says it will be skipped.
+      if (t.update_in_backward && optimizer_ && skip_reason(static_cast<float>(loss_sum)).empty())
+        optimizer_->arrange_update_in_backward(model_->parameters(), learning_rate(schedule_, step));
       if (a + 1 == t.grad_accum && dist_optimizer_ && t.overlap_grad_reduce) {
         // The last micro-batch's backward starts each bucket's reduction as soon as it is complete.
         model_->set_grads_ready_hook([this](size_t first, size_t count) { dist_optimizer_->grads_ready(first, count); });
@@ -538,23 +565,13 @@ void Trainer::run() {
     r.grad_norm = reduce_gradients(step);
     r.lr = learning_rate(schedule_, step);
     const float loss_f = static_cast<float>(r.loss);
-    if (!std::isfinite(r.loss)) {
-      r.skipped = true, r.reason = "non-finite loss";
-    } else if (!std::isfinite(r.grad_norm)) {
-      r.skipped = true, r.reason = "non-finite gradient norm";
-    } else if (t.spike_zscore > 0 && static_cast<int64_t>(state_.loss_window.size()) >= t.spike_window) {
-      double mean = 0, var = 0;
-      for (float x : state_.loss_window) mean += x;
-      mean /= static_cast<double>(state_.loss_window.size());
-      for (float x : state_.loss_window) var += (x - mean) * (x - mean);
-      double sd = std::sqrt(var / static_cast<double>(state_.loss_window.size()));
-      if (sd > 0 && (loss_f - mean) / sd > t.spike_zscore) {
-        char buf[128];
-        std::snprintf(buf, sizeof buf, "loss spike (%.4f is %.1f std devs above the recent mean %.4f)", loss_f,
-                      (loss_f - mean) / sd, mean);
-        r.skipped = true, r.reason = buf;
-      }
-    }
+    r.reason = skip_reason(loss_f);
+    if (r.reason.empty() && !std::isfinite(r.grad_norm)) r.reason = "non-finite gradient norm";
+    r.skipped = !r.reason.empty();
+    if (r.skipped && optimizer_ && optimizer_->arranged() && optimizer_->cancel_update_in_backward() > 0)
+      fail("step ", step, ": ", r.reason, " after the update inside the backward had changed the weights "
+           "(train.update_in_backward cannot skip such a step): resume from the last checkpoint with "
+           "train.update_in_backward = false");
     if (!r.skipped) {
       const float clip = model::clip_coefficient(r.grad_norm, t.clip);
       if (dist_optimizer_) {

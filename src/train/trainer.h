@@ -122,6 +122,7 @@ class Trainer {
   void setup_parallel();  // after the backend: NCCL on GPUs, the optimizer layout, the watchdog
   // Averages the micro-batch gradients over every rank; returns the global gradient norm.
   double reduce_gradients(int64_t step);
+  std::string skip_reason(float loss) const;
   double local_grad_norm();  // of the model's gradients as they are (over the tensor-parallel group)
   void report_stragglers(int64_t step, double busy_s);
   bool leader() const { return comm_->rank() == 0; }

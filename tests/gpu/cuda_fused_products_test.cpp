@@ -14,6 +14,8 @@
 
 #include "base/error.h"
 #include "gpu_test_util.h"
+#include "model/adamw.h"
+#include "model/llama.h"
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cuda/sm90/gemm.cuh"
 
@@ -198,6 +200,127 @@ TEST_F(CudaFusedProducts, PlainProductsMatchCpu) {
   EXPECT_REL_L2(fused_->to_host_f32(c1), cpu_->to_host_f32(ref1), 1e-2, "gemm_nt vs CPU");
   EXPECT_REL_L2(fused_->to_host_f32(c2), cpu_->to_host_f32(ref2), 1e-2, "gemm_nn vs CPU");
   EXPECT_THROW(cuda::sm90::gemm_nt(c1.raw(), a.f.raw(), bt.f.raw(), 100, N, K, nullptr), Error);
+}
+
+// The weight gradient dw = dyᵀ·x (both operands read transposed from shared memory, fp32 stored
+// from the accumulators) against the CPU, written and added; and the same product with AdamW in
+// its epilogue against the product and the separate AdamW kernel: the same bits.
+TEST_F(CudaFusedProducts, WeightGradientMatchesCpuAndFusedAdamWMatchesSeparate) {
+  const int N = 192, O = 256, I = 512;
+  Triple dy = random({N, O}, true), x = random({N, I}, true);
+  Tensor dw = fused_->empty({O, I}, DType::kF32), dw_fused = fused_->empty({O, I}, DType::kF32);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  cuda::sm90::weight_grad(dw.data<float>(), dy.f.raw(), x.f.raw(), N, O, I, false, nullptr);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  Tensor ref = cpu_->zeros({O, I}), unused;
+  cpu_->matmul_backward(unused, ref, dy.c, x.c, cpu_->zeros({O, I}));
+  const std::vector<float> once = fused_->to_host_f32(dw), expected = cpu_->to_host_f32(ref);
+  EXPECT_REL_L2(once, expected, 1e-5, "weight_grad vs CPU");
+  cuda::sm90::weight_grad(dw.data<float>(), dy.f.raw(), x.f.raw(), N, O, I, true, nullptr);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  std::vector<float> twice = fused_->to_host_f32(dw), doubled(expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) doubled[i] = 2 * expected[i];
+  EXPECT_REL_L2(twice, doubled, 1e-5, "weight_grad added vs CPU");
+
+  // AdamW state: parameters, moments from an earlier step; one set for each path.
+  const size_t n = static_cast<size_t>(O) * I;
+  std::vector<float> p0 = gpu_testing::random_floats(n, rng_, -0.1, 0.1), m0 = gpu_testing::random_floats(n, rng_, -1e-3, 1e-3),
+                     v0 = gpu_testing::random_floats(n, rng_, 0, 1e-6);
+  Tensor p1 = fused_->from_host({O, I}, p0), m1 = fused_->from_host({O, I}, m0), v1 = fused_->from_host({O, I}, v0);
+  Tensor p2 = fused_->from_host({O, I}, p0), m2 = fused_->from_host({O, I}, m0), v2 = fused_->from_host({O, I}, v0);
+  Tensor c1 = fused_->empty({O, I}, DType::kBF16), c2 = fused_->empty({O, I}, DType::kBF16);
+  const cuda::AdamWConstants k{.decay = 1 - 3e-4f * 0.1f, .w1 = 0.1f, .b2 = 0.95f, .w2 = 0.05f, .step_size = -3e-4f / 0.271f,
+                               .bias2_sqrt = 0.37f, .eps = 1e-8f, .grad_scale = 1.0f};
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  cuda::sm90::weight_grad(dw.data<float>(), dy.f.raw(), x.f.raw(), N, O, I, false, nullptr);
+  cuda::adamw(p1.data<float>(), dw.data<float>(), m1.data<float>(), v1.data<float>(), c1.raw(), static_cast<int64_t>(n), k,
+              nullptr);
+  const cuda::sm90::FusedAdamW update{p2.data<float>(), m2.data<float>(), v2.data<float>(), c2.raw(), k};
+  cuda::sm90::weight_grad_adamw(dw_fused.data<float>(), dy.f.raw(), x.f.raw(), N, O, I, false, update, nullptr);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  EXPECT_EQ(fused_->to_host_f32(dw_fused), fused_->to_host_f32(dw)) << "gradient";
+  EXPECT_EQ(fused_->to_host_f32(p2), fused_->to_host_f32(p1)) << "parameters";
+  EXPECT_EQ(fused_->to_host_f32(m2), fused_->to_host_f32(m1)) << "first moments";
+  EXPECT_EQ(fused_->to_host_f32(v2), fused_->to_host_f32(v1)) << "second moments";
+  EXPECT_EQ(fused_->to_host_f32(c2), fused_->to_host_f32(c1)) << "bf16 copies";
+  EXPECT_NE(fused_->to_host_f32(p2), p0) << "the update changed nothing";
+  EXPECT_THROW(cuda::sm90::weight_grad(dw.data<float>(), dy.f.raw(), x.f.raw(), 100, O, I, false, nullptr), Error);
+}
+
+// The optimizer step inside the backward at the op level: an arranged weight gradient of at least
+// two tiles per SM updates its weight in the product (as adamw_many on that gradient would); a
+// small one is left to the caller.
+TEST_F(CudaFusedProducts, UpdateInBackwardUpdatesLargeWeights) {
+  const int64_t N = 128, O = 9216, I = 1024;  // 72 x 4 = 288 tiles: at least two per SM on an H100/H200
+  Triple x = random({N, I}, true), dy = random({N, O}, true), w = random({O, I}, false, 0.03);
+  Triple small = random({256, I}, false, 0.03), dy_small = random({N, 256}, true);
+  Tensor m = fused_->zeros({O, I}), v = fused_->zeros({O, I}), dw = fused_->empty({O, I}, DType::kF32);
+  Tensor ms = fused_->zeros({256, I}), vs = fused_->zeros({256, I}), dws = fused_->empty({256, I}, DType::kF32);
+  Tensor m2 = plain_->zeros({O, I}), v2 = plain_->zeros({O, I}), dw2 = plain_->empty({O, I}, DType::kF32);
+  AdamWStep s;
+  s.lr = 1e-3, s.weight_decay = 0.1, s.step = 1;
+  const std::vector<float> w0 = fused_->to_host_f32(w.f), small0 = fused_->to_host_f32(small.f);
+  const Backend::AdamWItem items[2] = {{&w.f, &dw, &m, &v, 0.1}, {&small.f, &dws, &ms, &vs, 0.1}};
+  fused_->arrange_update_in_backward(items, s);
+  Tensor dx = fused_->empty({N, I}, DType::kBF16), dxs = fused_->empty({N, I}, DType::kBF16);
+  fused_->matmul_backward(dx, dw, dy.f, x.f, w.f, Grad::kWrite, Grad::kWrite);
+  fused_->matmul_backward(dxs, dws, dy_small.f, x.f, small.f, Grad::kWrite, Grad::kWrite);
+  const std::vector<bool> done = fused_->take_updated_in_backward();
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_TRUE(done[0]) << "the large weight was not updated in its product";
+  EXPECT_FALSE(done[1]) << "the small weight (one tile per SM or fewer) was updated in its product";
+  EXPECT_EQ(fused_->to_host_f32(small.f), small0) << "a weight not updated in the backward changed";
+  // The same on the cuBLAS backend: the product, then the update kernel. dx was computed from the
+  // weight before its update.
+  Tensor dx2 = plain_->empty({N, I}, DType::kBF16);
+  plain_->matmul_backward(dx2, dw2, dy.p, x.p, w.p, Grad::kWrite, Grad::kWrite);
+  const Backend::AdamWItem item2{&w.p, &dw2, &m2, &v2, 0.1};
+  plain_->adamw_many({&item2, 1}, s);
+  EXPECT_REL_L2(fused_->to_host_f32(dx), plain_->to_host_f32(dx2), 1e-3, "dx, update in backward vs after");
+  EXPECT_REL_L2(fused_->to_host_f32(dw), plain_->to_host_f32(dw2), 1e-6, "gradient");
+  EXPECT_REL_L2(fused_->to_host_f32(w.f), plain_->to_host_f32(w.p), 1e-6, "updated weight");
+  EXPECT_REL_L2(fused_->to_host_f32(v), plain_->to_host_f32(v2), 1e-5, "second moment");
+  EXPECT_NE(fused_->to_host_f32(w.f), w0) << "the update changed nothing";
+}
+
+// Training a model with the update in the backward: the same losses and weights as updating after
+// the backward (to rounding: the gradients come from agpt's product instead of cuBLAS's), and the
+// MLP weights were updated in the backward.
+TEST_F(CudaFusedProducts, TrainingWithUpdateInBackwardMatchesUpdateAfter) {
+  model::LlamaConfig c;
+  c.vocab_size = 512, c.hidden_size = 1024, c.intermediate_size = 9216, c.num_hidden_layers = 1;
+  c.num_attention_heads = 8, c.num_key_value_heads = 8, c.max_position_embeddings = 128, c.tie_word_embeddings = true;
+  c.fill_defaults();
+  const int B = 1, T = 128;
+  std::vector<int32_t> ids(B * T);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 7919 + 13) % c.vocab_size);
+  const std::vector<int32_t> targets = model::shift_targets(ids, B, T);
+  auto train = [&](bool in_backward, std::vector<float>& losses, size_t& updated) {
+    model::Llama m(c, *fused_);
+    m.init_weights(5);
+    model::AdamW opt(*fused_, m.parameters(), model::AdamWConfig{.lr = 1e-3});
+    for (int step = 0; step < 4; ++step) {
+      losses.push_back(m.forward(ids, targets, B, T, /*for_backward=*/true));
+      if (in_backward) opt.arrange_update_in_backward(m.parameters());
+      m.backward(Grad::kWrite);
+      opt.step(m.parameters());
+      updated = std::max(updated, opt.updated_in_backward());
+    }
+    std::vector<float> all;
+    for (auto& p : m.parameters()) {
+      const std::vector<float> v = fused_->to_host_f32(p.value);
+      all.insert(all.end(), v.begin(), v.end());
+    }
+    return all;
+  };
+  std::vector<float> la, lb;
+  size_t ua = 0, ub = 0;
+  const std::vector<float> after = train(false, la, ua), inside = train(true, lb, ub);
+  EXPECT_EQ(ua, 0u);
+  EXPECT_EQ(ub, 3u) << "gate, up and down weights updated in the backward";
+  for (size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(lb[i], la[i], 1e-4 * std::abs(la[i])) << "step " << i;
+  EXPECT_LT(la.back(), la.front()) << "the model did not learn";
+  EXPECT_REL_L2(inside, after, 1e-4, "weights after 4 steps");
 }
 
 }  // namespace

@@ -48,6 +48,42 @@ void expect_error(const std::function<void()>& fn, const std::string& needle) {
   }
 }
 
+// Only Linear weights get their gradient from one product (the update in the backward may apply
+// to them); the embedding table, which a tied lm_head shares, and the norms do not. A backend
+// without fused products (the CPU) updates nothing in the backward: the step is unchanged.
+TEST(Llama, OneProductGradientsAndTheUpdateInBackward) {
+  auto backend = ops::make_cpu_backend(1);
+  for (bool tied : {true, false}) {
+    Llama m(small_config(tied), *backend);
+    for (const Parameter& p : m.parameters()) {
+      const bool linear = p.name.find("_proj.weight") != std::string::npos || p.name == "lm_head.weight";
+      EXPECT_EQ(p.one_product_gradient, linear) << p.name;
+    }
+  }
+  const std::vector<int32_t> ids = some_ids(16, 50), targets = shift_targets(ids, 2, 8);
+  std::vector<float> losses[2];
+  std::vector<std::vector<float>> weights[2];
+  for (int arranged = 0; arranged < 2; ++arranged) {
+    Llama m(small_config(true), *backend);
+    m.init_weights(3);
+    AdamW opt(*backend, m.parameters(), AdamWConfig{.lr = 1e-2});
+    for (int step = 0; step < 3; ++step) {
+      losses[arranged].push_back(m.forward(ids, targets, 2, 8, true));
+      if (arranged) opt.arrange_update_in_backward(m.parameters());
+      m.backward(ops::Grad::kWrite);
+      opt.step(m.parameters());
+      EXPECT_EQ(opt.updated_in_backward(), 0u);
+    }
+    if (arranged) {  // an arranged step cannot be clipped (the backward may have updated already)
+      opt.arrange_update_in_backward(m.parameters());
+      EXPECT_THROW(opt.step(m.parameters(), -1.0, 0.5f), Error);
+    }
+    for (const Parameter& p : m.parameters()) weights[arranged].push_back(backend->to_host_f32(p.value));
+  }
+  EXPECT_EQ(losses[0], losses[1]);
+  EXPECT_EQ(weights[0], weights[1]);
+}
+
 TEST(Llama, SaveAndLoadGiveIdenticalLogits) {
   auto be = ops::make_cpu_backend(2);
   for (bool tied : {false, true}) {

@@ -96,6 +96,9 @@ TEST(TrainConfig, BadValuesAreClearErrors) {
   bad("[data\nmixture='x'", "TOML syntax error");
   bad("lr = 3\n[data]\nmixture='x'", "did you mean 'train.lr'");
   bad("[data]\nmixture='x'\n[train]\nlr = nan", "finite");
+  bad("[data]\nmixture='x'\n[train]\nupdate_in_backward = true", "train.update_in_backward needs train.clip = 0");
+  bad("[data]\nmixture='x'\n[train]\nupdate_in_backward = true\nclip = 0\ngrad_accum = 2", "and train.grad_accum = 1");
+  EXPECT_EQ(error_of([] { TrainConfig::parse("[data]\nmixture='x'\n[train]\nupdate_in_backward = true\nclip = 0", "t.toml"); }), "(no error)");
   std::string e = error_of([] { TrainConfig::parse("[data]\nmixture='x'", "t.toml", {{"train.steps", "many"}}); });
   EXPECT_NE(e.find("command line: train.steps must be an integer, not 'many'"), std::string::npos) << e;
 }

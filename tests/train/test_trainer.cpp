@@ -171,6 +171,27 @@ TEST_F(TrainerTest, OptimizerCpuOffloadIsBitIdentical) {
   EXPECT_TRUE(read(ca / "optimizer.safetensors") == read(cb / "optimizer.safetensors"));
 }
 
+// train.update_in_backward: on a backend without fused weight-gradient products (the CPU) nothing
+// is updated inside the backward, so the run is the same as without it.
+TEST_F(TrainerTest, UpdateInBackwardIsTheSameRunWhereNothingFuses) {
+  const int64_t N = 4;
+  TrainConfig a = tiny_config(mix_, dir_ / "a", N);
+  a.train.clip = 0;
+  a.train.grad_accum = 1;
+  Trainer ta(a, {.quiet = true});
+  ta.run();
+  TrainConfig b = tiny_config(mix_, dir_ / "b", N);
+  b.train.clip = 0;
+  b.train.grad_accum = 1;
+  b.train.update_in_backward = 1;
+  Trainer tb(b, {.quiet = true});
+  tb.run();
+  ASSERT_EQ(ta.history().size(), tb.history().size());
+  for (size_t i = 0; i < ta.history().size(); ++i) EXPECT_EQ(ta.history()[i].loss, tb.history()[i].loss) << i;
+  EXPECT_TRUE(read(dir_ / "a" / "checkpoints" / "step_0000004" / "model.safetensors") ==
+              read(dir_ / "b" / "checkpoints" / "step_0000004" / "model.safetensors"));
+}
+
 // train.async_checkpoint writes from a copy in host memory on another thread: the same files as
 // a synchronous checkpoint (with or without optimizer offload), old ones rotated the same way, and
 // a resume as exact.

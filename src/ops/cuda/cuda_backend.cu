@@ -467,8 +467,8 @@ class CudaBackend final : public Backend {
     } else if (dx.defined()) {
       gemm(CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, w, I, dy, O, grad_beta(dx_mode), dx, I, true);  // dxᵀ (+)= w'·dyᵀ
     }
-    if (dw.defined()) weight_gradient(dw, dy, x, dw_mode);
-    weight_cache_.erase(w.raw());  // the weight's last use in this step (freed in stream order)
+    if (dw.defined()) weight_gradient(dw, dy, x, w, dw_mode);
+    release_weight(w);
   }
   // Whether dx [N, I] = dy [N, O]·w takes agpt's Hopper product: written (not added), whole tiles,
   // and O up to 16,384 (the attention output's input gradient: 0.83-0.97 of cuBLAS's time on an
@@ -477,10 +477,67 @@ class CudaBackend final : public Backend {
     return own_products_ && mode == Grad::kWrite && dx.dtype() == DType::kBF16 && dy.dtype() == DType::kBF16 &&
            O <= 16384 && sm90::shape_ok(N, I, O) && aligned16({dx.raw(), dy.raw()});
   }
-  // dw [O, I] (+)= dyᵀ·x for dy [N, O], x [N, I]: column-major dw' = xᵀ·dy.
-  void weight_gradient(Tensor& dw, const Tensor& dy, const Tensor& x, Grad mode) {
+  // dw [O, I] (+)= dyᵀ·x for dy [N, O], x [N, I]: column-major dw' = xᵀ·dy; with the weight's
+  // AdamW update in the product where it was arranged and pays (update_in_backward).
+  void weight_gradient(Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w, Grad mode) {
     const int N = dim32(x.dim(0)), I = dim32(x.dim(1)), O = dim32(dy.dim(1));
+    if (update_in_backward(dw, dy, x, w, mode)) return;
     gemm(CUBLAS_OP_N, CUBLAS_OP_T, I, O, N, x, I, dy, O, grad_beta(mode), dw, I);
+  }
+  // The weight's last use in this step: its bf16 copy goes (freed in stream order), replaced by
+  // the updated weight's where the backward updated it.
+  void release_weight(const Tensor& w) {
+    weight_cache_.erase(w.raw());
+    if (auto it = updated_copies_.find(w.raw()); it != updated_copies_.end()) {
+      weight_cache_.insert_or_assign(w.raw(), std::move(it->second));
+      updated_copies_.erase(it);
+    }
+  }
+
+  void arrange_update_in_backward(std::span<const AdamWItem> items, const AdamWStep& s) override {
+    Backend::arrange_update_in_backward(items, s);
+    arranged_.assign(items.begin(), items.end());
+    arranged_done_.assign(items.size(), false);
+    arranged_step_ = s;
+  }
+  std::vector<bool> take_updated_in_backward() override {
+    Backend::take_updated_in_backward();
+    std::vector<bool> done = std::move(arranged_done_);
+    arranged_.clear(), arranged_done_.clear(), updated_copies_.clear();
+    return done;
+  }
+  // The weight gradient with the weight's AdamW update in its epilogue (sm90::weight_grad_adamw):
+  // where the update of this gradient was arranged, on Hopper with bf16 activations, for products of
+  // at least two tiles per SM (the update of a product's last tiles cannot overlap it: with fewer
+  // tiles the fused product is slower than the product and the update kernel).
+  bool update_in_backward(Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w, Grad mode) {
+    if (arranged_.empty() || !own_products_) return false;
+    size_t i = 0;
+    while (i < arranged_.size() && !(arranged_[i].grad->same_storage(dw) && !arranged_done_[i])) ++i;
+    if (i == arranged_.size()) return false;
+    const AdamWItem& it = arranged_[i];
+    const int64_t N = x.dim(0), I = x.dim(1), O = dy.dim(1);
+    const int64_t tiles = (O / 128) * (I / 256);
+    if (!it.param->same_storage(w) || w.dtype() != DType::kF32 || dw.dtype() != DType::kF32 ||
+        dy.dtype() != DType::kBF16 || x.dtype() != DType::kBF16 || it.m->numel() != w.numel() ||
+        it.v->numel() != w.numel() || dw.numel() != w.numel() || !sm90::weight_grad_shape_ok(N, O, I) ||
+        tiles < 2 * sm_count() || !aligned16({dw.raw(), dy.raw(), x.raw(), w.raw(), it.m->raw(), it.v->raw()}))
+      return false;
+    AGPT_PROFILE_OP("weight gradient with AdamW " + shape_name(dim32(N), dim32(I), dim32(O)));
+    invalidate_weight_copies(*it.param);
+    Tensor copy;
+    if (arranged_step_.weight_copy && matmul_ == "bf16") copy = empty(w.shape(), DType::kBF16);
+    const sm90::FusedAdamW update{it.param->data<float>(), it.m->data<float>(), it.v->data<float>(),
+                                  copy.defined() ? copy.raw() : nullptr, adamw_constants(arranged_step_, it.weight_decay)};
+    sm90::weight_grad_adamw(dw.data<float>(), dy.raw(), x.raw(), dim32(N), dim32(O), dim32(I), mode == Grad::kAdd,
+                            update, stream_);
+    if (copy.defined()) updated_copies_.insert_or_assign(w.raw(), CachedWeight{*it.param, copy, true});
+    arranged_done_[i] = true;
+    return true;
+  }
+  int sm_count() {
+    if (sm_count_ == 0) AGPT_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device_));
+    return sm_count_;
   }
 
   void do_rope(Tensor& x, const Tensor& cos, const Tensor& sin, int64_t pos0, bool inverse) override {
@@ -617,9 +674,9 @@ class CudaBackend final : public Backend {
     for (const LinearGrad& l : layers) {
       if (l.dw && l.dw->defined()) {
         AGPT_PROFILE_OP("matmul_backward (weight) " + shape_name(dim32(N), dim32(I), dim32(l.w->dim(0))));
-        weight_gradient(*l.dw, *l.dy, x, dw_mode);
+        weight_gradient(*l.dw, *l.dy, x, *l.w, dw_mode);
       }
-      weight_cache_.erase(l.w->raw());  // the weight's last use in this step
+      release_weight(*l.w);
     }
   }
   void do_swiglu_matmul_forward(Tensor& act, Tensor& gate, Tensor& up, const Tensor& x, const Tensor& wg,
@@ -648,9 +705,9 @@ class CudaBackend final : public Backend {
     }
     if (dwd.defined()) {
       AGPT_PROFILE_OP("swiglu_matmul_backward (weight) " + shape_name(dim32(N), dim32(F), dim32(O)));
-      weight_gradient(dwd, dy, act, dw_mode);
+      weight_gradient(dwd, dy, act, wd, dw_mode);
     }
-    weight_cache_.erase(wd.raw());  // the weight's last use in this step
+    release_weight(wd);
   }
 
   void do_add(Tensor& out, const Tensor& a, const Tensor& b) override {
@@ -838,6 +895,13 @@ class CudaBackend final : public Backend {
     bool from_optimizer;  // written by adamw() with AdamWStep::weight_copy: survives begin_weight_reuse()
   };
   std::unordered_map<const void*, CachedWeight> weight_cache_;
+  // arrange_update_in_backward's items, which of them the backward updated, their settings, and
+  // the updated weights' bf16 copies until their matmul_backward ends.
+  std::vector<AdamWItem> arranged_;
+  std::vector<bool> arranged_done_;
+  AdamWStep arranged_step_;
+  std::unordered_map<const void*, CachedWeight> updated_copies_;
+  int sm_count_ = 0;
   bool reuse_weights_ = false;
   bool use_cudnn_attention_ = false;
   bool own_products_ = false;  // CudaOptions::products "auto" on Hopper with bf16 activations: sm90/gemm.cuh

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <initializer_list>
 
+#include "ops/cuda/adamw_math.cuh"
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/elem.cuh"
 #include "ops/cuda/kernels.cuh"
@@ -152,17 +153,6 @@ __global__ void swiglu_backward_kernel(T* dgate, T* dup, const T* dout, const T*
     swiglu_grad(load(gate + i), load(up + i), load(dout + i), dg, du);
     store(dgate + i, dg), store(dup + i, du);
   }
-}
-
-__device__ __forceinline__ void adamw_one(float& p, float g, float& m, float& v, const AdamWConstants& c) {
-  float gi = g * c.grad_scale;
-  float pi = p * c.decay;
-  float mi = m + c.w1 * (gi - m);
-  float vi = v * c.b2 + c.w2 * gi * gi;
-  float denom = sqrtf(vi) / c.bias2_sqrt + c.eps;
-  p = pi + c.step_size * mi / denom;
-  m = mi;
-  v = vi;
 }
 
 // Four elements per thread with 16-byte accesses when all four tensors are 16-byte aligned; thread

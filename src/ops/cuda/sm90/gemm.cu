@@ -21,6 +21,7 @@
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/sm90/hopper.cuh"
 #include "ops/cuda/sm90/wgmma_m64n256k16.cuh"
+#include "ops/cuda/adamw_math.cuh"
 #include "ops/cuda/rope_math.cuh"
 #include "ops/cuda/swiglu_math.cuh"
 
@@ -46,7 +47,13 @@ constexpr int kEpilogueThreads = 96;  // warps 1-3 of warpgroup 0
 // 8 and 12.
 constexpr int kRowBatch = 8;
 
-enum class Epi { kStore, kSwiglu, kSwigluGrad, kQkvRope };
+enum class Epi { kStore, kSwiglu, kSwigluGrad, kQkvRope, kWeightGrad, kWeightGradAdamW };
+// The weight gradient's products read both operands M- or N-major (dyᵀ·x over the tokens) and store
+// fp32 from the multiplying warps' registers (a staging tile of fp32 would not fit beside the ring).
+__host__ __device__ constexpr bool is_weight_grad(Epi e) { return e == Epi::kWeightGrad || e == Epi::kWeightGradAdamW; }
+// Float4 groups of the gradient each epilogue thread loads (with their parameters and moments)
+// before updating any, so the loads' latencies overlap.
+constexpr int kAdamBatch = 4;
 
 struct Args {
   int K;
@@ -66,6 +73,15 @@ struct Args {
   // kStore with N-major B: a sum of up to three products over consecutive k ranges, A and B from
   // their own tensor maps (map_a/a1/a2, map_b0/b1/b2); k-slices of each (0: unused).
   int k_parts[3];
+  // kWeightGrad(AdamW): the fp32 gradient [M, N] (row stride ld), added to when accumulate; AdamW
+  // then updates param, m, v (same layout) from it and writes the bf16 copy (may be null).
+  float* grad;
+  int accumulate;
+  float* param;
+  float* m;
+  float* v;
+  __nv_bfloat16* copy;
+  AdamWConstants adam;
 };
 
 // kQkvRope: which of q, k, v column tile tn belongs to, and that part's first tile.
@@ -216,6 +232,40 @@ __device__ __forceinline__ void swiglu_grad_epilogue(const __nv_bfloat16* stagin
   }
 }
 
+// AdamW on one tile of the weight from its gradient (just stored by the multiplying warps, read
+// from L2): consecutive threads on consecutive 4-float groups of a row.
+__device__ __forceinline__ void adamw_epilogue(const Args& a, int tm, int tn, int e) {
+  constexpr int kGroups = kBN / 4, kTotal = kBM * kGroups;
+  const size_t ld = a.ld, base = size_t(tm) * kBM * ld + size_t(tn) * kBN;
+  for (int q0 = e; q0 < kTotal; q0 += kAdamBatch * kEpilogueThreads) {
+    float4 g[kAdamBatch], p[kAdamBatch], m[kAdamBatch], v[kAdamBatch];
+#pragma unroll
+    for (int b = 0; b < kAdamBatch; ++b) {
+      const int q = q0 + b * kEpilogueThreads;
+      if (q >= kTotal) continue;
+      const size_t o = base + size_t(q / kGroups) * ld + (q % kGroups) * 4;
+      g[b] = __ldcg(reinterpret_cast<const float4*>(a.grad + o));
+      p[b] = __ldcg(reinterpret_cast<const float4*>(a.param + o));
+      m[b] = __ldcg(reinterpret_cast<const float4*>(a.m + o));
+      v[b] = __ldcg(reinterpret_cast<const float4*>(a.v + o));
+    }
+#pragma unroll
+    for (int b = 0; b < kAdamBatch; ++b) {
+      const int q = q0 + b * kEpilogueThreads;
+      if (q >= kTotal) break;
+      const size_t o = base + size_t(q / kGroups) * ld + (q % kGroups) * 4;
+      adamw_one(p[b].x, g[b].x, m[b].x, v[b].x, a.adam);
+      adamw_one(p[b].y, g[b].y, m[b].y, v[b].y, a.adam);
+      adamw_one(p[b].z, g[b].z, m[b].z, v[b].z, a.adam);
+      adamw_one(p[b].w, g[b].w, m[b].w, v[b].w, a.adam);
+      *reinterpret_cast<float4*>(a.param + o) = p[b];
+      *reinterpret_cast<float4*>(a.m + o) = m[b];
+      *reinterpret_cast<float4*>(a.v + o) = v[b];
+      if (a.copy) *reinterpret_cast<uint2*>(a.copy + o) = make_uint2(pack2(p[b].x, p[b].y), pack2(p[b].z, p[b].w));
+    }
+  }
+}
+
 template <Epi kEpi>
 __device__ __forceinline__ void run_epilogue(const __nv_bfloat16* staging, const Args& a, int tm, int tn, int e) {
   const size_t ld = a.ld;
@@ -243,8 +293,29 @@ __device__ __forceinline__ void run_epilogue(const __nv_bfloat16* staging, const
         stg128(a.out0 + o, pack8(h));
       }
     }
+  } else if constexpr (kEpi == Epi::kWeightGradAdamW) {
+    adamw_epilogue(a, tm, tn, e);
   } else {
     swiglu_grad_epilogue(staging, a, tm, tn, e);
+  }
+}
+
+// The weight gradient's tile from the accumulators (rows of the warp's 16, column pairs), fp32,
+// written or added.
+__device__ __forceinline__ void store_weight_grad(const float (&acc)[128], const Args& a, int tm, int tn, int consumer,
+                                                  int cw, int lane) {
+  float* dst = a.grad + size_t(tm * kBM + consumer * 64 + cw * 16 + lane / 4) * a.ld + tn * kBN + 2 * (lane % 4);
+  const size_t below = size_t(8) * a.ld;  // the fragment's second row
+#pragma unroll
+  for (int i = 0; i < 32; ++i) {
+    float2 top = make_float2(acc[4 * i], acc[4 * i + 1]), bottom = make_float2(acc[4 * i + 2], acc[4 * i + 3]);
+    float2* t = reinterpret_cast<float2*>(dst + 8 * i);
+    float2* b = reinterpret_cast<float2*>(dst + below + 8 * i);
+    if (a.accumulate) {
+      const float2 ot = *t, ob = *b;
+      top.x = ot.x + top.x, top.y = ot.y + top.y, bottom.x = ob.x + bottom.x, bottom.y = ob.y + bottom.y;
+    }
+    *t = top, *b = bottom;
   }
 }
 
@@ -300,7 +371,12 @@ __global__ void __launch_bounds__(kThreads, 1)
           int part = 0, kin = kb;  // which product of a sum, and the k-slice within it
           if constexpr (kEpi == Epi::kStore && kTransB)
             while (part < 2 && kin >= args.k_parts[part]) kin -= args.k_parts[part++];
-          tma_load_2d(sa, part == 0 ? &map_a : part == 1 ? &map_a1 : &map_a2, &full[stage], kin * kBK, tm * kBM);
+          if constexpr (is_weight_grad(kEpi)) {  // A M-major: 64-column chunks of 64 k-rows, as B's N-major
+            tma_load_2d(sa, &map_a, &full[stage], tm * kBM, kb * kBK);
+            tma_load_2d(sa + 8192, &map_a, &full[stage], tm * kBM + 64, kb * kBK);
+          } else {
+            tma_load_2d(sa, part == 0 ? &map_a : part == 1 ? &map_a1 : &map_a2, &full[stage], kin * kBK, tm * kBM);
+          }
           if constexpr (kEpi == Epi::kSwiglu) {
             tma_load_2d(sb, &map_b0, &full[stage], kb * kBK, tn * (kBN / 2));
             tma_load_2d(sb + kBTile / 2, &map_b1, &full[stage], kb * kBK, tn * (kBN / 2));
@@ -309,6 +385,9 @@ __global__ void __launch_bounds__(kThreads, 1)
             const int which = qkv_part(tn, args, first);
             tma_load_2d(sb, which == 0 ? &map_b0 : which == 1 ? &map_b1 : &map_b2, &full[stage], kb * kBK,
                         (tn - first) * kBN);
+          } else if constexpr (is_weight_grad(kEpi)) {
+#pragma unroll
+            for (int j = 0; j < kBN / 64; ++j) tma_load_2d(sb + j * 8192, &map_b0, &full[stage], tn * kBN + 64 * j, kb * kBK);
           } else if constexpr (kTransB) {
             const CUtensorMap* mb = part == 0 ? &map_b0 : part == 1 ? &map_b1 : &map_b2;
 #pragma unroll
@@ -320,6 +399,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
       }
     } else {
+      if constexpr (kEpi == Epi::kWeightGrad) return;  // the multiplying warps store the tiles
       int round = 0;
       for (int t = blockIdx.x; t < tiles; t += gridDim.x, ++round) {
         int tm, tn;
@@ -344,9 +424,9 @@ __global__ void __launch_bounds__(kThreads, 1)
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < kBK / 16; ++kk) {
-          const uint64_t da = smem_desc_sw128(sa + kk * 32);
+          const uint64_t da = is_weight_grad(kEpi) ? smem_desc_mn_sw128(sa + kk * 2048) : smem_desc_sw128(sa + kk * 32);
           const uint64_t db = kTransB ? smem_desc_mn_sw128(sb + kk * 2048) : smem_desc_sw128(sb + kk * 32);
-          wgmma_m64n256k16<kTransB>(acc, da, db, (kb > 0 || kk > 0) ? 1 : 0);
+          wgmma_m64n256k16<kTransB, is_weight_grad(kEpi) ? 1 : 0>(acc, da, db, (kb > 0 || kk > 0) ? 1 : 0);
         }
         wgmma_commit();
         if (kb > 0) {
@@ -358,6 +438,18 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       wgmma_wait<0>();
       if (lane == 0) mbar_arrive(&empty[prev]);
+      if constexpr (is_weight_grad(kEpi)) {
+        int tm, tn;
+        tile_coords(t, args, tm, tn);
+        store_weight_grad(acc, args, tm, tn, consumer, cw, lane);
+        if constexpr (kEpi == Epi::kWeightGradAdamW) {  // the epilogue warps update from the stored tile
+          __threadfence_block();
+          mbar_wait(drained, (round & 1) ^ 1);
+          __syncwarp();
+          if (lane == 0) mbar_arrive(staged);
+        }
+        continue;
+      }
       // Hand the tile to the epilogue: wait until it has drained the previous one.
       mbar_wait(drained, (round & 1) ^ 1);
       __nv_bfloat16* dst = staging + (consumer * 64 + cw * 16 + lane / 4) * kStagePitch + 2 * (lane % 4);
@@ -519,6 +611,29 @@ void qkv_rope_forward(void* q, void* k, void* v, const void* x, const void* wq, 
   const CUtensorMap mq = tensor_map(wq, Nq, K, kBN, kBK), mk = tensor_map(wk, Nkv, K, kBN, kBK),
                     mv = tensor_map(wv, Nkv, K, kBN, kBK);
   launch<Epi::kQkvRope, 0>(ma, mq, mk, mv, args, stream);
+}
+
+bool weight_grad_shape_ok(long N, long O, long I) { return shape_ok(O, I, N); }
+
+void weight_grad(float* dw, const void* dy, const void* x, int N, int O, int I, bool accumulate, cudaStream_t stream) {
+  if (!weight_grad_shape_ok(N, O, I))
+    fail("sm90 weight_grad: ", N, " tokens, ", O, " outputs, ", I, " inputs are not whole tiles (64, 128, 256)");
+  Args args = make_args(O, I, N, I);
+  args.grad = dw, args.accumulate = accumulate ? 1 : 0;
+  const CUtensorMap ma = tensor_map(dy, N, O, kBK, 64), mb = tensor_map(x, N, I, kBK, 64);
+  launch<Epi::kWeightGrad, 1>(ma, mb, mb, mb, args, stream);
+}
+
+void weight_grad_adamw(float* dw, const void* dy, const void* x, int N, int O, int I, bool accumulate,
+                       const FusedAdamW& update, cudaStream_t stream) {
+  if (!weight_grad_shape_ok(N, O, I))
+    fail("sm90 weight_grad_adamw: ", N, " tokens, ", O, " outputs, ", I, " inputs are not whole tiles (64, 128, 256)");
+  Args args = make_args(O, I, N, I);
+  args.grad = dw, args.accumulate = accumulate ? 1 : 0;
+  args.param = update.param, args.m = update.m, args.v = update.v, args.copy = bf(update.copy);
+  args.adam = update.constants;
+  const CUtensorMap ma = tensor_map(dy, N, O, kBK, 64), mb = tensor_map(x, N, I, kBK, 64);
+  launch<Epi::kWeightGradAdamW, 1>(ma, mb, mb, mb, args, stream);
 }
 
 }  // namespace agpt::ops::cuda::sm90

@@ -10,6 +10,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include "ops/cuda/kernels.cuh"
+
 namespace agpt::ops::cuda::sm90 {
 
 // True when the current device is a Hopper GPU (compute capability 9.0) these kernels run on.
@@ -49,5 +51,23 @@ bool qkv_shape_ok(long M, long Nq, long Nkv, long K, long hd, long seq);  // seq
 void qkv_rope_forward(void* q, void* k, void* v, const void* x, const void* wq, const void* wk, const void* wv, int M,
                       int Nq, int Nkv, int K, const float* rope_cos, const float* rope_sin, int hd, int seq, int pos0,
                       cudaStream_t stream);
+
+// A Linear layer's weight gradient dw [O, I] (fp32) = dyᵀ·x over N tokens (dy [N, O], x [N, I]
+// bf16), written or added (accumulate); N % 64 == 0, O % 128 == 0, I % 256 == 0.
+bool weight_grad_shape_ok(long N, long O, long I);
+void weight_grad(float* dw, const void* dy, const void* x, int N, int O, int I, bool accumulate, cudaStream_t stream);
+// weight_grad, then AdamW on the weight from that gradient in the same kernel (the optimizer step
+// in the backward): each tile of param, m, v is updated as soon as its gradient is complete, by
+// warps that would otherwise wait, with adamw_one's arithmetic (the same bits as cuda::adamw on
+// the stored gradient). copy (bf16, may be null) receives the updated weight rounded.
+struct FusedAdamW {
+  float* param;
+  float* m;
+  float* v;
+  void* copy;
+  AdamWConstants constants;
+};
+void weight_grad_adamw(float* dw, const void* dy, const void* x, int N, int O, int I, bool accumulate,
+                       const FusedAdamW& update, cudaStream_t stream);
 
 }  // namespace agpt::ops::cuda::sm90
