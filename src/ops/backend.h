@@ -90,9 +90,9 @@ class Backend {
   // a backend that rounds fp32 weights for its matrix products (CUDA, bf16) may keep the copy made
   // in the forward for the backward instead of rounding again; a weight's copy is dropped after
   // its matmul_backward (its last use in a training step). begin drops all copies except those
-  // adamw() wrote with AdamWStep::weight_copy since; any write to a weight through this backend
-  // (copy, upload, zero, cast) drops its copy. No-ops on backends that compute in the weights' own
-  // type.
+  // adamw() wrote with AdamWStep::weight_copy since (or an update inside the backward, which end
+  // keeps too); any write to a weight through this backend (copy, upload, zero, cast) drops its
+  // copy. No-ops on backends that compute in the weights' own type.
   virtual void begin_weight_reuse() {}
   virtual void end_weight_reuse() {}
   // Profiling backends (AGPT_CUDA_PROFILE=1) forget what they measured so far, e.g. after warm-up.

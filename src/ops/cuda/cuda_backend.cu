@@ -401,7 +401,7 @@ class CudaBackend final : public Backend {
   // t itself when bf16, else t rounded into bf16 scratch (fp32 master weights, fp32 operands).
   Tensor rounded_bf16(const Tensor& t) {
     if (t.dtype() == DType::kBF16) return t;
-    AGPT_PROFILE_OP("(in matmul) fp32->bf16 operand");
+    AGPT_PROFILE_OP("(in matmul) fp32->bf16 operand " + shape_string(t.shape()));
     Tensor r = empty(t.shape(), DType::kBF16);
     cuda::cast(r.raw(), cuda::Elem::kBF16, t.raw(), cuda::Elem::kF32, t.numel(), stream_);
     return r;
@@ -432,7 +432,8 @@ class CudaBackend final : public Backend {
     reuse_weights_ = matmul_ == "bf16";
   }
   void end_weight_reuse() override {
-    weight_cache_.clear();
+    // Copies of weights updated inside the backward (update_in_backward) are the next forward's.
+    std::erase_if(weight_cache_, [](const auto& e) { return !e.second.from_optimizer; });
     reuse_weights_ = false;
   }
   void reset_profile() override {
