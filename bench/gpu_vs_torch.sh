@@ -6,7 +6,8 @@
 # products fused with SwiGLU, agpt's own kernels), with cuBLAS products only (AGPT_CUDA_PRODUCTS=
 # cublas: the separate SwiGLU kernels), without clipping (the PyTorch script does not clip), and
 # without clipping with tuned cuBLAS products (AGPT_CUDA_GEMM_TUNE, a fresh file: the warm-up
-# steps tune).
+# steps tune); at 1B also without clipping with the update inside the backward
+# (train.update_in_backward; at 124M no product qualifies).
 #
 #   here:            bash scripts/gpu-test.sh build      (stages binaries + the baseline script)
 #   GPU machine:     bash bench/gpu_vs_torch.sh [agpt precisions, default "bf16"]
@@ -54,6 +55,7 @@ for p in ${1:-bf16}; do
     AGPT_CUDA_PRODUCTS=cublas bench
     bench --no-clip
     AGPT_CUDA_GEMM_TUNE=$TUNE_FILE bench --no-clip
+    [ "$shape" = 1B ] && bench --no-clip --update-in-backward
   done
 done
 cp "$TUNE_FILE" "$OUT/gemm_tune.txt" 2>/dev/null; rm -f "$TUNE_FILE"
