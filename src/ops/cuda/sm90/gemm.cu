@@ -17,6 +17,8 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/sm90/hopper.cuh"
@@ -91,14 +93,22 @@ __device__ __forceinline__ int qkv_part(int tn, const Args& a, int& first) {
   return first = a.tiles_q + a.tiles_k, 2;
 }
 
-// Tile t's (row, column) tile indices: kGroupM row tiles at a time, column by column.
-__device__ __forceinline__ void tile_coords(int t, const Args& a, int& tm, int& tn) {
-  const int per_group = kGroupM * a.tiles_n;
-  const int first_m = (t / per_group) * kGroupM;
-  const int rows = min(a.tiles_m - first_m, kGroupM);
+// Tile t's (row, column) tile indices on a grid of tiles_m x tiles_n: group_m row tiles at a
+// time, column by column.
+__device__ __forceinline__ void tile_coords(int t, int tiles_m, int tiles_n, int group_m, int& tm, int& tn) {
+  const int per_group = group_m * tiles_n;
+  const int first_m = (t / per_group) * group_m;
+  const int rows = min(tiles_m - first_m, group_m);
   const int r = t % per_group;
   tm = first_m + r % rows;
   tn = r / rows;
+}
+// The tile of work unit u for the block of cluster rank `rank`: with clusters of two, a unit is a
+// pair of row tiles sharing their column tile (the pair's B tile is loaded once, half by each).
+template <int kCluster>
+__device__ __forceinline__ void unit_coords(int u, const Args& a, int rank, int& tm, int& tn) {
+  tile_coords(u, a.tiles_m / kCluster, a.tiles_n, kGroupM / kCluster, tm, tn);
+  tm = tm * kCluster + rank;
 }
 
 // Descriptor of an N-major B stage: 64-column chunks of 64 k-rows (128-byte swizzled), 8,192
@@ -319,7 +329,7 @@ __device__ __forceinline__ void store_weight_grad(const float (&acc)[128], const
   }
 }
 
-template <Epi kEpi, int kTransB>
+template <Epi kEpi, int kTransB, int kCluster>
 __global__ void __launch_bounds__(kThreads, 1)
     gemm_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_a1,
                 const __grid_constant__ CUtensorMap map_a2, const __grid_constant__ CUtensorMap map_b0,
@@ -342,15 +352,25 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
       mbar_init(&full[s], 1);
-      mbar_init(&empty[s], 8);  // one arrival per multiplying warp
+      mbar_init(&empty[s], 8 * kCluster);  // one arrival per multiplying warp of every block of the cluster
     }
     mbar_init(staged, 8);
     mbar_init(drained, kEpilogueThreads / 32);  // one arrival per epilogue warp
     mbar_init_fence();
   }
   __syncthreads();
-  const int tiles = args.tiles_m * args.tiles_n;
+  if constexpr (kCluster > 1) cluster_sync();  // the partner's barriers exist before any load or arrival
+  const int rank = kCluster > 1 ? static_cast<int>(cluster_rank()) : 0;
+  const int first_unit = kCluster > 1 ? static_cast<int>(cluster_id()) : static_cast<int>(blockIdx.x);
+  const int unit_step = kCluster > 1 ? static_cast<int>(cluster_count()) : static_cast<int>(gridDim.x);
+  const int units = args.tiles_m * args.tiles_n / kCluster;
   const int k_blocks = args.K / kBK;
+  // A stage is free once the multiplying warps of every block of the cluster are done with it
+  // (with clusters, the partner writes half of this block's B tile).
+  auto release = [&](int s) {
+    mbar_arrive(&empty[s]);
+    if constexpr (kCluster > 1) mbar_arrive_cluster(&empty[s], static_cast<uint32_t>(rank ^ 1));
+  };
 
   if (wg == 0) {
     if (warp == 0) {
@@ -360,9 +380,9 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (kEpi == Epi::kSwiglu || kEpi == Epi::kQkvRope) prefetch_tensor_map(&map_b1);
       if (kEpi == Epi::kQkvRope) prefetch_tensor_map(&map_b2);
       int stage = 0, phase = 0;
-      for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+      for (int t = first_unit; t < units; t += unit_step) {
         int tm, tn;
-        tile_coords(t, args, tm, tn);
+        unit_coords<kCluster>(t, args, rank, tm, tn);
         for (int kb = 0; kb < k_blocks; ++kb) {
           mbar_wait(&empty[stage], phase ^ 1);
           mbar_arrive_expect_tx(&full[stage], kATile + kBTile);
@@ -377,33 +397,44 @@ __global__ void __launch_bounds__(kThreads, 1)
           } else {
             tma_load_2d(sa, part == 0 ? &map_a : part == 1 ? &map_a1 : &map_a2, &full[stage], kin * kBK, tm * kBM);
           }
-          if constexpr (kEpi == Epi::kSwiglu) {
-            tma_load_2d(sb, &map_b0, &full[stage], kb * kBK, tn * (kBN / 2));
-            tma_load_2d(sb + kBTile / 2, &map_b1, &full[stage], kb * kBK, tn * (kBN / 2));
-          } else if constexpr (kEpi == Epi::kQkvRope) {
-            int first;
-            const int which = qkv_part(tn, args, first);
-            tma_load_2d(sb, which == 0 ? &map_b0 : which == 1 ? &map_b1 : &map_b2, &full[stage], kb * kBK,
-                        (tn - first) * kBN);
-          } else if constexpr (is_weight_grad(kEpi)) {
-#pragma unroll
-            for (int j = 0; j < kBN / 64; ++j) tma_load_2d(sb + j * 8192, &map_b0, &full[stage], tn * kBN + 64 * j, kb * kBK);
-          } else if constexpr (kTransB) {
-            const CUtensorMap* mb = part == 0 ? &map_b0 : part == 1 ? &map_b1 : &map_b2;
-#pragma unroll
-            for (int j = 0; j < kBN / 64; ++j) tma_load_2d(sb + j * 8192, mb, &full[stage], tn * kBN + 64 * j, kin * kBK);
-          } else {
-            tma_load_2d(sb, &map_b0, &full[stage], kb * kBK, tn * kBN);
+          // The B tile in two halves of 16 KB (K-major: 128 rows each; N-major: two 64-column
+          // chunks each): both loaded here, or with clusters this block's half into both blocks.
+          for (int h = kCluster > 1 ? rank : 0; h < (kCluster > 1 ? rank + 1 : 2); ++h) {
+            auto load = [&](uint8_t* dst, const CUtensorMap* map, int c0, int c1) {
+              if constexpr (kCluster > 1) tma_load_2d_multicast(dst, map, &full[stage], c0, c1, 0x3);
+              else tma_load_2d(dst, map, &full[stage], c0, c1);
+            };
+            uint8_t* dst = sb + h * (kBTile / 2);
+            if constexpr (kEpi == Epi::kSwiglu) {
+              load(dst, h == 0 ? &map_b0 : &map_b1, kb * kBK, tn * (kBN / 2));
+            } else if constexpr (kEpi == Epi::kQkvRope) {
+              int first;
+              const int which = qkv_part(tn, args, first);
+              load(dst, which == 0 ? &map_b0 : which == 1 ? &map_b1 : &map_b2, kb * kBK, (tn - first) * kBN + h * 128);
+            } else if constexpr (kTransB) {  // N-major (weight gradients, input gradients and their sums)
+              const CUtensorMap* mb = part == 0 ? &map_b0 : part == 1 ? &map_b1 : &map_b2;
+              load(dst, mb, tn * kBN + 128 * h, kin * kBK);
+              load(dst + 8192, mb, tn * kBN + 128 * h + 64, kin * kBK);
+            } else {
+              load(dst, &map_b0, kb * kBK, tn * kBN + h * 128);
+            }
           }
           if (++stage == kStages) stage = 0, phase ^= 1;
         }
       }
+      // With clusters the partner still writes into this block and arrives on its barriers until
+      // both are done with the last stages: leave only then.
+      if constexpr (kCluster > 1)
+        for (int i = 0; i < kStages; ++i) {
+          mbar_wait(&empty[stage], phase ^ 1);
+          if (++stage == kStages) stage = 0, phase ^= 1;
+        }
     } else {
       if constexpr (kEpi == Epi::kWeightGrad) return;  // the multiplying warps store the tiles
       int round = 0;
-      for (int t = blockIdx.x; t < tiles; t += gridDim.x, ++round) {
+      for (int t = first_unit; t < units; t += unit_step, ++round) {
         int tm, tn;
-        tile_coords(t, args, tm, tn);
+        unit_coords<kCluster>(t, args, rank, tm, tn);
         mbar_wait(staged, round & 1);
         run_epilogue<kEpi>(staging, args, tm, tn, threadIdx.x - 32);
         __syncwarp();
@@ -415,7 +446,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int cw = warp % 4;
     float acc[128];
     int stage = 0, phase = 0, round = 0;
-    for (int t = blockIdx.x; t < tiles; t += gridDim.x, ++round) {
+    for (int t = first_unit; t < units; t += unit_step, ++round) {
       int prev = 0;
       for (int kb = 0; kb < k_blocks; ++kb) {
         mbar_wait(&full[stage], phase);
@@ -431,16 +462,16 @@ __global__ void __launch_bounds__(kThreads, 1)
         wgmma_commit();
         if (kb > 0) {
           wgmma_wait<1>();  // the previous k-slice's products are done: its stage may be refilled
-          if (lane == 0) mbar_arrive(&empty[prev]);
+          if (lane == 0) release(prev);
         }
         prev = stage;
         if (++stage == kStages) stage = 0, phase ^= 1;
       }
       wgmma_wait<0>();
-      if (lane == 0) mbar_arrive(&empty[prev]);
+      if (lane == 0) release(prev);
       if constexpr (is_weight_grad(kEpi)) {
         int tm, tn;
-        tile_coords(t, args, tm, tn);
+        unit_coords<kCluster>(t, args, rank, tm, tn);
         store_weight_grad(acc, args, tm, tn, consumer, cw, lane);
         if constexpr (kEpi == Epi::kWeightGradAdamW) {  // the epilogue warps update from the stored tile
           __threadfence_block();
@@ -494,17 +525,59 @@ CUtensorMap tensor_map(const void* base, uint64_t rows, uint64_t cols, uint32_t 
   return map;
 }
 
+// Clusters of two blocks (AGPT_SM90_CLUSTER=0 turns them off): each block loads its own A tile and
+// half of the B tile the pair shares, into both blocks, a third less load traffic per SM.
+bool clusters_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("AGPT_SM90_CLUSTER");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
+}
+
+template <Epi kEpi, int kTransB, int kCluster>
+void launch_blocks(const CUtensorMap& a, const CUtensorMap& b0, const CUtensorMap& b1, const CUtensorMap& b2,
+                   const Args& args, cudaStream_t s, const CUtensorMap& a1, const CUtensorMap& a2) {
+  auto kernel = gemm_kernel<kEpi, kTransB, kCluster>;
+  // Per device: the attribute, and how many clusters fit at once (all SMs but those a GPC's odd
+  // count leaves unpaired).
+  static thread_local int configured_device = -1, resident = 0;
+  int device = 0;
+  AGPT_CUDA_CHECK(cudaGetDevice(&device));
+  cudaLaunchConfig_t config{};
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeClusterDimension;
+  attribute.val.clusterDim.x = kCluster, attribute.val.clusterDim.y = 1, attribute.val.clusterDim.z = 1;
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = kSmemBytes;
+  config.stream = s;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  if (configured_device != device) {
+    AGPT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    int sms = 0;
+    AGPT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    resident = sms / kCluster;
+    if (kCluster > 1) {
+      config.gridDim = dim3(static_cast<unsigned>(resident * kCluster));
+      AGPT_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&resident, kernel, &config));
+      if (resident < 1) fail("sm90 gemm: no cluster of ", kCluster, " blocks fits this GPU");
+    }
+    configured_device = device;
+  }
+  const int units = args.tiles_m * args.tiles_n / kCluster;
+  config.gridDim = dim3(static_cast<unsigned>((units < resident ? units : resident) * kCluster));
+  AGPT_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, a, a1, a2, b0, b1, b2, args));
+  AGPT_CUDA_LAUNCHED("sm90 gemm");
+}
+
 template <Epi kEpi, int kTransB>
 void launch(const CUtensorMap& a, const CUtensorMap& b0, const CUtensorMap& b1, const CUtensorMap& b2, const Args& args,
             cudaStream_t s, const CUtensorMap* a1 = nullptr, const CUtensorMap* a2 = nullptr) {
-  auto kernel = gemm_kernel<kEpi, kTransB>;
-  AGPT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-  int device = 0, sms = 0;
-  AGPT_CUDA_CHECK(cudaGetDevice(&device));
-  AGPT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  const int tiles = args.tiles_m * args.tiles_n;
-  kernel<<<tiles < sms ? tiles : sms, kThreads, kSmemBytes, s>>>(a, a1 ? *a1 : a, a2 ? *a2 : a, b0, b1, b2, args);
-  AGPT_CUDA_LAUNCHED("sm90 gemm");
+  if (clusters_enabled() && args.tiles_m % 2 == 0)
+    launch_blocks<kEpi, kTransB, 2>(a, b0, b1, b2, args, s, a1 ? *a1 : a, a2 ? *a2 : a);
+  else
+    launch_blocks<kEpi, kTransB, 1>(a, b0, b1, b2, args, s, a1 ? *a1 : a, a2 ? *a2 : a);
 }
 
 Args make_args(int M, int N, int K, int ld) {
@@ -543,7 +616,7 @@ void gemm_nt(void* C, const void* A, const void* B, int M, int N, int K, cudaStr
   check_shape(M, N, K, "gemm_nt");
   Args args = make_args(M, N, K, N);
   args.out0 = bf(C);
-  const CUtensorMap ma = tensor_map(A, M, K, kBM, kBK), mb = tensor_map(B, N, K, kBN, kBK);
+  const CUtensorMap ma = tensor_map(A, M, K, kBM, kBK), mb = tensor_map(B, N, K, kBN / 2, kBK);
   launch<Epi::kStore, 0>(ma, mb, mb, mb, args, stream);
 }
 
@@ -608,8 +681,8 @@ void qkv_rope_forward(void* q, void* k, void* v, const void* x, const void* wq, 
   args.tiles_q = Nq / kBN, args.tiles_k = Nkv / kBN, args.ld_kv = Nkv;
   args.rope_cos = rope_cos, args.rope_sin = rope_sin, args.hd = hd, args.seq = seq, args.pos0 = pos0;
   const CUtensorMap ma = tensor_map(x, M, K, kBM, kBK);
-  const CUtensorMap mq = tensor_map(wq, Nq, K, kBN, kBK), mk = tensor_map(wk, Nkv, K, kBN, kBK),
-                    mv = tensor_map(wv, Nkv, K, kBN, kBK);
+  const CUtensorMap mq = tensor_map(wq, Nq, K, kBN / 2, kBK), mk = tensor_map(wk, Nkv, K, kBN / 2, kBK),
+                    mv = tensor_map(wv, Nkv, K, kBN / 2, kBK);
   launch<Epi::kQkvRope, 0>(ma, mq, mk, mv, args, stream);
 }
 

@@ -106,4 +106,54 @@ __device__ __forceinline__ void wgmma_wait() {
 #endif
 }
 
+// ---- thread-block clusters: two blocks on neighbouring SMs sharing tile loads -------------------
+__device__ __forceinline__ uint32_t cluster_rank() {
+  uint32_t r = 0;
+#ifdef AGPT_SM90A
+  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+#endif
+  return r;
+}
+__device__ __forceinline__ uint32_t cluster_id() {
+  uint32_t r = 0;
+#ifdef AGPT_SM90A
+  asm volatile("mov.u32 %0, %%clusterid.x;" : "=r"(r));
+#endif
+  return r;
+}
+__device__ __forceinline__ uint32_t cluster_count() {
+  uint32_t r = 1;
+#ifdef AGPT_SM90A
+  asm volatile("mov.u32 %0, %%nclusterid.x;" : "=r"(r));
+#endif
+  return r;
+}
+// Every thread of the cluster: what each wrote before (barrier initialization) is visible after.
+__device__ __forceinline__ void cluster_sync() {
+#ifdef AGPT_SM90A
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+#endif
+}
+// One arrival on the barrier at the same shared-memory offset in block `cta` of the cluster (no
+// cluster-wide release: it only says that this block's reads of a stage, by wgmma, are done).
+__device__ __forceinline__ void mbar_arrive_cluster(uint64_t* bar, uint32_t cta) {
+#ifdef AGPT_SM90A
+  uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(smem_addr(bar)), "r"(cta));
+  asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];" ::"r"(remote) : "memory");
+#endif
+}
+// tma_load_2d into the same shared-memory offset of every block in `mask` (bit i: cluster rank i),
+// each block's barrier at the same offset counting the bytes it receives.
+__device__ __forceinline__ void tma_load_2d_multicast(void* dst, const CUtensorMap* map, uint64_t* bar, int c0, int c1,
+                                                      uint16_t mask) {
+#ifdef AGPT_SM90A
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster"
+      " [%0], [%1, {%3, %4}], [%2], %5;" ::"r"(smem_addr(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(c0), "r"(c1), "h"(mask)
+      : "memory");
+#endif
+}
+
 }  // namespace agpt::ops::cuda::sm90
