@@ -360,9 +360,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   __syncthreads();
   if constexpr (kCluster > 1) cluster_sync();  // the partner's barriers exist before any load or arrival
-  const int rank = kCluster > 1 ? static_cast<int>(cluster_rank()) : 0;
-  const int first_unit = kCluster > 1 ? static_cast<int>(cluster_id()) : static_cast<int>(blockIdx.x);
-  const int unit_step = kCluster > 1 ? static_cast<int>(cluster_count()) : static_cast<int>(gridDim.x);
+  const ClusterPlace place = kCluster > 1 ? cluster_place() : ClusterPlace{0, blockIdx.x, gridDim.x};
+  const int rank = static_cast<int>(place.rank);
+  const int first_unit = static_cast<int>(place.id), unit_step = static_cast<int>(place.count);
   const int units = args.tiles_m * args.tiles_n / kCluster;
   const int k_blocks = args.K / kBK;
   // A stage is free once the multiplying warps of every block of the cluster are done with it

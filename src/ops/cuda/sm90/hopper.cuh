@@ -107,26 +107,17 @@ __device__ __forceinline__ void wgmma_wait() {
 }
 
 // ---- thread-block clusters: two blocks on neighbouring SMs sharing tile loads -------------------
-__device__ __forceinline__ uint32_t cluster_rank() {
-  uint32_t r = 0;
+// This block's rank in its cluster, the cluster's index and the number of clusters in the grid.
+struct ClusterPlace {
+  uint32_t rank = 0, id = 0, count = 1;
+};
+__device__ __forceinline__ ClusterPlace cluster_place() {
+  ClusterPlace p;
 #ifdef AGPT_SM90A
-  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\nmov.u32 %1, %%clusterid.x;\nmov.u32 %2, %%nclusterid.x;"
+               : "=r"(p.rank), "=r"(p.id), "=r"(p.count));
 #endif
-  return r;
-}
-__device__ __forceinline__ uint32_t cluster_id() {
-  uint32_t r = 0;
-#ifdef AGPT_SM90A
-  asm volatile("mov.u32 %0, %%clusterid.x;" : "=r"(r));
-#endif
-  return r;
-}
-__device__ __forceinline__ uint32_t cluster_count() {
-  uint32_t r = 1;
-#ifdef AGPT_SM90A
-  asm volatile("mov.u32 %0, %%nclusterid.x;" : "=r"(r));
-#endif
-  return r;
+  return p;
 }
 // Every thread of the cluster: what each wrote before (barrier initialization) is visible after.
 __device__ __forceinline__ void cluster_sync() {
