@@ -580,8 +580,19 @@ void Trainer::run() {
         if (!t.overlap_param_gather) backend_->synchronize();
         state_.optimizer_steps = dist_optimizer_->steps();
       } else {
+        const bool arranged = optimizer_->arranged();
         optimizer_->step(params, r.lr, clip);
         state_.optimizer_steps = optimizer_->steps();
+        if (arranged) r.updated_in_backward = static_cast<int64_t>(optimizer_->updated_in_backward());
+        if (arranged && !in_backward_reported_ && leader()) {  // say once whether it takes effect
+          in_backward_reported_ = true;
+          if (r.updated_in_backward > 0)
+            log_info("train.update_in_backward: ", r.updated_in_backward, " of ", params.size(),
+                     " parameters updated by the products that compute their gradients");
+          else
+            log_warn("train.update_in_backward: no parameter was updated in the backward (that needs agpt's Hopper "
+                     "products with train.precision = \"bf16\" and large Linear weights); the update runs after it");
+        }
       }
       state_.bad_streak = 0;
       state_.loss_window.push_back(loss_f);
@@ -617,6 +628,7 @@ void Trainer::run() {
     j["rss_mib"] = rss_mib();
     if (int64_t peak = backend_->peak_memory_bytes(); peak > 0) j["device_peak_mib"] = static_cast<double>(peak) / (1 << 20);
     if (r.skipped) j["skipped"] = r.reason;
+    if (r.updated_in_backward >= 0) j["updated_in_backward"] = r.updated_in_backward;
     write_metrics(j);
 
     if (world() > 1 && t.straggler_every > 0 && step % t.straggler_every == 0) report_stragglers(step, busy);

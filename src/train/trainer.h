@@ -58,6 +58,7 @@ struct StepRecord {
   double grad_norm = 0;  // of the averaged gradient, before clipping
   bool skipped = false;  // non-finite loss/gradient or a loss spike: no update
   std::string reason;    // why it was skipped
+  int64_t updated_in_backward = -1;  // train.update_in_backward: parameters the backward updated (-1: not arranged)
 };
 
 struct EvalRecord {
@@ -156,6 +157,7 @@ class Trainer {
   std::future<std::string> checkpoint_write_;  // the background write in progress (leader, async)
   int64_t checkpoint_write_step_ = 0;
   bool warned_unshared_out_dir_ = false;
+  bool in_backward_reported_ = false;  // train.update_in_backward: said whether it takes effect
   // Sharded checkpoints in the background: this rank's write, and what committing it needs.
   std::future<model::WrittenFiles> shard_write_;
   std::string shard_write_begun_;

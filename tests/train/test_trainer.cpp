@@ -187,7 +187,12 @@ TEST_F(TrainerTest, UpdateInBackwardIsTheSameRunWhereNothingFuses) {
   Trainer tb(b, {.quiet = true});
   tb.run();
   ASSERT_EQ(ta.history().size(), tb.history().size());
-  for (size_t i = 0; i < ta.history().size(); ++i) EXPECT_EQ(ta.history()[i].loss, tb.history()[i].loss) << i;
+  for (size_t i = 0; i < ta.history().size(); ++i) {
+    EXPECT_EQ(ta.history()[i].loss, tb.history()[i].loss) << i;
+    EXPECT_EQ(ta.history()[i].updated_in_backward, -1) << "not arranged";
+    // Arranged from the second step (the first backward makes the gradients); nothing fuses here.
+    EXPECT_EQ(tb.history()[i].updated_in_backward, i == 0 ? -1 : 0) << i;
+  }
   EXPECT_TRUE(read(dir_ / "a" / "checkpoints" / "step_0000004" / "model.safetensors") ==
               read(dir_ / "b" / "checkpoints" / "step_0000004" / "model.safetensors"));
 }
