@@ -518,11 +518,10 @@ class CudaBackend final : public Backend {
     if (i == arranged_.size()) return false;
     const AdamWItem& it = arranged_[i];
     const int64_t N = x.dim(0), I = x.dim(1), O = dy.dim(1);
-    const int64_t tiles = (O / 128) * (I / 256);
     if (!it.param->same_storage(w) || w.dtype() != DType::kF32 || dw.dtype() != DType::kF32 ||
         dy.dtype() != DType::kBF16 || x.dtype() != DType::kBF16 || it.m->numel() != w.numel() ||
         it.v->numel() != w.numel() || dw.numel() != w.numel() || !sm90::weight_grad_shape_ok(N, O, I) ||
-        tiles < 2 * sm_count() || !aligned16({dw.raw(), dy.raw(), x.raw(), w.raw(), it.m->raw(), it.v->raw()}))
+        sm90::output_tiles(O, I) < 2 * sm_count() || !aligned16({dw.raw(), dy.raw(), x.raw(), w.raw(), it.m->raw(), it.v->raw()}))
       return false;
     AGPT_PROFILE_OP("weight gradient with AdamW " + shape_name(dim32(N), dim32(I), dim32(O)));
     invalidate_weight_copies(*it.param);

@@ -688,25 +688,31 @@ void qkv_rope_forward(void* q, void* k, void* v, const void* x, const void* wq, 
 
 bool weight_grad_shape_ok(long N, long O, long I) { return shape_ok(O, I, N); }
 
-void weight_grad(float* dw, const void* dy, const void* x, int N, int O, int I, bool accumulate, cudaStream_t stream) {
+long output_tiles(long M, long N) { return (M / kBM) * (N / kBN); }
+
+namespace {
+// The weight gradient's product, with or without the update in its epilogue (update: null).
+void launch_weight_grad(float* dw, const void* dy, const void* x, int N, int O, int I, bool accumulate,
+                        const FusedAdamW* update, cudaStream_t stream) {
   if (!weight_grad_shape_ok(N, O, I))
-    fail("sm90 weight_grad: ", N, " tokens, ", O, " outputs, ", I, " inputs are not whole tiles (64, 128, 256)");
+    fail("sm90 weight gradient: ", N, " tokens, ", O, " outputs, ", I, " inputs are not whole tiles (64, 128, 256)");
   Args args = make_args(O, I, N, I);
   args.grad = dw, args.accumulate = accumulate ? 1 : 0;
   const CUtensorMap ma = tensor_map(dy, N, O, kBK, 64), mb = tensor_map(x, N, I, kBK, 64);
-  launch<Epi::kWeightGrad, 1>(ma, mb, mb, mb, args, stream);
+  if (!update) return launch<Epi::kWeightGrad, 1>(ma, mb, mb, mb, args, stream);
+  args.param = update->param, args.m = update->m, args.v = update->v, args.copy = bf(update->copy);
+  args.adam = update->constants;
+  launch<Epi::kWeightGradAdamW, 1>(ma, mb, mb, mb, args, stream);
+}
+}  // namespace
+
+void weight_grad(float* dw, const void* dy, const void* x, int N, int O, int I, bool accumulate, cudaStream_t stream) {
+  launch_weight_grad(dw, dy, x, N, O, I, accumulate, nullptr, stream);
 }
 
 void weight_grad_adamw(float* dw, const void* dy, const void* x, int N, int O, int I, bool accumulate,
                        const FusedAdamW& update, cudaStream_t stream) {
-  if (!weight_grad_shape_ok(N, O, I))
-    fail("sm90 weight_grad_adamw: ", N, " tokens, ", O, " outputs, ", I, " inputs are not whole tiles (64, 128, 256)");
-  Args args = make_args(O, I, N, I);
-  args.grad = dw, args.accumulate = accumulate ? 1 : 0;
-  args.param = update.param, args.m = update.m, args.v = update.v, args.copy = bf(update.copy);
-  args.adam = update.constants;
-  const CUtensorMap ma = tensor_map(dy, N, O, kBK, 64), mb = tensor_map(x, N, I, kBK, 64);
-  launch<Epi::kWeightGradAdamW, 1>(ma, mb, mb, mb, args, stream);
+  launch_weight_grad(dw, dy, x, N, O, I, accumulate, &update, stream);
 }
 
 }  // namespace agpt::ops::cuda::sm90

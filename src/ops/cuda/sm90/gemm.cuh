@@ -55,6 +55,8 @@ void qkv_rope_forward(void* q, void* k, void* v, const void* x, const void* wq, 
 // A Linear layer's weight gradient dw [O, I] (fp32) = dyᵀ·x over N tokens (dy [N, O], x [N, I]
 // bf16), written or added (accumulate); N % 64 == 0, O % 128 == 0, I % 256 == 0.
 bool weight_grad_shape_ok(long N, long O, long I);
+// How many output tiles (thread blocks' worth of work) an M x N product of whole tiles has.
+long output_tiles(long M, long N);
 void weight_grad(float* dw, const void* dy, const void* x, int N, int O, int I, bool accumulate, cudaStream_t stream);
 // weight_grad, then AdamW on the weight from that gradient in the same kernel (the optimizer step
 // in the backward): each tile of param, m, v is updated as soon as its gradient is complete, by
