@@ -2,13 +2,18 @@
 // each product's error against cuBLAS (‖ours − cuBLAS‖/‖cuBLAS‖) and time, and the fused SwiGLU
 // products against cuBLAS plus the separate SwiGLU kernels they replace.
 //   gemm_sm90_bench [--tokens 8192] [--d 2048] [--ffn 8192] [--kv 512] [--vocab 128256] [--reps 20]
+//                   [--energy SECONDS]
 // also times every product of a Llama step's forward (x·Wᵀ) and input gradients (dY·W) at these
 // sizes, including the sums a fused kernel could take in one product (gate+up, q+k+v: K summed).
+// With --energy each product instead runs back to back for that many seconds, as in a training
+// step at the card's power limit, and the table gives its time and energy per call there (NVML's
+// energy counter), so kernels can be compared by the energy a power-limited step spends on them.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +23,7 @@
 #include <vector>
 
 #include "cuda_check.h"
+#include "nvml_energy.h"
 #include "ops/cuda/sm90/gemm.cuh"
 #include "ops/cuda/kernels.cuh"
 #include "ops/cuda/rope_math.cuh"
@@ -113,14 +119,63 @@ double time_ms(const std::function<void()>& fn, int reps) {
   return t[t.size() / 2];
 }
 
+// A product's cost: time per call, and with --energy the energy per call at the steady state of a
+// long run (average power over whole updates of the counter), the power and the SM clock there.
+struct Cost {
+  double ms = 0, joules = 0, watts = 0;
+  unsigned mhz = 0;
+};
+
+Cost sustained(const std::function<void()>& fn, double seconds, const GpuEnergyMeter& meter) {
+  using Clock = std::chrono::steady_clock;
+  auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  const int per_batch = std::max(1, int(2.0 / time_ms(fn, 5)));  // about 2 ms of work between polls
+  cudaEvent_t in_flight[2], start, stop;
+  for (cudaEvent_t* e : {&in_flight[0], &in_flight[1], &start, &stop}) CHECK_CUDA(cudaEventCreate(e));
+  long batches = 0;
+  auto feed = [&] {  // one more batch, with at most two in flight: the GPU never waits for the host
+    CHECK_CUDA(cudaEventSynchronize(in_flight[batches % 2]));
+    for (int i = 0; i < per_batch; ++i) fn();
+    CHECK_CUDA(cudaEventRecord(in_flight[batches % 2]));
+    ++batches;
+  };
+  auto until_counter_moves = [&](unsigned long long& mj) {
+    const unsigned long long before = meter.millijoules();
+    do feed(), mj = meter.millijoules();
+    while (meter.ok() && mj == before);
+    return Clock::now();
+  };
+  for (const Clock::time_point t = Clock::now(); since(t) < 0.5;) feed();  // the clock settles
+  unsigned long long e0 = 0, e1 = 0;
+  const Clock::time_point t0 = until_counter_moves(e0);
+  CHECK_CUDA(cudaEventRecord(start));
+  const long first = batches;
+  while (since(t0) < seconds) feed();
+  const Clock::time_point t1 = until_counter_moves(e1);
+  CHECK_CUDA(cudaEventRecord(stop));
+  Cost c;
+  c.mhz = meter.sm_mhz();
+  CHECK_CUDA(cudaEventSynchronize(stop));
+  float ms = 0;
+  CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
+  c.ms = ms / double((batches - first) * per_batch);
+  const double wall = std::chrono::duration<double>(t1 - t0).count();
+  if (meter.ok() && wall > 0) c.watts = double(e1 - e0) * 1e-3 / wall, c.joules = c.watts * c.ms * 1e-3;
+  for (cudaEvent_t e : {in_flight[0], in_flight[1], start, stop}) CHECK_CUDA(cudaEventDestroy(e));
+  return c;
+}
+
 int main(int argc, char** argv) {
   int T = 8192, D = 2048, F = 8192, KV = 512, V = 128256, reps = 20;
+  double energy_seconds = 0;
   for (int i = 1; i < argc; i += 2) {
     const std::string k = argv[i];
     if (k == "-h" || k == "--help" || i + 1 >= argc) {
-      std::printf("usage: gemm_sm90_bench [--tokens N] [--d N] [--ffn N] [--kv N] [--vocab N] [--reps N]\n"
+      std::printf("usage: gemm_sm90_bench [--tokens N] [--d N] [--ffn N] [--kv N] [--vocab N] [--reps N] [--energy S]\n"
                   "  times agpt's Hopper products (src/ops/cuda/sm90) against cuBLAS at a Llama shape\n"
-                  "  (default: the 1B preset, 8,192 tokens), e.g.  gemm_sm90_bench --d 4096 --ffn 14336 --kv 1024\n");
+                  "  (default: the 1B preset, 8,192 tokens), e.g.  gemm_sm90_bench --d 4096 --ffn 14336 --kv 1024\n"
+                  "  --energy S: each product runs back to back for S seconds (the power-limited steady state);\n"
+                  "  reports time and energy per call there, e.g.  gemm_sm90_bench --energy 2\n");
       return k == "-h" || k == "--help" ? 0 : 2;
     }
     const int v = std::atoi(argv[i + 1]);
@@ -130,16 +185,22 @@ int main(int argc, char** argv) {
     else if (k == "--reps") reps = v;
     else if (k == "--kv") KV = v;
     else if (k == "--vocab") V = v;
+    else if (k == "--energy") energy_seconds = std::atof(argv[i + 1]);
     else {
-      std::fprintf(stderr, "usage: gemm_sm90_bench [--tokens N] [--d N] [--ffn N] [--kv N] [--vocab N] [--reps N]\n");
+      std::fprintf(stderr, "usage: gemm_sm90_bench [--tokens N] [--d N] [--ffn N] [--kv N] [--vocab N] [--reps N] [--energy S]\n");
       return 2;
     }
   }
   cudaDeviceProp prop{};
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
   setvbuf(stdout, nullptr, _IONBF, 0);  // a hang still shows what finished
-  std::printf("device: %s, %d SMs; tokens %d, d %d, ffn %d; median of %d runs\n", prop.name,
-              prop.multiProcessorCount, T, D, F, reps);
+  GpuEnergyMeter meter(0);
+  if (energy_seconds > 0)
+    std::printf("device: %s, %d SMs; tokens %d, d %d, ffn %d; each product back to back for %.1f s%s\n", prop.name,
+                prop.multiProcessorCount, T, D, F, energy_seconds, meter.ok() ? "" : " (no NVML energy counter)");
+  else
+    std::printf("device: %s, %d SMs; tokens %d, d %d, ffn %d; median of %d runs\n", prop.name,
+                prop.multiProcessorCount, T, D, F, reps);
   if (!sm90::device_supported()) {
     std::printf("not a Hopper GPU: nothing to measure\n");
     return 0;
@@ -156,9 +217,20 @@ int main(int argc, char** argv) {
     CHECK_CUBLAS(cublasGemmEx(blas, CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &one, B, CUDA_R_16BF, N, A, CUDA_R_16BF, K,
                             &zero, C, CUDA_R_16BF, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   };
-  auto report = [&](const char* what, double flops, double ours, double theirs, double err) {
+  auto measure = [&](const std::function<void()>& fn) {
+    if (energy_seconds > 0) return sustained(fn, energy_seconds, meter);
+    Cost c;
+    c.ms = time_ms(fn, reps);
+    return c;
+  };
+  auto report = [&](const char* what, double flops, const Cost& ours, const Cost& theirs, double err) {
     std::printf("%-44s ours %7.3f ms %6.1f TFLOP/s | cuBLAS %7.3f ms %6.1f TFLOP/s | ours/cuBLAS time %.3f | rel err %.2e\n",
-                what, ours, flops / ours / 1e9, theirs, flops / theirs / 1e9, ours / theirs, err);
+                what, ours.ms, flops / ours.ms / 1e9, theirs.ms, flops / theirs.ms / 1e9, ours.ms / theirs.ms, err);
+    if (energy_seconds > 0 && meter.ok())
+      std::printf("%-44s ours %7.1f mJ %5.2f TFLOP/J %4.0f W %4u MHz | cuBLAS %7.1f mJ %5.2f TFLOP/J %4.0f W %4u MHz | "
+                  "ours/cuBLAS energy %.3f\n",
+                  "", ours.joules * 1e3, flops / ours.joules / 1e12, ours.watts, ours.mhz, theirs.joules * 1e3,
+                  flops / theirs.joules / 1e12, theirs.watts, theirs.mhz, ours.joules / theirs.joules);
   };
 
   const float ws = 1.0f / std::sqrt(float(D));
@@ -178,7 +250,7 @@ int main(int argc, char** argv) {
     run_ours();
     run_theirs();
     const double err = rel_error(ours, theirs);
-    report(what, 2.0 * M * N * K, time_ms(run_ours, reps), time_ms(run_theirs, reps), err);
+    report(what, 2.0 * M * N * K, measure(run_ours), measure(run_theirs), err);
   };
   // N-major weights (forward): gate [T,F] = x·Wgᵀ; down [T,D] = h·Wdᵀ. K-major weights (input
   // gradients): dh [T,F] = dY·Wd; dx [T,D] = dg·Wg.
@@ -232,7 +304,7 @@ int main(int argc, char** argv) {
     run_ours();
     run_theirs();
     const double err = rel_error(ours, theirs);  // one rounding against one per layer
-    report(what, 2.0 * M * N * K, time_ms(run_ours, reps), time_ms(run_theirs, reps), err);
+    report(what, 2.0 * M * N * K, measure(run_ours), measure(run_theirs), err);
   };
   shared("q+k+v dx, one product vs 3 (write + add)", {D, KV, KV}, T, D);
   shared("gate+up dx, one product vs 2 (write + add)", {F, F}, T, D);
@@ -263,8 +335,7 @@ int main(int argc, char** argv) {
     theirs();
     CHECK_CUDA(cudaDeviceSynchronize());
     std::printf("  q, k, v with RoPE errors: q %.2e k %.2e v %.2e\n", rel_error(q, q2), rel_error(k, k2), rel_error(v, v2));
-    report("q, k, v with RoPE (3 products + 2 RoPE)", 2.0 * T * (D + 2.0 * KV) * D, time_ms(ours, reps),
-           time_ms(theirs, reps), rel_error(q, q2));
+    report("q, k, v with RoPE (3 products + 2 RoPE)", 2.0 * T * (D + 2.0 * KV) * D, measure(ours), measure(theirs), rel_error(q, q2));
     cudaFree(cs);
     cudaFree(sn);
   }
@@ -282,7 +353,7 @@ int main(int argc, char** argv) {
     CHECK_CUDA(cudaDeviceSynchronize());
     const double eg = rel_error(g, g2), eu = rel_error(u, u2), eh = rel_error(h, h2);
     std::printf("  swiglu forward errors: g %.2e u %.2e h %.2e\n", eg, eu, eh);
-    report("SwiGLU forward (2 products + kernel)", 4.0 * T * F * D, time_ms(ours, reps), time_ms(theirs, reps), eh);
+    report("SwiGLU forward (2 products + kernel)", 4.0 * T * F * D, measure(ours), measure(theirs), eh);
     const double kernel = time_ms([&] { swiglu_fwd_kernel<<<4 * prop.multiProcessorCount, 512>>>(h2.p, g2.p, u2.p, TF); }, reps);
     std::printf("  of which the separate SwiGLU kernel: %.3f ms\n", kernel);
   }
@@ -299,7 +370,7 @@ int main(int argc, char** argv) {
     CHECK_CUDA(cudaDeviceSynchronize());
     const double eg = rel_error(dg, dg2), eu = rel_error(du, du2);
     std::printf("  swiglu backward errors: dg %.2e du %.2e\n", eg, eu);
-    report("SwiGLU backward (product + kernel)", 2.0 * T * F * D, time_ms(ours, reps), time_ms(theirs, reps),
+    report("SwiGLU backward (product + kernel)", 2.0 * T * F * D, measure(ours), measure(theirs),
            std::max(eg, eu));
   }
   // Weight gradients dw [O, I] = dyᵀ·x (fp32) against cuBLAS, and with the AdamW update in the
@@ -330,7 +401,7 @@ int main(int argc, char** argv) {
     CHECK_CUDA(cudaMemcpy(b.data(), theirs, n * 4, cudaMemcpyDeviceToHost));
     double num = 0, den = 0;
     for (size_t i = 0; i < n; ++i) num += double(a[i] - b[i]) * (a[i] - b[i]), den += double(b[i]) * b[i];
-    report(what, 2.0 * T * O * I, time_ms(run_ours, reps), time_ms(run_theirs, reps), std::sqrt(num / den));
+    report(what, 2.0 * T * O * I, measure(run_ours), measure(run_theirs), std::sqrt(num / den));
     const agpt::ops::cuda::AdamWConstants k{0.99997f, 0.1f, 0.95f, 0.05f, -1e-4f, 1.0f, 1e-8f, 1.0f};
     const sm90::FusedAdamW update{p, m, v, copy.p, k};
     const double fused = time_ms([&] { sm90::weight_grad_adamw(ours, dyw.p, xw.p, T, O, I, false, update, 0); }, reps);
