@@ -13,6 +13,10 @@
 #   GPU machine:     bash bench/gpu_vs_torch.sh [agpt precisions, default "bf16"]
 # Writes $OUT/torch_anchor.json, $OUT/agpt_bench.jsonl and $OUT/clocks.jsonl (each run's median SM
 # clock and power while busy) when OUT is set.
+#
+# REPEAT=N (N > 1) then runs the 1B shape N more rounds, one run at a time in turn (agpt without
+# clipping, with clipping, without clipping with the update in the backward; compiled PyTorch), and prints each one's median: a card's drift
+# during the call then falls on all three alike ($OUT/rounds.jsonl). SKIP_TABLE=1 runs only those.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 STAGE=.carry/gpu
@@ -39,8 +43,9 @@ clock_stop() {  # label; medians over the samples drawing over 200 W (the run, n
   echo "   clock while busy: $mhz MHz, $watts W (medians)"
   echo "{\"run\":\"$1\",\"sm_clock_mhz\":\"$mhz\",\"power_w\":\"$watts\"}" >> "$OUT/clocks.jsonl"
 }
+[ "${SKIP_TABLE:-0}" = 1 ] && SKIP_TORCH=1
 echo "== agpt"
-for p in ${1:-bf16}; do
+[ "${SKIP_TABLE:-0}" = 1 ] || for p in ${1:-bf16}; do
   for shape in 124M 1B; do
     bench() {
       clock_start
@@ -66,3 +71,29 @@ if [ "${SKIP_TORCH:-0}" != 1 ]; then
   clock_stop "PyTorch (all four runs)"
 fi
 rm -f "$CLOCK_LOG"
+if [ "${REPEAT:-1}" -gt 1 ]; then
+  echo "== 1B, $REPEAT rounds in turn"
+  : > "$OUT/rounds.jsonl"
+  for r in $(seq "$REPEAT"); do
+    "$STAGE/bin/train_gpu_bench" --shape 1B --precision bf16 --steps "$STEPS" --json --no-clip | tee -a "$OUT/rounds.jsonl"
+    "$STAGE/bin/train_gpu_bench" --shape 1B --precision bf16 --steps "$STEPS" --json | tee -a "$OUT/rounds.jsonl"
+    "$STAGE/bin/train_gpu_bench" --shape 1B --precision bf16 --steps "$STEPS" --json --no-clip --update-in-backward |
+      tee -a "$OUT/rounds.jsonl"
+    PYTHONUNBUFFERED=1 python3 bench/torch_llama_one.py "$STAGE/peers" 1B 4 2048 compiled | grep '^{' | tee -a "$OUT/rounds.jsonl"
+  done
+  python3 - "$OUT/rounds.jsonl" <<'PY'
+import json, statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("engine") != "agpt": who = "PyTorch compiled"
+    elif r["clip"]: who = "agpt, clipping"
+    else: who = "agpt, no clipping" + (", update in backward" if r["update_in_backward"] else "")
+    runs.setdefault(who, []).append(r)
+print("median of %d rounds, 1B (4 x 2,048):" % max(len(v) for v in runs.values()))
+for who, rs in runs.items():
+    med = lambda k: statistics.median(x[k] for x in rs)
+    print("  %-40s %7.2f ms/step  %7.0f tokens/s  MFU %5.2f%%  (runs: %s ms)" % (who, med("ms_per_step"), med("tokens_per_s"),
+          100 * med("mfu_989"), ", ".join("%.1f" % x["ms_per_step"] for x in rs)))
+PY
+fi
