@@ -19,7 +19,8 @@ std::unique_ptr<Backend> make_cuda_backend(int, const CudaOptions&) {
 }
 #endif
 
-std::unique_ptr<Backend> make_backend(std::string_view device, int threads, std::string_view precision) {
+std::unique_ptr<Backend> make_backend(std::string_view device, int threads, std::string_view precision,
+                                      bool deterministic) {
   if (precision != "fp32" && precision != "tf32" && precision != "bf16")
     fail("precision '", std::string(precision), "': expected fp32, tf32 or bf16");
   if (device == "cpu") {
@@ -28,7 +29,8 @@ std::unique_ptr<Backend> make_backend(std::string_view device, int threads, std:
   }
   // bf16: mixed precision as Megatron runs it: bf16 activations and matrix products, fp32 master
   // weights, gradients and optimizer state.
-  CudaOptions options{.matmul = std::string(precision), .activations = precision == "bf16" ? "bf16" : "fp32"};
+  CudaOptions options{.matmul = std::string(precision), .activations = precision == "bf16" ? "bf16" : "fp32",
+                      .attention = deterministic ? "auto" : "cudnn-atomic"};
   if (device == "cuda") return make_cuda_backend(0, options);
   if (device.starts_with("cuda:")) {
     std::string_view rest = device.substr(5);

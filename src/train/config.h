@@ -81,6 +81,7 @@ struct TrainSection {
   int64_t optimizer_cpu_offload = 0; // 0/1: AdamW moments in host memory, streamed through the GPU per update
   double optimizer_offload_fraction = 1.0;  // with offload: the share of the parameters whose moments go to the host
   int64_t update_in_backward = 0;   // 0/1: AdamW inside the backward's weight-gradient products (clip 0, grad_accum 1, one rank)
+  int64_t deterministic = 1;         // 0/1: bit-reproducible kernels only; 0 lets CUDA sum with atomics (faster attention backward)
   std::string precision = "fp32";    // fp32; tf32 or bf16 (CUDA): how matrix products run
   // Several ranks (mpirun): data parallel over every rank.
   int64_t distributed_optimizer = 1; // 0/1: ZeRO-1 sharded AdamW state; 0: all-reduce, full state per rank

@@ -151,7 +151,9 @@ Trainer::Trainer(const TrainConfig& config, TrainOptions options) : config_(conf
   // Under mpirun every rank takes the GPU of its local rank (one process per GPU, as Megatron).
   std::string device = t.device;
   if (world() > 1 && device == "cuda") device = "cuda:" + std::to_string(host_comm_->local_rank());
-  backend_ = ops::make_backend(device, static_cast<int>(t.threads), t.precision);
+  backend_ = ops::make_backend(device, static_cast<int>(t.threads), t.precision, t.deterministic != 0);
+  if (!t.deterministic && backend_->device() == ops::Device::kCuda)
+    log_info("train.deterministic = false: CUDA may sum with atomics (runs agree to rounding, not bit for bit)");
   if (world() > 1 && backend_->device() == ops::Device::kCuda) {
     nccl_ = dist::make_nccl_communicator(*host_comm_, *backend_);
     comm_ = nccl_.get();

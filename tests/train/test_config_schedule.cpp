@@ -138,6 +138,19 @@ TEST(TrainConfig, ParamDtype) {
   EXPECT_NE(e.find("train.param_dtype is 'fp16', expected fp32 or bf16"), std::string::npos) << e;
 }
 
+// train.deterministic: on by default; turning it off (faster, non-reproducible CUDA kernels) is
+// the same trajectory, so a run may resume with either.
+TEST(TrainConfig, DeterministicIsTheDefaultAndNotPartOfTheTrajectory) {
+  TrainConfig c = TrainConfig::parse(kToml, "t.toml");
+  EXPECT_EQ(c.train.deterministic, 1);
+  TrainConfig d = TrainConfig::parse(kToml, "t.toml", {{"train.deterministic", "false"}});
+  EXPECT_EQ(d.train.deterministic, 0);
+  EXPECT_EQ(c.trajectory_hash(), d.trajectory_hash());
+  EXPECT_EQ(TrainConfig::parse(d.to_toml(), "round.toml").train.deterministic, 0);
+  std::string e = error_of([] { TrainConfig::parse(kToml, "t.toml", {{"train.deterministic", "maybe"}}); });
+  EXPECT_NE(e.find("train.deterministic"), std::string::npos) << e;
+}
+
 TEST(TrainConfig, PresetsHaveTheExpectedSizes) {
   auto count = [](const std::string& preset, int64_t vocab) {
     TrainConfig c = TrainConfig::parse("[data]\nmixture='x'", "t.toml", {{"model.preset", preset}, {"model.vocab_size", std::to_string(vocab)}});

@@ -656,7 +656,7 @@ bool attention_forward_cudnn(void* out, float* lse, const void* q, const void* k
 
 bool attention_backward_cudnn(void* dq, void* dk, void* dv, const void* dout, const void* q, const void* k,
                               const void* v, const void* out, const float* lse, int64_t B, int64_t T, int64_t H,
-                              int64_t KV, int64_t hd, cudaStream_t s) {
+                              int64_t KV, int64_t hd, cudaStream_t s, bool allow_atomic_here) {
   const void* ptrs[] = {dq, dk, dv, dout, q, k, v, out, lse};
   int device = 0;
   std::string why;
@@ -671,7 +671,7 @@ bool attention_backward_cudnn(void* dq, void* dk, void* dv, const void* dout, co
     note_refusal(why);
     return false;
   }
-  const bool allow_atomic = g_allow_nondeterministic.load();
+  const bool allow_atomic = allow_atomic_here || g_allow_nondeterministic.load();
   std::shared_ptr<Plan> plan;
   bool deterministic = false;
   if (!allow_atomic) {
@@ -712,7 +712,7 @@ bool attention_forward_cudnn(void*, float*, const void*, const void*, const void
 }
 
 bool attention_backward_cudnn(void*, void*, void*, const void*, const void*, const void*, const void*, const void*,
-                              const float*, int64_t, int64_t, int64_t, int64_t, int64_t, cudaStream_t) {
+                              const float*, int64_t, int64_t, int64_t, int64_t, int64_t, cudaStream_t, bool) {
   return false;
 }
 

@@ -21,8 +21,8 @@
 // dQ is a separate ordered product): bitwise reproducible. That is what cudnn-frontend's
 // SDPA_backward_attributes::set_deterministic_algorithm(true) lowers to on Hopper (cuDNN < 9.25
 // has no other deterministic option; from 9.25 an engine knob STAGES=4 offers ordered dQ
-// accumulation with a linear workspace). agpt uses the deterministic form unless
-// attention_cudnn_allow_nondeterministic(true) was called, falling back to the atomic form only
+// accumulation with a linear workspace). agpt uses the deterministic form unless the call allows
+// the atomic one (or attention_cudnn_allow_nondeterministic(true) was called), falling back to the atomic form only
 // when cuDNN refuses the deterministic graph. Measured on an H200 with cuDNN 9.14 and 9.19: the
 // deterministic form repeats bit for bit; the atomic form's dq differs between two identical runs
 // (GQA shapes). Neither engine configuration carries CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC, so the
@@ -40,14 +40,14 @@ bool attention_forward_cudnn(void* out, float* lse, const void* q, const void* k
 
 bool attention_backward_cudnn(void* dq, void* dk, void* dv, const void* dout, const void* q, const void* k,
                               const void* v, const void* out, const float* lse, int64_t B, int64_t T, int64_t H,
-                              int64_t KV, int64_t hd, cudaStream_t s);
+                              int64_t KV, int64_t hd, cudaStream_t s, bool allow_atomic = false);
 
 // Whether the backward just run (on this thread's last successful call) used the deterministic
 // form (no dQ atomics), i.e. is bitwise reproducible, for documentation and tests.
 bool attention_backward_cudnn_deterministic();
 
-// Lets the backward use cuDNN's faster atomic-dQ form (default false: deterministic). Process-wide;
-// for benchmarks.
+// Lets every backward use cuDNN's faster atomic-dQ form (default false: deterministic). Process-wide;
+// for benchmarks and tests (a backend passes allow_atomic instead).
 void attention_cudnn_allow_nondeterministic(bool allow);
 
 // Why cuDNN last refused a graph (empty when it never did); for logs and tests.

@@ -151,9 +151,8 @@ class CudaBackend final : public Backend {
     if (options.attention == "cudnn" || options.attention == "auto") {
       use_cudnn_attention_ = true;
     } else if (options.attention == "cudnn-atomic") {
-      // cuDNN's backward with dQ summed by atomics: faster, not bit-reproducible (process-wide).
+      // cuDNN's backward with dQ summed by atomics: faster, not bit-reproducible.
       use_cudnn_attention_ = atomic_attention_ = true;
-      cuda::attention_cudnn_allow_nondeterministic(true);
     } else if (options.attention != "agpt") {
       fail("CUDA attention '", options.attention, "': expected auto, cudnn, cudnn-atomic or agpt");
     }
@@ -586,7 +585,7 @@ class CudaBackend final : public Backend {
       Tensor gq = write ? dq : empty(dq.shape(), DType::kBF16), gk = write ? dk : empty(dk.shape(), DType::kBF16),
              gv = write ? dv : empty(dv.shape(), DType::kBF16);
       if (cuda::attention_backward_cudnn(gq.raw(), gk.raw(), gv.raw(), dout.raw(), q.raw(), k.raw(), v.raw(), out.raw(),
-                                         lse.data<float>(), B, T, H, KV, hd, stream_)) {
+                                         lse.data<float>(), B, T, H, KV, hd, stream_, atomic_attention_)) {
         if (!write)
           for (auto [g, part] : {std::pair<Tensor*, Tensor*>{&dq, &gq}, {&dk, &gk}, {&dv, &gv}})
             cuda::add(g->raw(), g->raw(), part->raw(), elem(*g), g->numel(), stream_);
@@ -885,8 +884,8 @@ class CudaBackend final : public Backend {
   static constexpr int64_t kHostIntsMax = int64_t{1} << 22;
   std::vector<HostInts> host_ints_;  // the last int32 uploads (ids, targets), newest last
   cuda::UploadStaging upload_staging_;
-  std::unique_ptr<cuda::GemmTuner> gemm_tuner_;
-  bool atomic_attention_ = false;  // "cudnn-atomic"  // AGPT_CUDA_GEMM_TUNE: tuned bf16 products
+  std::unique_ptr<cuda::GemmTuner> gemm_tuner_;  // AGPT_CUDA_GEMM_TUNE: tuned bf16 products
+  bool atomic_attention_ = false;  // "cudnn-atomic": cuDNN's attention backward may sum dQ with atomics
   std::unique_ptr<cuda::HostMomentsPipeline> host_moments_;  // made on first use
   Tensor adamw_table_;  // do_adamw_many's chunk table on the device, and its host copy
   std::vector<cuda::AdamWChunk> adamw_table_host_;
