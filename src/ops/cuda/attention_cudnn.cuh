@@ -22,8 +22,8 @@
 // SDPA_backward_attributes::set_deterministic_algorithm(true) lowers to on Hopper (cuDNN < 9.25
 // has no other deterministic option; from 9.25 an engine knob STAGES=4 offers ordered dQ
 // accumulation with a linear workspace). agpt uses the deterministic form unless the call allows
-// the atomic one (or attention_cudnn_allow_nondeterministic(true) was called), falling back to the atomic form only
-// when cuDNN refuses the deterministic graph. Measured on an H200 with cuDNN 9.14 and 9.19: the
+// the atomic one (or attention_cudnn_allow_nondeterministic(true) was called), falling back to the
+// atomic form only when cuDNN refuses the deterministic graph. Measured on an H200 with cuDNN 9.14 and 9.19: the
 // deterministic form repeats bit for bit; the atomic form's dq differs between two identical runs
 // (GQA shapes). Neither engine configuration carries CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC, so the
 // note cannot tell the two apart: the graph topology decides.
