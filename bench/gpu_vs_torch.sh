@@ -7,7 +7,8 @@
 # cublas: the separate SwiGLU kernels), without clipping (the PyTorch script does not clip), and
 # without clipping with tuned cuBLAS products (AGPT_CUDA_GEMM_TUNE, a fresh file: the warm-up
 # steps tune); at 1B also without clipping with the update inside the backward
-# (train.update_in_backward; at 124M no product qualifies).
+# (train.update_in_backward; at 124M no product qualifies), and at 1B without clipping with
+# train.deterministic = false (cuDNN's atomic attention backward).
 #
 #   here:            bash scripts/gpu-test.sh build      (stages binaries + the baseline script)
 #   GPU machine:     bash bench/gpu_vs_torch.sh [agpt precisions, default "bf16"]
@@ -53,6 +54,7 @@ echo "== agpt"
       local label="agpt $shape $p"
       [ -n "${AGPT_CUDA_PRODUCTS:-}" ] && label+=" products=$AGPT_CUDA_PRODUCTS"
       [ -n "${AGPT_CUDA_GEMM_TUNE:-}" ] && label+=" tuned"
+      [ -n "${AGPT_CUDA_ATTENTION:-}" ] && label+=" attention=$AGPT_CUDA_ATTENTION"
       [ $# -gt 0 ] && label+=" $*"
       clock_stop "$label"
     }
@@ -61,6 +63,8 @@ echo "== agpt"
     bench --no-clip
     AGPT_CUDA_GEMM_TUNE=$TUNE_FILE bench --no-clip
     [ "$shape" = 1B ] && bench --no-clip --update-in-backward
+    # train.deterministic = false: cuDNN's attention backward sums dQ with atomics, as PyTorch's SDPA.
+    [ "$shape" = 1B ] && AGPT_CUDA_ATTENTION=cudnn-atomic bench --no-clip
   done
 done
 cp "$TUNE_FILE" "$OUT/gemm_tune.txt" 2>/dev/null; rm -f "$TUNE_FILE"
