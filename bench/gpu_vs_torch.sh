@@ -16,8 +16,10 @@
 # clock and power while busy) when OUT is set.
 #
 # REPEAT=N (N > 1) then runs the 1B shape N more rounds, one run at a time in turn (agpt without
-# clipping, with clipping, without clipping with the update in the backward; compiled PyTorch), and prints each one's median: a card's drift
-# during the call then falls on all three alike ($OUT/rounds.jsonl). SKIP_TABLE=1 runs only those.
+# clipping, with clipping, without clipping with the update in the backward, without clipping with
+# train.deterministic = false (PyTorch's own work), the same with the update in the backward;
+# compiled PyTorch), and prints each one's median: a card's drift
+# during the call then falls on all of them alike ($OUT/rounds.jsonl). SKIP_TABLE=1 runs only those.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 STAGE=.carry/gpu
@@ -64,7 +66,7 @@ echo "== agpt"
     AGPT_CUDA_GEMM_TUNE=$TUNE_FILE bench --no-clip
     [ "$shape" = 1B ] && bench --no-clip --update-in-backward
     # train.deterministic = false: cuDNN's attention backward sums dQ with atomics, as PyTorch's SDPA.
-    [ "$shape" = 1B ] && AGPT_CUDA_ATTENTION=cudnn-atomic bench --no-clip
+    [ "$shape" = 1B ] && bench --no-clip --nondeterministic
   done
 done
 cp "$TUNE_FILE" "$OUT/gemm_tune.txt" 2>/dev/null; rm -f "$TUNE_FILE"
@@ -83,6 +85,11 @@ if [ "${REPEAT:-1}" -gt 1 ]; then
     "$STAGE/bin/train_gpu_bench" --shape 1B --precision bf16 --steps "$STEPS" --json | tee -a "$OUT/rounds.jsonl"
     "$STAGE/bin/train_gpu_bench" --shape 1B --precision bf16 --steps "$STEPS" --json --no-clip --update-in-backward |
       tee -a "$OUT/rounds.jsonl"
+    # PyTorch's own work: no clipping and an attention backward that sums with atomics.
+    "$STAGE/bin/train_gpu_bench" --shape 1B --precision bf16 --steps "$STEPS" --json --no-clip --nondeterministic |
+      tee -a "$OUT/rounds.jsonl"
+    "$STAGE/bin/train_gpu_bench" --shape 1B --precision bf16 --steps "$STEPS" --json --no-clip --nondeterministic \
+      --update-in-backward | tee -a "$OUT/rounds.jsonl"
     PYTHONUNBUFFERED=1 python3 bench/torch_llama_one.py "$STAGE/peers" 1B 4 2048 compiled | grep '^{' | tee -a "$OUT/rounds.jsonl"
   done
   python3 - "$OUT/rounds.jsonl" <<'PY'
@@ -92,7 +99,8 @@ for line in open(sys.argv[1]):
     r = json.loads(line)
     if r.get("engine") != "agpt": who = "PyTorch compiled"
     elif r["clip"]: who = "agpt, clipping"
-    else: who = "agpt, no clipping" + (", update in backward" if r["update_in_backward"] else "")
+    else: who = ("agpt, no clipping" + ("" if r.get("deterministic", True) else ", nondeterministic") +
+                 (", update in backward" if r["update_in_backward"] else ""))
     runs.setdefault(who, []).append(r)
 print("median of %d rounds, 1B (4 x 2,048):" % max(len(v) for v in runs.values()))
 for who, rs in runs.items():

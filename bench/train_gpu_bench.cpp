@@ -5,6 +5,7 @@
 //
 //   train_gpu_bench [--shape 124M|1B|7B|all] [--batch B] [--seq T] [--steps 10] [--precision fp32|tf32|bf16] [--json] [--gemm]
 //                   [--recompute] [--grad-accum K] [--offload] [--no-clip] [--update-in-backward]
+//                   [--nondeterministic] [--no-prepare]
 //
 // --grad-accum K: K micro-batches (forward + backward) per optimizer step. --offload: the AdamW
 // moments in host memory (train.optimizer_cpu_offload), no bf16 weight copies kept from forward to
@@ -15,6 +16,10 @@
 // --update-in-backward (with --no-clip, one micro-batch): the optimizer step inside the backward
 // (model::AdamW::arrange_update_in_backward, `train.update_in_backward`): on Hopper the MLP weights'
 // AdamW runs in the epilogue of the products that compute their gradients.
+// --nondeterministic: the backend as `train.deterministic = false` makes it (cuDNN's attention
+// backward sums dQ with atomics, as PyTorch's SDPA does); by default bit-reproducible kernels only.
+// --no-prepare: the update's host work after the gradient norm's wait (as before AdamW::prepare_step),
+// to measure what preparing it ahead saves.
 //
 // MFU = tokens/s × (6·N + 12·L·d·T) / 989e12, N = the matrix-product parameters (non-embedding
 // parameters plus lm_head), the formula of the issue and of PyTorch's baseline script.
@@ -41,7 +46,8 @@ using agpt::bench::Shape;
 using agpt::bench::make_shape;
 
 struct RunOptions {
-  bool json = false, recompute = false, offload = false, clip = true, in_backward = false;
+  bool json = false, recompute = false, offload = false, clip = true, in_backward = false, deterministic = true,
+       prepare = true;
   double offload_fraction = 1.0;
   int accum = 1;
 };
@@ -49,7 +55,7 @@ struct RunOptions {
 void run(const Shape& s, int B, int T, int steps, const std::string& device, const std::string& precision,
          const RunOptions& o) {
   const bool json = o.json;
-  auto backend = agpt::ops::make_backend(device, 0, precision);
+  auto backend = agpt::ops::make_backend(device, 0, precision, o.deterministic);
   agpt::model::LlamaConfig c = s.config;
   c.max_position_embeddings = T;
   agpt::model::Llama model(c, *backend);
@@ -71,6 +77,7 @@ void run(const Shape& s, int B, int T, int steps, const std::string& device, con
       if (o.in_backward) opt.arrange_update_in_backward(model.parameters());
       model.backward(a == 0 ? agpt::ops::Grad::kWrite : agpt::ops::Grad::kAdd);  // as the trainer
     }
+    if (o.prepare) opt.prepare_step(model.parameters());  // as the trainer: the update's host work before the norm's wait
     const double norm = o.clip ? agpt::model::global_grad_norm(*backend, model.parameters()) : 0.0;
     const double t0 = now();
     opt.step(model.parameters(), -1.0, o.clip ? agpt::model::clip_coefficient(norm, 1.0) : 1.0f);
@@ -94,17 +101,19 @@ void run(const Shape& s, int B, int T, int steps, const std::string& device, con
   const double mem_gib = static_cast<double>(backend->peak_memory_bytes()) / (1ull << 30);
   if (json)
     std::printf("{\"engine\":\"agpt\",\"model\":\"%s\",\"params\":%lld,\"B\":%d,\"T\":%d,\"grad_accum\":%d,"
-                "\"offload\":%s,\"clip\":%s,\"update_in_backward\":%s,\"precision\":\"%s\",\"ms_per_step\":%.2f,\"update_ms\":%.2f,"
+                "\"offload\":%s,\"clip\":%s,\"update_in_backward\":%s,\"deterministic\":%s,\"precision\":\"%s\",\"ms_per_step\":%.2f,\"update_ms\":%.2f,"
                 "\"tokens_per_s\":%.0f,\"mfu_989\":%.4f,\"max_mem_gib\":%.2f,\"loss\":%.4f,\"device\":\"%s\"}\n",
                 s.name.c_str(), static_cast<long long>(model.num_parameters()), B, T, o.accum,
-                o.offload ? "true" : "false", o.clip ? "true" : "false", o.in_backward ? "true" : "false", precision.c_str(), dt * 1e3, update_ms, tps, mfu, mem_gib, loss,
+                o.offload ? "true" : "false", o.clip ? "true" : "false", o.in_backward ? "true" : "false", o.deterministic ? "true" : "false",
+                precision.c_str(), dt * 1e3, update_ms, tps, mfu, mem_gib, loss,
                 backend->name().c_str());
   else
-    std::printf("%-5s %5.0fM params  B=%d T=%d x%d %s%s%s%s: %8.1f ms/step%s  %9.0f tok/s  MFU %5.1f%%  peak %.1f GiB  "
+    std::printf("%-5s %5.0fM params  B=%d T=%d x%d %s%s%s%s%s: %8.1f ms/step%s  %9.0f tok/s  MFU %5.1f%%  peak %.1f GiB  "
                 "loss %.3f  [%s]\n",
                 s.name.c_str(), model.num_parameters() / 1e6, B, T, o.accum, precision.c_str(),
                 o.offload ? (" offload " + std::to_string(o.offload_fraction).substr(0, 4)).c_str() : "",
-                o.clip ? "" : " no-clip", o.in_backward ? " update-in-backward" : "", dt * 1e3,
+                o.clip ? "" : " no-clip", o.in_backward ? " update-in-backward" : "",
+                o.deterministic ? "" : " nondeterministic", dt * 1e3,
                 o.offload ? (" (update " + std::to_string(static_cast<int>(update_ms)) + " ms)").c_str() : "", tps,
                 100 * mfu, mem_gib, loss, backend->name().c_str());
   std::fflush(stdout);
@@ -182,10 +191,12 @@ int main(int argc, char** argv) try {
     else if (a == "--grad-accum") o.accum = std::stoi(value());
     else if (a == "--no-clip") o.clip = false;
     else if (a == "--update-in-backward") o.in_backward = true;
+    else if (a == "--nondeterministic") o.deterministic = false;
+    else if (a == "--no-prepare") o.prepare = false;
     else if (a == "-h" || a == "--help") {
       std::printf("usage: train_gpu_bench [--shape 124M|1B|7B|all] [--batch B] [--seq T] [--steps 10] "
                   "[--precision fp32|tf32|bf16] [--device cuda:N] [--json] [--gemm] [--recompute] [--grad-accum K] "
-                  "[--offload] [--offload-fraction F] [--no-clip] [--update-in-backward]\n");
+                  "[--offload] [--offload-fraction F] [--no-clip] [--update-in-backward] [--nondeterministic] [--no-prepare]\n");
       return 0;
     } else fail("unknown argument ", a, " (see --help)");
   }

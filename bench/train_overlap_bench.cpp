@@ -82,11 +82,12 @@ struct Update {
   int64_t count;
   int64_t params;
   AdamWConstants c{1.0f, 0.1f, 0.95f, 0.05f, -1e-4f, 1.0f, 1e-8f, 1.0f};
+  double lr = 1e-4;
   void run(cudaStream_t s, int sms) {
     if (sms <= 0)
-      agpt::ops::cuda::adamw_chunks(chunks, count, c, s);
+      agpt::ops::cuda::adamw_chunks(chunks, count, c, lr, s);
     else
-      agpt::ops::cuda::adamw_chunks_own_sms(chunks, count, c, sms, s);
+      agpt::ops::cuda::adamw_chunks_own_sms(chunks, count, c, lr, sms, s);
   }
   double bytes() const { return 30.0 * params; }
 };
@@ -106,7 +107,7 @@ Update make_update(int64_t params) {
   constexpr int64_t kChunk = 64 * 1024;
   std::vector<AdamWChunk> h;
   for (int64_t o = 0; o < params; o += kChunk)
-    h.push_back({p + o, g + o, m + o, v + o, static_cast<__nv_bfloat16*>(copy) + o, std::min(kChunk, params - o), 0.99f, 1});
+    h.push_back({p + o, g + o, m + o, v + o, static_cast<__nv_bfloat16*>(copy) + o, std::min(kChunk, params - o), 0.1, 1});
   Update u;
   CHECK_CUDA(cudaMalloc(&u.chunks, h.size() * sizeof(AdamWChunk)));
   CHECK_CUDA(cudaMemcpy(u.chunks, h.data(), h.size() * sizeof(AdamWChunk), cudaMemcpyHostToDevice));

@@ -138,21 +138,37 @@ void AdamW::step(std::vector<Parameter>& params, double lr, float grad_scale) {
       fail("AdamW: a step arranged in the backward (lr ", arranged_lr_, ", no scaling) was finished with lr ", s.lr,
            " and gradient scale ", grad_scale);
   }
-  std::vector<ops::Backend::AdamWItem> device;
+  const std::vector<ops::Backend::AdamWItem> device = device_items(params, updated);
   std::vector<ops::Backend::HostMomentsItem> host;
   for (size_t i = 0; i < params.size(); ++i) {
     Parameter& p = params[i];
-    if (!p.grad.defined()) fail("AdamW: parameter ", p.name, " has no gradient");
-    if (p.value.numel() != numel_[i]) fail("AdamW: parameter ", p.name, " changed size since the optimizer was built");
-    const double wd = p.decay ? config_.weight_decay : 0.0;
     if (on_host(i))
-      host.push_back({&p.value, &p.grad, host_m_.get() + host_offset_[i], host_v_.get() + host_offset_[i], wd});
-    else if (!updated[i])
-      device.push_back({&p.value, &p.grad, &m_[i], &v_[i], wd});
+      host.push_back({&p.value, &p.grad, host_m_.get() + host_offset_[i], host_v_.get() + host_offset_[i],
+                      p.decay ? config_.weight_decay : 0.0});
   }
   // The device's share first: the host moments' uploads wait for what is queued before them.
   if (!device.empty()) backend_->adamw_many(device, s);
   if (!host.empty()) backend_->adamw_host_moments(host, s);
+}
+
+void AdamW::prepare_step(std::vector<Parameter>& params) {
+  if (arranged_) return;
+  if (params.size() != numel_.size()) fail("AdamW: built for ", numel_.size(), " parameters, prepared with ", params.size());
+  const std::vector<ops::Backend::AdamWItem> device = device_items(params, std::vector<bool>(params.size(), false));
+  ops::AdamWStep s = adamw_step_settings(config_, -1.0, steps_ + 1, 1.0f);
+  s.weight_copy = !host_m_;
+  if (!device.empty()) backend_->prepare_adamw_many(device, s);
+}
+
+std::vector<ops::Backend::AdamWItem> AdamW::device_items(std::vector<Parameter>& params, const std::vector<bool>& skip) {
+  std::vector<ops::Backend::AdamWItem> device;
+  for (size_t i = 0; i < params.size(); ++i) {
+    Parameter& p = params[i];
+    if (!p.grad.defined()) fail("AdamW: parameter ", p.name, " has no gradient");
+    if (p.value.numel() != numel_[i]) fail("AdamW: parameter ", p.name, " changed size since the optimizer was built");
+    if (!on_host(i) && !skip[i]) device.push_back({&p.value, &p.grad, &m_[i], &v_[i], p.decay ? config_.weight_decay : 0.0});
+  }
+  return device;
 }
 
 }  // namespace agpt::model

@@ -40,6 +40,11 @@ class AdamW {
   // One update of every parameter from its grad, the gradient first multiplied by grad_scale
   // (pass clip_coefficient(...) for clipping). lr < 0 uses config().lr.
   void step(std::vector<Parameter>& params, double lr = -1.0, float grad_scale = 1.0f);
+  // The host's share of the next step() (ops::Backend::prepare_adamw_many), done now while the
+  // device still computes the gradients: call it before waiting for the gradient norm, so that the
+  // device does not wait for that work after the norm. Nothing when an update in the backward is
+  // arranged (its step() learns only then which parameters are left). step() is the same without it.
+  void prepare_step(std::vector<Parameter>& params);
   // The optimizer step inside the backward (torchtune's optimizer_in_bwd): called before the
   // backward of a step's only micro-batch, it lets the backend update parameters in the products
   // that compute their gradients (ops::Backend::arrange_update_in_backward); the step() after the
@@ -70,6 +75,8 @@ class AdamW {
 
  private:
   static constexpr size_t kOnDevice = SIZE_MAX;
+  // The device update's items: every parameter whose moments are on the device and not in `skip`.
+  std::vector<ops::Backend::AdamWItem> device_items(std::vector<Parameter>& params, const std::vector<bool>& skip);
   ops::Backend* backend_;
   AdamWConfig config_;
   int64_t steps_ = 0;

@@ -246,6 +246,12 @@ class Backend {
     double weight_decay;  // replaces AdamWStep::weight_decay for this item
   };
   void adamw_many(std::span<const AdamWItem> items, const AdamWStep& s);
+  // Optional: the host's share of the next adamw_many(items, s') (s' as s but for the learning rate,
+  // step and gradient scale), done now while the device may still be busy. Training calls it
+  // before it waits for the gradient norm (the clipping scale), so that the device does not wait
+  // for that host work after the synchronization. Results are the same with or without it; a later
+  // adamw_many with other items or settings simply does its own preparation.
+  void prepare_adamw_many(std::span<const AdamWItem> items, const AdamWStep& s);
   // The optimizer step inside the backward (as torchtune's optimizer_in_bwd): the products of the
   // next backward that compute the gradients of these items may also apply adamw_many(items, s)
   // to them from the finished gradient (the same arithmetic, the same bits for the same gradient;
@@ -333,6 +339,8 @@ class Backend {
   virtual void do_adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s) = 0;
   // Default: do_adamw on each item.
   virtual void do_adamw_many(std::span<const AdamWItem> items, const AdamWStep& s);
+  // Default: nothing (a backend that computes on the host has nothing to overlap).
+  virtual void do_prepare_adamw_many(std::span<const AdamWItem> items, const AdamWStep& s);
   // Default: each item's moments uploaded into device tensors, adamw(), downloaded again.
   virtual void do_adamw_host_moments(std::span<const HostMomentsItem> items, const AdamWStep& s);
 

@@ -564,6 +564,8 @@ void Trainer::run() {
       loss_sum = v[0];
     }
     r.loss = loss_sum / static_cast<double>(t.grad_accum * dp_size());
+    // The update's host work before the wait for the gradient norm, not after it while the GPU idles.
+    if (optimizer_ && !dist_optimizer_) optimizer_->prepare_step(params);
     r.grad_norm = reduce_gradients(step);
     r.lr = learning_rate(schedule_, step);
     const float loss_f = static_cast<float>(r.loss);

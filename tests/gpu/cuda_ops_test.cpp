@@ -273,7 +273,9 @@ TEST_F(CudaOps, SumSquaresAndAdamW) {
 
 // The multi-tensor update (one launch over 64Ki-float chunks of all tensors) against adamw() on each
 // tensor: bit-identical, with per-tensor weight decay, chunk boundaries, views that are not 16-byte
-// aligned (scalar path), the bf16 weight copies it writes, and a second step that reuses its table.
+// aligned (scalar path), the bf16 weight copies it writes, steps that reuse its table with another
+// learning rate, and its host work done ahead (prepare_adamw_many) for these items, with another
+// learning rate than the update's, or for other items (the update then prepares its own).
 TEST_F(CudaOps, AdamWManyIsBitIdenticalToOneByOne) {
   Rng rng(5);
   gpu_ = make_cuda_backend(0, CudaOptions{.matmul = "bf16", .activations = "bf16"});  // weight copies are bf16's
@@ -296,7 +298,8 @@ TEST_F(CudaOps, AdamWManyIsBitIdenticalToOneByOne) {
   }
   AdamWStep s;
   s.lr = 3e-3, s.step = 1, s.grad_scale = 0.9f, s.weight_copy = true;
-  for (int step = 0; step < 2; ++step, ++s.step) {
+  for (int step = 0; step < 5; ++step, ++s.step) {
+    s.lr = 3e-3 * (1.0 + 0.37 * step);  // a schedule: the decay factors change, the table does not
     std::vector<Backend::AdamWItem> items;
     for (size_t i = 0; i < sizes.size(); ++i) {
       const double wd = i % 2 ? 0.0 : 0.1;
@@ -305,6 +308,10 @@ TEST_F(CudaOps, AdamWManyIsBitIdenticalToOneByOne) {
       gpu_->adamw(one.p[i], one.g[i], one.m[i], one.v[i], si);
       items.push_back({&many.p[i], &many.g[i], &many.m[i], &many.v[i], wd});
     }
+    AdamWStep ahead = s;
+    ahead.lr = 1.0, ahead.grad_scale = 1.0f;  // what the preparation may not depend on
+    if (step == 2 || step == 3) gpu_->prepare_adamw_many(items, step == 2 ? s : ahead);
+    if (step == 4) gpu_->prepare_adamw_many(std::span(items).first(2), s);
     gpu_->adamw_many(items, s);
   }
   gpu_->begin_weight_reuse();

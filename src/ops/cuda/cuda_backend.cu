@@ -4,6 +4,7 @@
 #include <cublas_v2.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -49,7 +50,9 @@ class CudaStorage : public Storage {
 
 // AGPT_CUDA_PROFILE=1: CUDA events around every op, summed by name (matrix products by shape);
 // the table goes to stderr when the backend is destroyed. Events do not synchronize, so the
-// times are GPU times (plus any launch gaps inside an op), close to an unprofiled run.
+// times are GPU times (plus any launch gaps inside an op), close to an unprofiled run. The host's
+// own time inside each op is summed too: where the GPU waits for the host (after a
+// synchronization), it shows as GPU time of the op that follows.
 #define AGPT_PROFILE_OP(name) OpTimer agpt_op_timer_(profile_.get(), stream_, [&] { return std::string(name); })
 
 class OpProfile {
@@ -59,12 +62,14 @@ class OpProfile {
     for (cudaEvent_t e : spare_) cudaEventDestroy(e);
     std::vector<std::pair<double, std::string>> rows;
     double total = 0;
-    for (auto& [name, v] : ops_) rows.push_back({v.first, name}), total += v.first;
+    for (auto& [name, v] : ops_) rows.push_back({v.gpu_s, name}), total += v.gpu_s;
     std::sort(rows.rbegin(), rows.rend());
-    std::fprintf(stderr, "CUDA op profile (GPU time between events around each op):\n");
-    for (auto& [sec, name] : rows)
-      std::fprintf(stderr, "  %-40s %9.2f ms  %5.1f%%  %8lld calls\n", name.c_str(), sec * 1e3, 100 * sec / total,
-                   static_cast<long long>(ops_[name].second));
+    std::fprintf(stderr, "CUDA op profile (GPU time between events around each op; host time inside the op):\n");
+    for (auto& [sec, name] : rows) {
+      const Sums& v = ops_[name];
+      std::fprintf(stderr, "  %-40s %9.2f ms  %5.1f%%  %8lld calls  host %8.2f ms\n", name.c_str(), sec * 1e3,
+                   100 * sec / total, static_cast<long long>(v.calls), v.host_s * 1e3);
+    }
   }
   void clear() {
     harvest();
@@ -77,8 +82,8 @@ class OpProfile {
     AGPT_CUDA_CHECK(cudaEventRecord(e, s));
     return e;
   }
-  void finish(std::string name, cudaEvent_t begin, cudaEvent_t end) {
-    pending_.push_back({std::move(name), begin, end});
+  void finish(std::string name, cudaEvent_t begin, cudaEvent_t end, double host_s) {
+    pending_.push_back({std::move(name), begin, end, host_s});
     if (pending_.size() >= 4096) harvest();  // bounds the events alive; one wait per 4096 ops
   }
 
@@ -86,20 +91,26 @@ class OpProfile {
   struct Pending {
     std::string name;
     cudaEvent_t begin, end;
+    double host_s;
+  };
+  struct Sums {
+    double gpu_s = 0, host_s = 0;
+    int64_t calls = 0;
   };
   void harvest() {
     for (auto& p : pending_) {
       float ms = 0;
       if (cudaEventSynchronize(p.end) == cudaSuccess && cudaEventElapsedTime(&ms, p.begin, p.end) == cudaSuccess) {
-        auto& e = ops_[p.name];
-        e.first += ms * 1e-3;
-        e.second++;
+        Sums& e = ops_[p.name];
+        e.gpu_s += ms * 1e-3;
+        e.host_s += p.host_s;
+        e.calls++;
       }
       spare_.push_back(p.begin), spare_.push_back(p.end);
     }
     pending_.clear();
   }
-  std::map<std::string, std::pair<double, int64_t>> ops_;  // seconds, calls
+  std::map<std::string, Sums> ops_;
   std::vector<Pending> pending_;
   std::vector<cudaEvent_t> spare_;
 };
@@ -111,9 +122,12 @@ class OpTimer {
     if (!p_) return;
     name_ = name();
     begin_ = p_->record(s_);
+    host_begin_ = std::chrono::steady_clock::now();
   }
   ~OpTimer() {
-    if (p_) p_->finish(std::move(name_), begin_, p_->record(s_));
+    if (!p_) return;
+    const double host_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - host_begin_).count();
+    p_->finish(std::move(name_), begin_, p_->record(s_), host_s);
   }
 
  private:
@@ -121,6 +135,7 @@ class OpTimer {
   cudaStream_t s_;
   std::string name_;
   cudaEvent_t begin_{};
+  std::chrono::steady_clock::time_point host_begin_;
 };
 
 class CudaBackend final : public Backend {
@@ -796,25 +811,51 @@ class CudaBackend final : public Backend {
   }
 
   // The multi-tensor update: every tensor cut into chunks of 64Ki floats, one launch over all of them.
-  // The chunk table is uploaded only when it changes (tensors and weight copies usually come back
-  // at the same addresses every step).
+  // Its host work (prepare_adamw: the weight copies it writes, the chunk table) may be done ahead by
+  // prepare_adamw_many, before training waits for the gradient norm.
   void do_adamw_many(std::span<const AdamWItem> items, const AdamWStep& s) override {
     AGPT_PROFILE_OP("adamw");
+    if (!prepared_adamw_ || !prepared_adamw_->matches(items, adamw_writes_copies(s))) {
+      prepare_adamw(items, s);
+    } else {
+      // Copies of the items' bytes made since the preparation (a forward in between) go too.
+      for (const AdamWItem& it : items) invalidate_weight_copies(*it.param);
+    }
+    PreparedAdamW& prepared = *prepared_adamw_;
+    cuda::adamw_chunks(static_cast<const cuda::AdamWChunk*>(adamw_table_.raw()),
+                       static_cast<int64_t>(adamw_table_host_.size()), adamw_constants(s, 0.0), s.lr, stream_);
+    for (size_t i = 0; i < items.size(); ++i)
+      if (prepared.copies[i].defined())
+        weight_cache_.insert_or_assign(items[i].param->raw(), CachedWeight{*items[i].param, prepared.copies[i], true});
+    prepared_adamw_.reset();
+  }
+  void do_prepare_adamw_many(std::span<const AdamWItem> items, const AdamWStep& s) override {
+    AGPT_PROFILE_OP("adamw (host preparation)");
+    prepare_adamw(items, s);
+  }
+  bool adamw_writes_copies(const AdamWStep& s) const { return s.weight_copy && matmul_ == "bf16"; }
+  // The items' weight copies are made and the chunk table uploaded; the table is uploaded only when
+  // it changes (tensors and weight copies usually come back at the same addresses every step, and
+  // it holds weight decays, not the learning rate's decay factors).
+  void prepare_adamw(std::span<const AdamWItem> items, const AdamWStep& s) {
     constexpr int64_t kChunk = int64_t{1} << 16;
+    auto prepared = std::make_unique<PreparedAdamW>();
+    prepared->copies_written = adamw_writes_copies(s);
     std::vector<cuda::AdamWChunk> chunks;
-    std::vector<Tensor> copies(items.size());
+    prepared->copies.resize(items.size());
     for (size_t i = 0; i < items.size(); ++i) {
       const AdamWItem& it = items[i];
+      prepared->items.push_back({it.param->raw(), it.grad->raw(), it.m->raw(), it.v->raw(), it.param->numel(),
+                                 it.weight_decay});
       invalidate_weight_copies(*it.param);
-      if (s.weight_copy && matmul_ == "bf16") copies[i] = empty(it.param->shape(), DType::kBF16);
+      if (prepared->copies_written) prepared->copies[i] = empty(it.param->shape(), DType::kBF16);
       float *p = it.param->data<float>(), *m = it.m->data<float>(), *v = it.v->data<float>();
       const float* g = it.grad->data<float>();
-      auto* copy = copies[i].defined() ? static_cast<uint16_t*>(copies[i].raw()) : nullptr;  // bf16
+      auto* copy = prepared->copies[i].defined() ? static_cast<uint16_t*>(prepared->copies[i].raw()) : nullptr;  // bf16
       const bool vec = cuda::adamw_vectorizable(p, g, m, v, copy);
-      const auto decay = adamw_constants(s, it.weight_decay).decay;
       for (int64_t off = 0, n = it.param->numel(); off < n; off += kChunk)
         chunks.push_back({p + off, g + off, m + off, v + off, copy ? copy + off : nullptr, std::min(kChunk, n - off),
-                          decay, vec ? 1 : 0});
+                          it.weight_decay, vec ? 1 : 0});
     }
     const size_t bytes = chunks.size() * sizeof(cuda::AdamWChunk);
     if (chunks.size() != adamw_table_host_.size() || !adamw_table_.defined() ||
@@ -824,11 +865,7 @@ class CudaBackend final : public Backend {
         AGPT_CUDA_CHECK(cudaMemcpyAsync(adamw_table_.raw(), chunks.data(), bytes, cudaMemcpyHostToDevice, stream_));
       adamw_table_host_ = std::move(chunks);
     }
-    cuda::adamw_chunks(static_cast<const cuda::AdamWChunk*>(adamw_table_.raw()),
-                       static_cast<int64_t>(adamw_table_host_.size()), adamw_constants(s, 0.0), stream_);
-    for (size_t i = 0; i < items.size(); ++i)
-      if (copies[i].defined())
-        weight_cache_.insert_or_assign(items[i].param->raw(), CachedWeight{*items[i].param, copies[i], true});
+    prepared_adamw_ = std::move(prepared);
   }
 
  public:
@@ -889,6 +926,30 @@ class CudaBackend final : public Backend {
   std::unique_ptr<cuda::HostMomentsPipeline> host_moments_;  // made on first use
   Tensor adamw_table_;  // do_adamw_many's chunk table on the device, and its host copy
   std::vector<cuda::AdamWChunk> adamw_table_host_;
+  // prepare_adamw's work for the next do_adamw_many: which items (by their tensors' addresses and
+  // sizes, and weight decays), and the weight copies the update is to write.
+  struct PreparedAdamW {
+    struct Item {
+      const void *param, *grad, *m, *v;
+      int64_t numel;
+      double weight_decay;
+      bool operator==(const Item&) const = default;
+    };
+    std::vector<Item> items;
+    bool copies_written = false;
+    std::vector<Tensor> copies;
+    bool matches(std::span<const AdamWItem> other, bool writes_copies) const {
+      if (other.size() != items.size() || writes_copies != copies_written) return false;
+      for (size_t i = 0; i < items.size(); ++i) {
+        const AdamWItem& it = other[i];
+        if (!(items[i] == Item{it.param->raw(), it.grad->raw(), it.m->raw(), it.v->raw(), it.param->numel(),
+                               it.weight_decay}))
+          return false;
+      }
+      return true;
+    }
+  };
+  std::unique_ptr<PreparedAdamW> prepared_adamw_;
   struct CachedWeight {
     Tensor source, copy;
     bool from_optimizer;  // written by adamw() with AdamWStep::weight_copy: survives begin_weight_reuse()

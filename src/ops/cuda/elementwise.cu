@@ -192,10 +192,16 @@ __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, __nv_
              static_cast<int64_t>(gridDim.x) * blockDim.x);
 }
 
+// The chunk's 1 - lr·weight_decay as the host computes AdamW's constants (double, no fused
+// multiply-add, rounded to float once).
+__device__ __forceinline__ float chunk_decay(double lr, double weight_decay) {
+  return __double2float_rn(__dsub_rn(1.0, __dmul_rn(lr, weight_decay)));
+}
+
 // One block per chunk of the multi-tensor update.
-__global__ void adamw_chunks_kernel(const AdamWChunk* chunks, AdamWConstants c) {
+__global__ void adamw_chunks_kernel(const AdamWChunk* chunks, AdamWConstants c, double lr) {
   const AdamWChunk ch = chunks[blockIdx.x];
-  c.decay = ch.decay;
+  c.decay = chunk_decay(lr, ch.weight_decay);
   adamw_span(ch.p, ch.g, ch.m, ch.v, static_cast<__nv_bfloat16*>(ch.copy), ch.n, ch.vec != 0, c, threadIdx.x,
              blockDim.x);
 }
@@ -207,10 +213,10 @@ constexpr int kOwnSmThreads = 1024;
 constexpr int kOwnSmSharedBytes = 120 * 1024;
 
 __global__ void __launch_bounds__(kOwnSmThreads) adamw_chunks_own_sms_kernel(const AdamWChunk* chunks, int64_t count,
-                                                                            AdamWConstants c) {
+                                                                            AdamWConstants c, double lr) {
   for (int64_t i = blockIdx.x; i < count; i += gridDim.x) {
     const AdamWChunk ch = chunks[i];
-    c.decay = ch.decay;
+    c.decay = chunk_decay(lr, ch.weight_decay);
     adamw_span(ch.p, ch.g, ch.m, ch.v, static_cast<__nv_bfloat16*>(ch.copy), ch.n, ch.vec != 0, c, threadIdx.x,
                blockDim.x);
   }
@@ -324,14 +330,15 @@ bool adamw_vectorizable(const float* p, const float* g, const float* m, const fl
   return aligned16({p, g, m, v}) && reinterpret_cast<uintptr_t>(copy) % 8 == 0;
 }
 
-void adamw_chunks(const AdamWChunk* chunks, int64_t count, const AdamWConstants& c, cudaStream_t s) {
+void adamw_chunks(const AdamWChunk* chunks, int64_t count, const AdamWConstants& c, double lr, cudaStream_t s) {
   if (count == 0) return;
   if (count > INT32_MAX) ::agpt::fail("adamw_chunks: ", count, " chunks is more than one launch takes");
-  adamw_chunks_kernel<<<static_cast<unsigned>(count), kThreads, 0, s>>>(chunks, c);
+  adamw_chunks_kernel<<<static_cast<unsigned>(count), kThreads, 0, s>>>(chunks, c, lr);
   AGPT_CUDA_LAUNCHED("adamw_chunks");
 }
 
-void adamw_chunks_own_sms(const AdamWChunk* chunks, int64_t count, const AdamWConstants& c, int sms, cudaStream_t s) {
+void adamw_chunks_own_sms(const AdamWChunk* chunks, int64_t count, const AdamWConstants& c, double lr, int sms,
+                          cudaStream_t s) {
   if (count == 0) return;
   if (sms < 1) ::agpt::fail("adamw_chunks_own_sms: needs at least one SM, got ", sms);
   static const bool configured = [] {
@@ -341,7 +348,7 @@ void adamw_chunks_own_sms(const AdamWChunk* chunks, int64_t count, const AdamWCo
   }();
   (void)configured;
   const auto blocks = static_cast<unsigned>(std::min<int64_t>(sms, count));
-  adamw_chunks_own_sms_kernel<<<blocks, kOwnSmThreads, kOwnSmSharedBytes, s>>>(chunks, count, c);
+  adamw_chunks_own_sms_kernel<<<blocks, kOwnSmThreads, kOwnSmSharedBytes, s>>>(chunks, count, c, lr);
   AGPT_CUDA_LAUNCHED("adamw_chunks_own_sms");
 }
 

@@ -40,8 +40,9 @@ struct AdamWConstants {
 void adamw(float* p, const float* g, float* m, float* v, void* copy, int64_t n, const AdamWConstants& c,
            cudaStream_t s);
 // The multi-tensor form: one launch, one block per chunk (a piece of one tensor), each chunk with its
-// own weight decay (c.decay is replaced by the chunk's). vec: the chunk's pointers are 16-byte
-// aligned (adamw_vectorizable) so it may use 16-byte accesses.
+// own weight decay: c.decay is replaced by the chunk's 1 - lr·weight_decay, computed in double and
+// rounded as the host's adamw constants are, so the table does not change with the learning rate.
+// vec: the chunk's pointers are 16-byte aligned (adamw_vectorizable) so it may use 16-byte accesses.
 struct AdamWChunk {
   float* p;
   const float* g;
@@ -49,15 +50,16 @@ struct AdamWChunk {
   float* v;
   void* copy;
   int64_t n;
-  float decay;
-  int32_t vec;
+  double weight_decay;
+  int64_t vec;
 };
 bool adamw_vectorizable(const float* p, const float* g, const float* m, const float* v, const void* copy);
-void adamw_chunks(const AdamWChunk* chunks, int64_t count, const AdamWConstants& c, cudaStream_t s);
+void adamw_chunks(const AdamWChunk* chunks, int64_t count, const AdamWConstants& c, double lr, cudaStream_t s);
 // The same update on `sms` blocks that each hold an SM to themselves (looping over the chunks), to
 // run beside products that leave those SMs free (bench/train_overlap_bench). The same arithmetic per
 // element as adamw_chunks (adamw_span on each chunk).
-void adamw_chunks_own_sms(const AdamWChunk* chunks, int64_t count, const AdamWConstants& c, int sms, cudaStream_t s);
+void adamw_chunks_own_sms(const AdamWChunk* chunks, int64_t count, const AdamWConstants& c, double lr, int sms,
+                          cudaStream_t s);
 
 // reduce.cu
 void rmsnorm_forward(void* out, float* rstd, const void* x, const float* w, Elem e, int64_t N, int64_t D, float eps,
