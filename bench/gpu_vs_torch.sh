@@ -8,7 +8,8 @@
 # without clipping with tuned cuBLAS products (AGPT_CUDA_GEMM_TUNE, a fresh file: the warm-up
 # steps tune); at 1B also without clipping with the update inside the backward
 # (train.update_in_backward; at 124M no product qualifies), and at 1B without clipping with
-# train.deterministic = false (cuDNN's atomic attention backward).
+# train.deterministic = false (cuDNN's atomic attention backward: PyTorch's own work), also with the
+# update in the backward.
 #
 #   here:            bash scripts/gpu-test.sh build      (stages binaries + the baseline script)
 #   GPU machine:     bash bench/gpu_vs_torch.sh [agpt precisions, default "bf16"]
@@ -67,6 +68,7 @@ echo "== agpt"
     [ "$shape" = 1B ] && bench --no-clip --update-in-backward
     # train.deterministic = false: cuDNN's attention backward sums dQ with atomics, as PyTorch's SDPA.
     [ "$shape" = 1B ] && bench --no-clip --nondeterministic
+    [ "$shape" = 1B ] && bench --no-clip --nondeterministic --update-in-backward
   done
 done
 cp "$TUNE_FILE" "$OUT/gemm_tune.txt" 2>/dev/null; rm -f "$TUNE_FILE"
