@@ -250,7 +250,8 @@ class Backend {
   // step and gradient scale), done now while the device may still be busy. Training calls it
   // before it waits for the gradient norm (the clipping scale), so that the device does not wait
   // for that host work after the synchronization. Results are the same with or without it; a later
-  // adamw_many with other items or settings simply does its own preparation.
+  // adamw_many with other items or settings simply does its own preparation, and a forward in
+  // between (begin_weight_reuse: the step was skipped) drops it.
   void prepare_adamw_many(std::span<const AdamWItem> items, const AdamWStep& s);
   // The optimizer step inside the backward (as torchtune's optimizer_in_bwd): the products of the
   // next backward that compute the gradients of these items may also apply adamw_many(items, s)

@@ -442,6 +442,9 @@ class CudaBackend final : public Backend {
     std::erase_if(weight_cache_, [&](const auto& e) { return bytes_overlap(e.second.source, t); });
   }
   void begin_weight_reuse() override {
+    // A forward after a prepared update that did not follow (a skipped step): its weight copies
+    // would only hold memory beside the forward's own.
+    prepared_adamw_.reset();
     std::erase_if(weight_cache_, [](const auto& e) { return !e.second.from_optimizer; });
     reuse_weights_ = matmul_ == "bf16";
   }
