@@ -533,30 +533,26 @@ void Backend::adamw(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, con
   do_adamw(param, grad, m, v, s);
 }
 
-namespace {
-void check_adamw_items(const char* op, std::span<const Backend::AdamWItem> items) {
-  for (const Backend::AdamWItem& it : items) {
+void Backend::check_adamw_items(const char* op, std::span<const AdamWItem> items) const {
+  for (const AdamWItem& it : items) {
     if (!it.param || !it.grad || !it.m || !it.v) fail(op, ": an item lacks a tensor");
     if (!it.param->defined() || it.param->dtype() != DType::kF32) fail(op, ": param is ", it.param->describe());
     expect_shape(op, "grad", *it.grad, it.param->shape());
     expect_shape(op, "m", *it.m, it.param->shape());
     expect_shape(op, "v", *it.v, it.param->shape());
+    check_devices(op, {it.param, it.grad, it.m, it.v});
   }
 }
-}  // namespace
 
 void Backend::adamw_many(std::span<const AdamWItem> items, const AdamWStep& s) {
   const char* op = "adamw_many";
   if (s.step < 1) fail(op, ": step must be >= 1, got ", s.step);
   check_adamw_items(op, items);
-  for (const AdamWItem& it : items) check_devices(op, {it.param, it.grad, it.m, it.v});
   do_adamw_many(items, s);
 }
 
 void Backend::prepare_adamw_many(std::span<const AdamWItem> items, const AdamWStep& s) {
-  const char* op = "prepare_adamw_many";
-  check_adamw_items(op, items);
-  for (const AdamWItem& it : items) check_devices(op, {it.param, it.grad, it.m, it.v});
+  check_adamw_items("prepare_adamw_many", items);
   do_prepare_adamw_many(items, s);
 }
 

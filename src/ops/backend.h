@@ -348,6 +348,8 @@ class Backend {
  private:
   void check_device(const char* op, const Tensor& t, const char* what) const;
   void check_devices(const char* op, std::initializer_list<const Tensor*> tensors) const;
+  // adamw_many's items: all four tensors there, fp32 params, matching shapes, this backend's.
+  void check_adamw_items(const char* op, std::span<const AdamWItem> items) const;
 };
 
 }  // namespace agpt::ops

@@ -848,8 +848,7 @@ class CudaBackend final : public Backend {
     prepared->copies.resize(items.size());
     for (size_t i = 0; i < items.size(); ++i) {
       const AdamWItem& it = items[i];
-      prepared->items.push_back({it.param->raw(), it.grad->raw(), it.m->raw(), it.v->raw(), it.param->numel(),
-                                 it.weight_decay});
+      prepared->items.push_back(PreparedAdamW::Item::of(it));
       invalidate_weight_copies(*it.param);
       if (prepared->copies_written) prepared->copies[i] = empty(it.param->shape(), DType::kBF16);
       float *p = it.param->data<float>(), *m = it.m->data<float>(), *v = it.v->data<float>();
@@ -937,18 +936,17 @@ class CudaBackend final : public Backend {
       int64_t numel;
       double weight_decay;
       bool operator==(const Item&) const = default;
+      static Item of(const AdamWItem& it) {
+        return {it.param->raw(), it.grad->raw(), it.m->raw(), it.v->raw(), it.param->numel(), it.weight_decay};
+      }
     };
     std::vector<Item> items;
     bool copies_written = false;
     std::vector<Tensor> copies;
     bool matches(std::span<const AdamWItem> other, bool writes_copies) const {
       if (other.size() != items.size() || writes_copies != copies_written) return false;
-      for (size_t i = 0; i < items.size(); ++i) {
-        const AdamWItem& it = other[i];
-        if (!(items[i] == Item{it.param->raw(), it.grad->raw(), it.m->raw(), it.v->raw(), it.param->numel(),
-                               it.weight_decay}))
-          return false;
-      }
+      for (size_t i = 0; i < items.size(); ++i)
+        if (!(items[i] == Item::of(other[i]))) return false;
       return true;
     }
   };
